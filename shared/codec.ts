@@ -1,0 +1,86 @@
+import { Encoder } from 'cbor-x';
+import { ProtocolError, describeThrown } from './errors.js';
+import { fromWire, toWire, type Frame } from './frames.js';
+
+// Plain CBOR (no cbor-x record extension): any CBOR decoder, in any language, can read our frames.
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+
+/** Encodes one frame to bytes the caller owns (cbor-x reuses its buffer, so the result is copied). */
+export function encodeFrame(frame: Frame): Uint8Array {
+  const encoded = cbor.encode(toWire(frame));
+  return new Uint8Array(encoded);
+}
+
+/** Encodes one arbitrary value (used for sizes of payloads and for handoff state). */
+export function encodeValue(value: unknown): Uint8Array {
+  return new Uint8Array(cbor.encode(value));
+}
+
+/**
+ * Joins already-encoded frames into one CBOR array, the unit we send on a data channel. Building the array
+ * header by hand lets each frame be encoded once, when queued, and sized before it is batched.
+ */
+export function joinBatch(frames: readonly Uint8Array[], totalBytes: number): Uint8Array {
+  const n = frames.length;
+  const header = n < 24 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5;
+  const out = new Uint8Array(header + totalBytes);
+  if (n < 24) out[0] = 0x80 | n;
+  else if (n < 256) {
+    out[0] = 0x98;
+    out[1] = n;
+  } else if (n < 65536) {
+    out[0] = 0x99;
+    out[1] = n >> 8;
+    out[2] = n & 0xff;
+  } else {
+    out[0] = 0x9a;
+    out[1] = (n >>> 24) & 0xff;
+    out[2] = (n >> 16) & 0xff;
+    out[3] = (n >> 8) & 0xff;
+    out[4] = n & 0xff;
+  }
+  let offset = header;
+  for (const frame of frames) {
+    out.set(frame, offset);
+    offset += frame.length;
+  }
+  return out;
+}
+
+export interface DecodedBatch {
+  readonly frames: Frame[];
+  /** One entry per frame that was dropped, with why. */
+  readonly errors: ProtocolError[];
+}
+
+/** Decodes one data-channel message. Never throws: garbage becomes errors, good frames in a batch survive. */
+export function decodeBatch(bytes: Uint8Array): DecodedBatch {
+  let raw: unknown;
+  try {
+    raw = cbor.decode(bytes);
+  } catch (error) {
+    return { frames: [], errors: [new ProtocolError(`undecodable message: ${describeThrown(error)}`)] };
+  }
+  if (!Array.isArray(raw)) return { frames: [], errors: [new ProtocolError('message is not a batch of frames')] };
+  const frames: Frame[] = [];
+  const errors: ProtocolError[] = [];
+  for (const item of raw) {
+    try {
+      frames.push(fromWire(item));
+    } catch (error) {
+      errors.push(error instanceof ProtocolError ? error : new ProtocolError(describeThrown(error)));
+    }
+  }
+  return { frames, errors };
+}
+
+/** Decodes a single frame (a reassembled chunked message). Throws ProtocolError. */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  let raw: unknown;
+  try {
+    raw = cbor.decode(bytes);
+  } catch (error) {
+    throw new ProtocolError(`undecodable frame: ${describeThrown(error)}`);
+  }
+  return fromWire(raw);
+}

@@ -1,0 +1,265 @@
+import { ProtocolError } from './errors.js';
+import type { PeerKind } from './membership.js';
+
+/**
+ * Wire protocol version. A peer refuses a hello with another version (INCOMPATIBLE_PEER) rather than
+ * guessing at frames it may misread.
+ */
+export const PROTOCOL_VERSION = 1;
+
+export interface HelloFrame {
+  readonly t: 'hello';
+  readonly protocol: number;
+  readonly peerId: string;
+  readonly kind: PeerKind;
+  readonly capabilities: readonly string[];
+  readonly actorTypes: readonly string[];
+  readonly shards: number;
+  readonly strategy: string;
+}
+export interface CapsFrame {
+  readonly t: 'caps';
+  readonly capabilities: readonly string[];
+  readonly actorTypes: readonly string[];
+}
+export interface CallFrame {
+  readonly t: 'call';
+  readonly corr: number;
+  readonly capability: string;
+  readonly actor: string;
+  readonly id: string;
+  readonly payload: unknown;
+  readonly initArg: unknown;
+  /** How long the caller still waits; the owner drops the work if it cannot start it in time. */
+  readonly timeoutMs: number;
+}
+export interface CastFrame {
+  readonly t: 'cast';
+  readonly capability: string;
+  readonly actor: string;
+  readonly id: string;
+  readonly payload: unknown;
+  readonly initArg: unknown;
+}
+export interface ReplyFrame {
+  readonly t: 'reply';
+  readonly corr: number;
+  readonly activation: string;
+  readonly result: unknown;
+}
+export interface ErrorFrame {
+  readonly t: 'error';
+  readonly corr: number;
+  readonly code: string;
+  readonly message: string;
+  readonly details: unknown;
+}
+/** Flow control: the sender of `ack` finished handling `count` more calls/casts from the receiver. */
+export interface AckFrame {
+  readonly t: 'ack';
+  readonly count: number;
+}
+/** One piece of a message too large for one data-channel send (see frame-link.ts). */
+export interface ChunkFrame {
+  readonly t: 'chunk';
+  readonly msg: number;
+  readonly index: number;
+  readonly count: number;
+  readonly total: number;
+  readonly bytes: Uint8Array;
+}
+export interface PingFrame {
+  readonly t: 'ping';
+  readonly n: number;
+}
+export interface PongFrame {
+  readonly t: 'pong';
+  readonly n: number;
+}
+export interface ByeFrame {
+  readonly t: 'bye';
+  readonly reason: string;
+}
+/** State of a moved activation, sent by the old owner to the new one (handoff on rebalance). */
+export interface HandoffFrame {
+  readonly t: 'handoff';
+  readonly capability: string;
+  readonly actor: string;
+  readonly id: string;
+  readonly state: unknown;
+  readonly initArg: unknown;
+}
+
+export type Frame =
+  | HelloFrame
+  | CapsFrame
+  | CallFrame
+  | CastFrame
+  | ReplyFrame
+  | ErrorFrame
+  | AckFrame
+  | ChunkFrame
+  | PingFrame
+  | PongFrame
+  | ByeFrame
+  | HandoffFrame;
+
+export type FrameType = Frame['t'];
+
+// Frames travel as positional arrays [tag, ...fields]: smaller and faster to code than maps.
+const TAG = {
+  hello: 0,
+  caps: 1,
+  call: 2,
+  cast: 3,
+  reply: 4,
+  error: 5,
+  ack: 6,
+  chunk: 7,
+  ping: 8,
+  pong: 9,
+  bye: 10,
+  handoff: 11,
+} as const satisfies Record<FrameType, number>;
+
+export function toWire(frame: Frame): unknown[] {
+  switch (frame.t) {
+    case 'hello':
+      return [TAG.hello, frame.protocol, frame.peerId, frame.kind, frame.capabilities, frame.actorTypes, frame.shards, frame.strategy];
+    case 'caps':
+      return [TAG.caps, frame.capabilities, frame.actorTypes];
+    case 'call':
+      return [TAG.call, frame.corr, frame.capability, frame.actor, frame.id, frame.payload, frame.initArg, frame.timeoutMs];
+    case 'cast':
+      return [TAG.cast, frame.capability, frame.actor, frame.id, frame.payload, frame.initArg];
+    case 'reply':
+      return [TAG.reply, frame.corr, frame.activation, frame.result];
+    case 'error':
+      return [TAG.error, frame.corr, frame.code, frame.message, frame.details];
+    case 'ack':
+      return [TAG.ack, frame.count];
+    case 'chunk':
+      return [TAG.chunk, frame.msg, frame.index, frame.count, frame.total, frame.bytes];
+    case 'ping':
+      return [TAG.ping, frame.n];
+    case 'pong':
+      return [TAG.pong, frame.n];
+    case 'bye':
+      return [TAG.bye, frame.reason];
+    case 'handoff':
+      return [TAG.handoff, frame.capability, frame.actor, frame.id, frame.state, frame.initArg];
+  }
+}
+
+const MAX_NAME = 256;
+const MAX_ID = 4096;
+const MAX_NAMES = 256;
+
+const bad = (what: string): never => {
+  throw new ProtocolError(`malformed frame: ${what}`);
+};
+const str = (v: unknown, what: string, max: number, allowEmpty = false): string =>
+  typeof v === 'string' && v.length <= max && (allowEmpty || v.length > 0) ? v : bad(what);
+const uint = (v: unknown, what: string): number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER ? v : bad(what);
+const names = (v: unknown, what: string): string[] => {
+  if (!Array.isArray(v) || v.length > MAX_NAMES) return bad(what);
+  for (const item of v) str(item, what, MAX_NAME);
+  return v as string[];
+};
+const kind = (v: unknown): PeerKind => (v === 'browser' || v === 'node' || v === 'memory' ? v : bad('peer kind'));
+const bytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? v : bad('chunk bytes'));
+const arity = (a: unknown[], n: number, what: string): void => {
+  if (a.length !== n) bad(`${what} needs ${n - 1} fields, got ${a.length - 1}`);
+};
+
+/** Validates one decoded wire array and builds the frame; throws ProtocolError on any deviation. */
+export function fromWire(raw: unknown): Frame {
+  if (!Array.isArray(raw) || raw.length === 0) return bad('not a frame array');
+  const a = raw as unknown[];
+  switch (a[0]) {
+    case TAG.hello:
+      arity(a, 8, 'hello');
+      return {
+        t: 'hello',
+        protocol: uint(a[1], 'hello.protocol'),
+        peerId: str(a[2], 'hello.peerId', MAX_NAME),
+        kind: kind(a[3]),
+        capabilities: names(a[4], 'hello.capabilities'),
+        actorTypes: names(a[5], 'hello.actorTypes'),
+        shards: uint(a[6], 'hello.shards'),
+        strategy: str(a[7], 'hello.strategy', MAX_NAME),
+      };
+    case TAG.caps:
+      arity(a, 3, 'caps');
+      return { t: 'caps', capabilities: names(a[1], 'caps.capabilities'), actorTypes: names(a[2], 'caps.actorTypes') };
+    case TAG.call:
+      arity(a, 8, 'call');
+      return {
+        t: 'call',
+        corr: uint(a[1], 'call.corr'),
+        capability: str(a[2], 'call.capability', MAX_NAME),
+        actor: str(a[3], 'call.actor', MAX_NAME),
+        id: str(a[4], 'call.id', MAX_ID),
+        payload: a[5],
+        initArg: a[6],
+        timeoutMs: uint(a[7], 'call.timeoutMs'),
+      };
+    case TAG.cast:
+      arity(a, 6, 'cast');
+      return {
+        t: 'cast',
+        capability: str(a[1], 'cast.capability', MAX_NAME),
+        actor: str(a[2], 'cast.actor', MAX_NAME),
+        id: str(a[3], 'cast.id', MAX_ID),
+        payload: a[4],
+        initArg: a[5],
+      };
+    case TAG.reply:
+      arity(a, 4, 'reply');
+      return { t: 'reply', corr: uint(a[1], 'reply.corr'), activation: str(a[2], 'reply.activation', MAX_ID), result: a[3] };
+    case TAG.error:
+      arity(a, 5, 'error');
+      return {
+        t: 'error',
+        corr: uint(a[1], 'error.corr'),
+        code: str(a[2], 'error.code', MAX_NAME),
+        message: str(a[3], 'error.message', 65536, true),
+        details: a[4],
+      };
+    case TAG.ack:
+      arity(a, 2, 'ack');
+      return { t: 'ack', count: uint(a[1], 'ack.count') };
+    case TAG.chunk:
+      arity(a, 6, 'chunk');
+      return {
+        t: 'chunk',
+        msg: uint(a[1], 'chunk.msg'),
+        index: uint(a[2], 'chunk.index'),
+        count: uint(a[3], 'chunk.count'),
+        total: uint(a[4], 'chunk.total'),
+        bytes: bytes(a[5]),
+      };
+    case TAG.ping:
+      arity(a, 2, 'ping');
+      return { t: 'ping', n: uint(a[1], 'ping.n') };
+    case TAG.pong:
+      arity(a, 2, 'pong');
+      return { t: 'pong', n: uint(a[1], 'pong.n') };
+    case TAG.bye:
+      arity(a, 2, 'bye');
+      return { t: 'bye', reason: str(a[1], 'bye.reason', MAX_NAME, true) };
+    case TAG.handoff:
+      arity(a, 6, 'handoff');
+      return {
+        t: 'handoff',
+        capability: str(a[1], 'handoff.capability', MAX_NAME),
+        actor: str(a[2], 'handoff.actor', MAX_NAME),
+        id: str(a[3], 'handoff.id', MAX_ID),
+        state: a[4],
+        initArg: a[5],
+      };
+    default:
+      return bad(`unknown frame tag ${String(a[0])}`);
+  }
+}

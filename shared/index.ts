@@ -1,0 +1,20 @@
+// The isomorphic core of rtc-mesh: no Node, DOM or network dependency. Re-exports only.
+export { Mesh } from './mesh.js';
+export type { MeshOptions, CallRequest, CastRequest, CallResult, MeshEvents, TopologyEvent, ActivationEvent } from './mesh.js';
+export type { Actor, ActorClass, ActorContext, ActorRegistry, DeactivateReason } from './actor.js';
+export type { ActivationInfo } from './runtime.js';
+export { shardFor, DEFAULT_SHARD_COUNT } from './shards.js';
+export { hashString, murmur3, SHARD_HASH_VERSION } from './hash.js';
+export { rendezvous, modulo, resolveStrategy } from './placement.js';
+export type { PlacementStrategy } from './placement.js';
+export { Membership } from './membership.js';
+export type { PeerInfo, PeerKind, MembershipChange } from './membership.js';
+export { MemoryNetwork } from './memory-transport.js';
+export type { Transport, TransportHandlers, PeerChannel, ChannelSink } from './transport.js';
+export type { ByteChannel, FrameLinkOptions } from './frame-link.js';
+export { PROTOCOL_VERSION } from './frames.js';
+export type { Frame } from './frames.js';
+export { encodeFrame, decodeBatch } from './codec.js';
+export type { MeshStats, PeerTraffic } from './stats.js';
+export * from './errors.js';
+export * from './signaling.js';

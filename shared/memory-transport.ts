@@ -1,0 +1,106 @@
+import type { ChannelSink, PeerChannel, Transport, TransportHandlers } from './transport.js';
+
+interface Endpoint {
+  readonly peerId: string;
+  readonly handlers: TransportHandlers;
+  readonly pairs: Map<string, MemoryPair>;
+}
+
+/** Two ends of an in-memory channel. Delivery is asynchronous and ordered, like a reliable data channel. */
+class MemoryPair {
+  closed = false;
+  frozen = false;
+  private readonly sinks = new Map<string, ChannelSink>();
+
+  constructor(
+    private readonly network: MemoryNetwork,
+    readonly a: Endpoint,
+    readonly b: Endpoint,
+  ) {}
+
+  open(): void {
+    this.sinks.set(this.b.peerId, this.a.handlers.open(this.b.peerId, this.channel(this.a, this.b)));
+    this.sinks.set(this.a.peerId, this.b.handlers.open(this.a.peerId, this.channel(this.b, this.a)));
+  }
+
+  private channel(from: Endpoint, to: Endpoint): PeerChannel {
+    return {
+      send: (data) => {
+        if (this.closed) throw new Error('channel closed');
+        if (this.frozen) return;
+        const copy = data.slice();
+        this.network.stats.messages++;
+        this.network.stats.bytes += copy.length;
+        queueMicrotask(() => {
+          if (!this.closed && !this.frozen) this.sinks.get(from.peerId)?.message(copy);
+        });
+        void to;
+      },
+      bufferedAmount: () => 0,
+      onDrain: () => undefined,
+      close: () => this.close('closed by peer'),
+    };
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.a.pairs.delete(this.b.peerId);
+    this.b.pairs.delete(this.a.peerId);
+    queueMicrotask(() => {
+      this.a.handlers.closed(this.b.peerId, reason);
+      this.b.handlers.closed(this.a.peerId, reason);
+    });
+  }
+}
+
+/**
+ * An in-process network: every transport created from it links to every other one, as peers in one
+ * signaling room would. For unit tests of the core and for running several peers in one process. It can
+ * cut a link or freeze a peer (messages silently stop flowing) to test faults.
+ */
+export class MemoryNetwork {
+  readonly stats = { messages: 0, bytes: 0 };
+  private readonly endpoints = new Map<string, Endpoint>();
+
+  transport(): Transport {
+    let self: Endpoint | undefined;
+    return {
+      kind: 'memory',
+      start: async (peerId, handlers) => {
+        if (this.endpoints.has(peerId)) throw new Error(`peer id ${peerId} is already on this network`);
+        self = { peerId, handlers, pairs: new Map() };
+        const others = [...this.endpoints.values()];
+        this.endpoints.set(peerId, self);
+        for (const other of others) {
+          const pair = new MemoryPair(this, other, self);
+          other.pairs.set(peerId, pair);
+          self.pairs.set(other.peerId, pair);
+          pair.open();
+        }
+      },
+      close: async () => {
+        if (!self) return;
+        this.endpoints.delete(self.peerId);
+        for (const pair of [...self.pairs.values()]) pair.close('peer left');
+        self = undefined;
+      },
+    };
+  }
+
+  /** Cuts the channel between two peers (both see it close). */
+  disconnect(a: string, b: string): void {
+    this.endpoints.get(a)?.pairs.get(b)?.close('disconnected');
+  }
+
+  /** Stops all traffic to and from a peer without closing anything: a frozen process. */
+  freeze(peerId: string, frozen = true): void {
+    const endpoint = this.endpoints.get(peerId);
+    if (!endpoint) return;
+    for (const pair of endpoint.pairs.values()) pair.frozen = frozen;
+  }
+
+  peers(): string[] {
+    return [...this.endpoints.keys()].sort();
+  }
+}

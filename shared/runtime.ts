@@ -1,0 +1,417 @@
+import type { Actor, ActorClass, ActorContext, DeactivateReason } from './actor.js';
+import {
+  ActorFailedError,
+  InvalidArgumentError,
+  MeshError,
+  NotOwnerError,
+  StoppedError,
+  UnknownActorError,
+  describeThrown,
+} from './errors.js';
+
+/** Completion callback of one message: errors are MeshErrors, results come with the activation that ran. */
+export type Done = (error: MeshError | null, result?: unknown, activation?: string) => void;
+
+export interface RuntimeEvents {
+  activated(info: ActivationInfo): void;
+  deactivated(info: ActivationInfo, reason: DeactivateReason): void;
+  castFailed(info: ActivationInfo, error: MeshError): void;
+}
+
+export interface ActivationInfo {
+  readonly key: string;
+  readonly actor: string;
+  readonly capability: string;
+  readonly id: string;
+  readonly shard: number;
+  readonly activation: string;
+}
+
+export interface MessageTarget {
+  readonly capability: string;
+  readonly actor: string;
+  readonly id: string;
+  readonly shard: number;
+  readonly initArg: unknown;
+}
+
+const CALL = 0;
+const CAST = 1;
+
+interface Envelope {
+  readonly kind: typeof CALL | typeof CAST;
+  readonly payload: unknown;
+  readonly done: Done | null;
+  /** Set when the caller gave up (timeout/abort) before the message started: it is skipped, never run. */
+  cancelled: boolean;
+}
+
+/** A cancellable handle on a queued message. */
+export interface Ticket {
+  cancel(): void;
+}
+
+const NOOP_TICKET: Ticket = { cancel() {} };
+
+export const activationKey = (capability: string, actor: string, id: string): string =>
+  `${capability}\u0000${actor}\u0000${id}`;
+
+/**
+ * One live actor instance with its mailbox. Messages run one at a time, also when handlers are async;
+ * a handler that completes synchronously completes its caller synchronously (no promise, no timer).
+ */
+class Activation implements ActivationInfo, ActorContext {
+  readonly key: string;
+  readonly actor: string;
+  readonly capability: string;
+  readonly id: string;
+  readonly shard: number;
+  readonly activation: string;
+  readonly peerId: string;
+  instance: Actor;
+  queue: Envelope[] | null = null;
+  busy = false;
+  /** 'stopping' finishes the message in progress, then deactivates with `stopReason`. */
+  state: 'active' | 'stopping' | 'stopped' = 'active';
+  stopReason: DeactivateReason = 'stop';
+  lastActive: number;
+  idleTimeoutMs: number;
+  onStopped: ((activation: Activation) => void) | null = null;
+
+  constructor(runtime: ActorRuntime, target: MessageTarget, instance: Actor, activation: string, idleTimeoutMs: number) {
+    this.key = activationKey(target.capability, target.actor, target.id);
+    this.actor = target.actor;
+    this.capability = target.capability;
+    this.id = target.id;
+    this.shard = target.shard;
+    this.activation = activation;
+    this.peerId = runtime.peerId;
+    this.instance = instance;
+    this.lastActive = runtime.now();
+    this.idleTimeoutMs = idleTimeoutMs;
+  }
+}
+
+export interface RuntimeOptions {
+  readonly peerId: string;
+  readonly actors: ReadonlyMap<string, ActorClass>;
+  /** Global idle passivation; 0 or undefined = off. Per-type `idleTimeoutMs` wins. */
+  readonly idleTimeoutMs?: number | undefined;
+  readonly events: RuntimeEvents;
+  readonly now?: () => number;
+}
+
+/**
+ * The activations of one peer: lazy creation, mailboxes, crash and idle handling, and stopping the ones a
+ * rebalance moves away. It knows nothing of placement or the network.
+ */
+export class ActorRuntime {
+  readonly peerId: string;
+  readonly now: () => number;
+  private readonly actors: ReadonlyMap<string, ActorClass>;
+  private readonly activations = new Map<string, Activation>();
+  private readonly events: RuntimeEvents;
+  private readonly idleTimeoutMs: number;
+  private nextActivation = 0;
+  private idleTimer: ReturnType<typeof setInterval> | null = null;
+  private stopped = false;
+  /** Restored state waiting for its first message (handoff). */
+  private readonly restored = new Map<string, { state: unknown; initArg: unknown }>();
+
+  constructor(options: RuntimeOptions) {
+    this.peerId = options.peerId;
+    this.actors = options.actors;
+    this.events = options.events;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    this.now = options.now ?? Date.now;
+    if (this.idleTimeoutMs < 0 || !Number.isFinite(this.idleTimeoutMs)) {
+      throw new InvalidArgumentError(`idleTimeoutMs must be a non-negative number, got ${this.idleTimeoutMs}`);
+    }
+  }
+
+  get size(): number {
+    return this.activations.size;
+  }
+
+  hasType(actor: string): boolean {
+    return this.actors.has(actor);
+  }
+
+  get(key: string): ActivationInfo | undefined {
+    return this.activations.get(key);
+  }
+
+  list(): ActivationInfo[] {
+    return [...this.activations.values()];
+  }
+
+  /** Delivers a call; `done` runs exactly once. Returns a ticket that cancels the message if not yet started. */
+  call(target: MessageTarget, payload: unknown, done: Done): Ticket {
+    return this.deliver(target, CALL, payload, done);
+  }
+
+  /** Delivers a cast; failures are reported through `castFailed`, and `done` (if any) runs once when handled. */
+  cast(target: MessageTarget, payload: unknown, done: Done | null = null): void {
+    this.deliver(target, CAST, payload, done);
+  }
+
+  /**
+   * Stops every activation for which `keep` says no, each after its message in progress; queued messages are
+   * answered NOT_OWNER so callers retry on the new owner. `handoff` (when given) receives the snapshot.
+   */
+  release(
+    keep: (info: ActivationInfo) => boolean,
+    handoff?: (info: ActivationInfo, state: unknown, initArg: unknown) => void,
+  ): number {
+    let count = 0;
+    for (const activation of this.activations.values()) {
+      if (activation.state !== 'active' || keep(activation)) continue;
+      count++;
+      if (handoff && typeof activation.instance.snapshot === 'function') {
+        activation.onStopped = (a) => {
+          let state: unknown;
+          try {
+            state = a.instance.snapshot?.();
+          } catch {
+            return; // a snapshot that fails falls back to the seed's behaviour: the actor restarts empty
+          }
+          handoff(a, state, this.initArgs.get(a.key));
+        };
+      }
+      this.stop(activation, 'rebalance');
+    }
+    return count;
+  }
+
+  /** Keeps state received from a previous owner until the first message for that actor arrives here. */
+  acceptHandoff(key: string, state: unknown, initArg: unknown): void {
+    this.restored.set(key, { state, initArg });
+  }
+
+  hasHandoff(key: string): boolean {
+    return this.restored.has(key);
+  }
+
+  /** Deactivates everything (reason 'stop') and refuses new messages. Idempotent. */
+  stopAll(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.idleTimer !== null) clearInterval(this.idleTimer);
+    this.idleTimer = null;
+    for (const activation of [...this.activations.values()]) this.stop(activation, 'stop');
+    this.restored.clear();
+  }
+
+  private readonly initArgs = new Map<string, unknown>();
+
+  private deliver(target: MessageTarget, kind: typeof CALL | typeof CAST, payload: unknown, done: Done | null): Ticket {
+    if (this.stopped) {
+      done?.(new StoppedError());
+      return NOOP_TICKET;
+    }
+    const key = activationKey(target.capability, target.actor, target.id);
+    let activation = this.activations.get(key);
+    if (activation === undefined || activation.state !== 'active') {
+      if (activation !== undefined) {
+        // Being stopped by a rebalance: the actor now lives elsewhere.
+        done?.(new NotOwnerError(`actor ${target.id} is moving away from peer ${this.peerId}`, { peer: this.peerId }));
+        return NOOP_TICKET;
+      }
+      const created = this.activate(target);
+      if (created instanceof MeshError) {
+        done?.(created);
+        return NOOP_TICKET;
+      }
+      activation = created;
+    }
+    const envelope: Envelope = { kind, payload, done, cancelled: false };
+    if (activation.busy) {
+      (activation.queue ??= []).push(envelope);
+      return { cancel: () => (envelope.cancelled = true) };
+    }
+    this.run(activation, envelope);
+    return NOOP_TICKET;
+  }
+
+  private activate(target: MessageTarget): Activation | MeshError {
+    const cls = this.actors.get(target.actor);
+    if (cls === undefined) return new UnknownActorError(target.actor, this.peerId);
+    const key = activationKey(target.capability, target.actor, target.id);
+    const handed = this.restored.get(key);
+    if (handed) this.restored.delete(key);
+    let instance: Actor;
+    try {
+      instance =
+        handed && typeof cls.restore === 'function'
+          ? cls.restore(target.id, handed.state, handed.initArg)
+          : new cls(target.id, handed ? handed.initArg : target.initArg);
+    } catch (error) {
+      return new ActorFailedError(`actor ${target.actor}(${target.id}) failed to start: ${describeThrown(error)}`, {
+        actor: target.actor,
+        id: target.id,
+      });
+    }
+    if (instance === null || typeof instance !== 'object' || typeof instance.handleCall !== 'function') {
+      return new ActorFailedError(`actor ${target.actor} does not implement handleCall`, { actor: target.actor });
+    }
+    const idle = cls.idleTimeoutMs ?? this.idleTimeoutMs;
+    const activation = new Activation(this, target, instance, `${this.peerId}#${++this.nextActivation}`, idle);
+    this.activations.set(key, activation);
+    const initArg = handed ? handed.initArg : target.initArg;
+    if (initArg !== undefined) this.initArgs.set(key, initArg);
+    if (idle > 0) this.ensureIdleSweep(idle);
+    this.events.activated(activation);
+    return activation;
+  }
+
+  /** Runs `first` and then the mailbox until it is empty or a handler goes async. */
+  private run(activation: Activation, first: Envelope): void {
+    let envelope: Envelope | undefined = first;
+    while (envelope !== undefined) {
+      if (envelope.cancelled) {
+        envelope = this.next(activation);
+        continue;
+      }
+      activation.busy = true;
+      activation.lastActive = this.now();
+      let result: unknown;
+      try {
+        result =
+          envelope.kind === CALL
+            ? activation.instance.handleCall(envelope.payload, activation)
+            : activation.instance.handleCast
+              ? activation.instance.handleCast(envelope.payload, activation)
+              : activation.instance.handleCall(envelope.payload, activation);
+      } catch (error) {
+        this.fail(activation, envelope, error);
+        return;
+      }
+      if (isThenable(result)) {
+        const pending: Envelope = envelope;
+        result.then(
+          (value) => {
+            this.succeed(activation, pending, value);
+            const following = this.next(activation);
+            if (following) this.run(activation, following);
+          },
+          (error: unknown) => this.fail(activation, pending, error),
+        );
+        return;
+      }
+      this.succeed(activation, envelope, result);
+      envelope = this.next(activation);
+    }
+  }
+
+  private succeed(activation: Activation, envelope: Envelope, value: unknown): void {
+    activation.busy = false;
+    activation.lastActive = this.now();
+    envelope.done?.(null, value, activation.activation);
+  }
+
+  /** The next message to run, or undefined after finishing a stop or when the mailbox is empty. */
+  private next(activation: Activation): Envelope | undefined {
+    if (activation.state === 'stopping') {
+      this.finishStop(activation);
+      return undefined;
+    }
+    const queue = activation.queue;
+    if (queue === null || queue.length === 0) return undefined;
+    const envelope = queue.shift();
+    if (queue.length === 0) activation.queue = null;
+    return envelope;
+  }
+
+  /** A throwing handler discards the activation; the messages behind it go to a fresh activation. */
+  private fail(activation: Activation, envelope: Envelope, thrown: unknown): void {
+    activation.busy = false;
+    const error = new ActorFailedError(describeThrown(thrown), {
+      actor: activation.actor,
+      id: activation.id,
+      activation: activation.activation,
+    });
+    const waiting = activation.queue ?? [];
+    activation.queue = null;
+    if (envelope.kind === CAST) this.events.castFailed(activation, error);
+    envelope.done?.(error, undefined, activation.activation);
+    const wasStopping = activation.state === 'stopping';
+    this.discard(activation, 'crash');
+    if (wasStopping) {
+      for (const queued of waiting) queued.done?.(new NotOwnerError(`actor ${activation.id} moved away`));
+      return;
+    }
+    const target: MessageTarget = { ...activation, initArg: this.initArgs.get(activation.key) };
+    for (const queued of waiting) {
+      if (!queued.cancelled) this.deliver(target, queued.kind, queued.payload, queued.done);
+    }
+  }
+
+  private stop(activation: Activation, reason: DeactivateReason): void {
+    if (activation.state !== 'active') return;
+    activation.stopReason = reason;
+    if (activation.busy) {
+      activation.state = 'stopping';
+      // Messages that have not started are not run here: answer them so their callers re-route.
+      const waiting = activation.queue ?? [];
+      activation.queue = null;
+      for (const queued of waiting) {
+        queued.done?.(
+          reason === 'stop' ? new StoppedError() : new NotOwnerError(`actor ${activation.id} moved away from ${this.peerId}`),
+        );
+      }
+      return;
+    }
+    this.finishStop(activation);
+  }
+
+  private finishStop(activation: Activation): void {
+    const onStopped = activation.onStopped;
+    activation.onStopped = null;
+    if (onStopped) onStopped(activation);
+    this.discard(activation, activation.stopReason);
+  }
+
+  private discard(activation: Activation, reason: DeactivateReason): void {
+    if (activation.state === 'stopped') return;
+    activation.state = 'stopped';
+    if (this.activations.get(activation.key) === activation) {
+      this.activations.delete(activation.key);
+      this.initArgs.delete(activation.key);
+    }
+    try {
+      const maybe = activation.instance.onDeactivate?.(reason);
+      if (isThenable(maybe)) maybe.then(undefined, () => undefined);
+    } catch {
+      // onDeactivate is a courtesy hook; its failure must not keep the activation alive.
+    }
+    this.events.deactivated(activation, reason);
+  }
+
+  private ensureIdleSweep(idleMs: number): void {
+    if (this.idleTimer !== null) return;
+    // One sweep for all activations instead of a timer each: 100k idle actors cost one interval.
+    const period = Math.max(5, Math.min(1000, Math.floor(idleMs / 4)));
+    this.idleTimer = setInterval(() => this.sweepIdle(), period);
+    (this.idleTimer as { unref?: () => void }).unref?.();
+  }
+
+  private sweepIdle(): void {
+    const now = this.now();
+    let any = false;
+    for (const activation of this.activations.values()) {
+      if (activation.idleTimeoutMs <= 0) continue;
+      any = true;
+      if (!activation.busy && activation.state === 'active' && now - activation.lastActive >= activation.idleTimeoutMs) {
+        this.stop(activation, 'idle');
+      }
+    }
+    if (!any && this.idleTimer !== null) {
+      clearInterval(this.idleTimer);
+      this.idleTimer = null;
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+}
