@@ -51,8 +51,8 @@ export interface MeshOptions {
   readonly peerTimeoutMs?: number;
   /** How long a call waits for handed-over state before activating fresh (ms, default 2000). */
   readonly handoffTimeoutMs?: number;
-  /** Abort start-up (e.g. while the transport connects). */
-  readonly signal?: AbortSignal;
+  /** Aborts start-up (e.g. while the transport connects). (`signal` is the signaling URL in client options.) */
+  readonly abortSignal?: AbortSignal;
   /** Tuning of the per-peer link (chunk size, window, queue bound). */
   readonly link?: Omit<FrameLinkOptions, 'maxMessageBytes' | 'schedule'>;
 }
@@ -183,7 +183,7 @@ export class Mesh {
   /** Starts a peer: standalone without a transport, else joins the transport's mesh. */
   static async start(options: MeshOptions = {}): Promise<Mesh> {
     const mesh = new Mesh(options);
-    await mesh.open(options.signal);
+    await mesh.open(options.abortSignal);
     return mesh;
   }
 

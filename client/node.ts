@@ -1,0 +1,99 @@
+/**
+ * The Node entry point: the same Mesh API as the browser, with a Node WebRTC binding injected here and
+ * only here. Default binding: node-datachannel (its W3C polyfill); '@roamhq/wrtc' is the alternative.
+ */
+import { createRequire } from 'node:module';
+import SimplePeer from 'simple-peer';
+import { InvalidArgumentError } from '../shared/errors.js';
+import type { Mesh as CoreMesh } from '../shared/mesh.js';
+import { startMesh, type PeerMeshOptions } from './mesh.js';
+import type { RtcBinding, RtcPlatform } from './rtc.js';
+
+export * from '../shared/index.js';
+export type { PeerMeshOptions } from './mesh.js';
+export type { RtcBinding, RtcPlatform } from './rtc.js';
+export { WebRtcTransport } from './webrtc-transport.js';
+export type { SignalingState } from './signaling-client.js';
+
+export type NodeBindingName = 'node-datachannel' | '@roamhq/wrtc';
+
+export interface NodeMeshOptions extends PeerMeshOptions {
+  /** WebRTC binding (default 'node-datachannel'), or your own RtcBinding. */
+  readonly binding?: NodeBindingName | RtcBinding;
+  /** Local address ICE binds to; '127.0.0.1' makes loopback-only meshes (tests, one machine) work. */
+  readonly bindAddress?: string;
+}
+
+const require = createRequire(import.meta.url);
+
+interface PolyfillModule {
+  RTCPeerConnection: new (config?: Record<string, unknown>) => {
+    createOffer(): Promise<{ type: string; sdp: string }>;
+    createAnswer(): Promise<{ type: string; sdp: string }>;
+  };
+  RTCSessionDescription: unknown;
+  RTCIceCandidate: unknown;
+}
+
+let nodeDataChannel: RtcBinding | undefined;
+
+/**
+ * node-datachannel through its polyfill. Its descriptions are read-only objects, but simple-peer rewrites
+ * `offer.sdp`, so offers and answers are handed out as plain { type, sdp }.
+ */
+function loadNodeDataChannel(): RtcBinding {
+  if (nodeDataChannel) return nodeDataChannel;
+  const polyfill = require('node-datachannel/polyfill') as PolyfillModule;
+  const Base = polyfill.RTCPeerConnection;
+  class PlainDescriptionPeerConnection extends Base {
+    override async createOffer(): Promise<{ type: string; sdp: string }> {
+      const offer = await super.createOffer();
+      return { type: offer.type, sdp: offer.sdp };
+    }
+    override async createAnswer(): Promise<{ type: string; sdp: string }> {
+      const answer = await super.createAnswer();
+      return { type: answer.type, sdp: answer.sdp };
+    }
+  }
+  nodeDataChannel = {
+    RTCPeerConnection: PlainDescriptionPeerConnection,
+    RTCSessionDescription: polyfill.RTCSessionDescription,
+    RTCIceCandidate: polyfill.RTCIceCandidate,
+  };
+  return nodeDataChannel;
+}
+
+function loadBinding(choice: NodeBindingName | RtcBinding | undefined): RtcBinding {
+  if (choice === undefined || choice === 'node-datachannel') return loadNodeDataChannel();
+  if (choice === '@roamhq/wrtc') {
+    try {
+      return require('@roamhq/wrtc') as RtcBinding;
+    } catch (error) {
+      throw new InvalidArgumentError(`binding '@roamhq/wrtc' is not installed: npm install @roamhq/wrtc (${String(error)})`);
+    }
+  }
+  if (typeof choice === 'object' && choice !== null && typeof choice.RTCPeerConnection === 'function') return choice;
+  throw new InvalidArgumentError(`unknown binding ${String(choice)}: use 'node-datachannel', '@roamhq/wrtc' or an RtcBinding`);
+}
+
+export function nodePlatform(options: Pick<NodeMeshOptions, 'binding' | 'bindAddress'> = {}): RtcPlatform {
+  const binding = loadBinding(options.binding);
+  const usesNdc = options.binding === undefined || options.binding === 'node-datachannel';
+  return {
+    kind: 'node',
+    SimplePeer,
+    binding,
+    ...(usesNdc && options.bindAddress !== undefined ? { peerConfig: { bindAddress: options.bindAddress } } : {}),
+  };
+}
+
+export type Mesh = CoreMesh;
+
+/** `Mesh.start(options)`: a standalone peer, or (with `signal`) a peer of a WebRTC mesh. */
+export const Mesh = {
+  start(options: NodeMeshOptions = {}): Promise<CoreMesh> {
+    const { binding, bindAddress, ...rest } = options;
+    const platform = nodePlatform({ ...(binding !== undefined ? { binding } : {}), ...(bindAddress !== undefined ? { bindAddress } : {}) });
+    return startMesh(rest, platform);
+  },
+};

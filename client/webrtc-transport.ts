@@ -1,0 +1,231 @@
+import type { PeerKind } from '../shared/membership.js';
+import type { IceServerConfig, RoomPeer, SignalData } from '../shared/signaling.js';
+import type { ChannelSink, PeerChannel, Transport, TransportHandlers } from '../shared/transport.js';
+import { SignalingClient, type SignalingState } from './signaling-client.js';
+import type { RtcPlatform, SimplePeerInstance } from './rtc.js';
+import type { MeshError } from '../shared/errors.js';
+
+export interface WebRtcTransportOptions {
+  readonly signal: string | readonly string[];
+  readonly room?: string;
+  readonly token?: string;
+  /** ICE servers; when absent, the server's list is used (default: none, host candidates only). */
+  readonly iceServers?: readonly IceServerConfig[];
+  /** How long Mesh.start waits for the first join (ms, default 10000). */
+  readonly connectTimeoutMs?: number;
+  /** Give up on a peer connection that has not opened after this long and retry (ms, default 15000). */
+  readonly peerConnectTimeoutMs?: number;
+  readonly onSignalingState?: (state: SignalingState, detail?: MeshError) => void;
+}
+
+interface Connection {
+  readonly remote: string;
+  readonly peer: SimplePeerInstance;
+  readonly initiator: boolean;
+  open: boolean;
+  sink: ChannelSink | null;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+interface DataChannelLike {
+  bufferedAmount: number;
+  bufferedAmountLowThreshold: number;
+  addEventListener(type: 'bufferedamountlow', listener: () => void): void;
+}
+
+/**
+ * The WebRTC mesh: a simple-peer connection to every other peer of the room, introduced by the signaling
+ * server. The lower peer id initiates (no glare). A channel that fails is retried while its peer is still
+ * in the room; a peer the server reports gone is closed at once, so its pending calls fail fast.
+ */
+export class WebRtcTransport implements Transport {
+  readonly kind: PeerKind;
+  private readonly connections = new Map<string, Connection>();
+  private readonly roomPeers = new Set<string>();
+  private readonly retries = new Map<string, { attempts: number; timer: ReturnType<typeof setTimeout> | null }>();
+  private signaling: SignalingClient | null = null;
+  private handlers: TransportHandlers | null = null;
+  private peerId = '';
+  private iceServers: readonly IceServerConfig[];
+  private closed = false;
+
+  constructor(
+    private readonly platform: RtcPlatform,
+    private readonly options: WebRtcTransportOptions,
+  ) {
+    this.kind = platform.kind;
+    this.iceServers = options.iceServers ?? [];
+  }
+
+  /** Signaling state, for UIs: 'connecting' | 'joined' | 'disconnected' | 'closed'. */
+  get signalingState(): SignalingState {
+    return this.signaling?.state ?? 'closed';
+  }
+
+  async start(peerId: string, handlers: TransportHandlers, signal?: AbortSignal): Promise<void> {
+    this.peerId = peerId;
+    this.handlers = handlers;
+    const urls = typeof this.options.signal === 'string' ? [this.options.signal] : [...this.options.signal];
+    this.signaling = new SignalingClient({
+      urls,
+      room: this.options.room ?? 'default',
+      peerId,
+      kind: this.kind,
+      token: this.options.token,
+      onPeers: (peers, iceServers) => this.onPeers(peers, iceServers),
+      onPeerJoined: (peer) => this.onPeerJoined(peer.peerId),
+      onPeerLeft: (remote) => this.onPeerLeft(remote),
+      onSignal: (from, data) => this.onSignal(from, data),
+      ...(this.options.onSignalingState ? { onState: this.options.onSignalingState } : {}),
+    });
+    await this.signaling.start(this.options.connectTimeoutMs ?? 10_000, signal);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.signaling?.close();
+    for (const retry of this.retries.values()) if (retry.timer !== null) clearTimeout(retry.timer);
+    this.retries.clear();
+    for (const conn of [...this.connections.values()]) this.drop(conn, 'transport closed');
+    this.roomPeers.clear();
+  }
+
+  private onPeers(peers: readonly RoomPeer[], iceServers: readonly IceServerConfig[]): void {
+    if (this.options.iceServers === undefined) this.iceServers = iceServers;
+    for (const peer of peers) this.onPeerJoined(peer.peerId);
+  }
+
+  private onPeerJoined(remote: string): void {
+    if (this.closed || remote === this.peerId) return;
+    this.roomPeers.add(remote);
+    if (this.shouldInitiate(remote) && !this.connections.has(remote)) this.connect(remote);
+  }
+
+  private onPeerLeft(remote: string): void {
+    this.roomPeers.delete(remote);
+    this.cancelRetry(remote);
+    const conn = this.connections.get(remote);
+    if (conn) this.drop(conn, 'peer left the room');
+  }
+
+  private onSignal(from: string, data: SignalData): void {
+    if (this.closed || from === this.peerId) return;
+    let conn = this.connections.get(from);
+    if (data['type'] === 'offer' && conn && !conn.initiator) {
+      // The initiator started over (its side closed or timed out): follow it.
+      this.drop(conn, 'remote restarted the connection');
+      conn = undefined;
+    }
+    if (!conn) {
+      if (data['type'] !== 'offer' || this.shouldInitiate(from)) return; // stale signal of an old connection
+      this.roomPeers.add(from);
+      conn = this.create(from, false);
+    }
+    try {
+      conn.peer.signal(data as never);
+    } catch {
+      this.drop(conn, 'bad signal');
+    }
+  }
+
+  private shouldInitiate(remote: string): boolean {
+    return this.peerId < remote;
+  }
+
+  private connect(remote: string): void {
+    this.create(remote, true);
+  }
+
+  private create(remote: string, initiator: boolean): Connection {
+    const { SimplePeer, binding, peerConfig } = this.platform;
+    const peer = new SimplePeer({
+      initiator,
+      trickle: true,
+      config: { iceServers: this.iceServers as RTCIceServer[], ...peerConfig },
+      channelConfig: { ordered: true },
+      ...(binding ? { wrtc: binding as never } : {}),
+    });
+    const conn: Connection = { remote, peer, initiator, open: false, sink: null, timer: null };
+    this.connections.set(remote, conn);
+    conn.timer = setTimeout(() => {
+      conn.timer = null;
+      if (!conn.open) this.drop(conn, 'connection timed out');
+    }, this.options.peerConnectTimeoutMs ?? 15_000);
+    peer.on('signal', (data: unknown) => this.signaling?.sendSignal(remote, data as SignalData));
+    peer.on('connect', () => this.opened(conn));
+    peer.on('data', (data: Uint8Array) => conn.sink?.message(data));
+    peer.on('close', () => this.drop(conn, 'channel closed'));
+    peer.on('error', () => this.drop(conn, 'channel error'));
+    return conn;
+  }
+
+  private opened(conn: Connection): void {
+    if (this.connections.get(conn.remote) !== conn || this.closed || !this.handlers) return;
+    conn.open = true;
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.timer = null;
+    this.cancelRetry(conn.remote);
+    conn.sink = this.handlers.open(conn.remote, this.channel(conn));
+  }
+
+  private channel(conn: Connection): PeerChannel {
+    const raw = (conn.peer as unknown as { _channel?: DataChannelLike })._channel;
+    return {
+      send: (data) => conn.peer.send(data),
+      bufferedAmount: () => raw?.bufferedAmount ?? 0,
+      onDrain: (threshold, callback) => {
+        if (!raw) return;
+        raw.bufferedAmountLowThreshold = threshold;
+        raw.addEventListener('bufferedamountlow', callback);
+      },
+      close: () => this.drop(conn, 'closed by mesh'),
+    };
+  }
+
+  /** Tears a connection down exactly once; reports it closed if it was open; schedules a retry if due. */
+  private drop(conn: Connection, reason: string): void {
+    if (this.connections.get(conn.remote) !== conn) {
+      destroyQuietly(conn.peer);
+      return;
+    }
+    this.connections.delete(conn.remote);
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.timer = null;
+    destroyQuietly(conn.peer);
+    if (conn.open) this.handlers?.closed(conn.remote, reason);
+    conn.sink = null;
+    if (!this.closed && conn.initiator && this.roomPeers.has(conn.remote)) this.scheduleRetry(conn.remote);
+  }
+
+  private scheduleRetry(remote: string): void {
+    const retry = this.retries.get(remote) ?? { attempts: 0, timer: null };
+    if (retry.timer !== null) return;
+    retry.attempts++;
+    const delay = Math.min(5000, 100 * 2 ** Math.min(retry.attempts, 6)) * (0.5 + Math.random() / 2);
+    retry.timer = setTimeout(() => {
+      retry.timer = null;
+      if (!this.closed && this.roomPeers.has(remote) && !this.connections.has(remote)) this.connect(remote);
+    }, delay);
+    this.retries.set(remote, retry);
+  }
+
+  private cancelRetry(remote: string): void {
+    const retry = this.retries.get(remote);
+    if (retry?.timer != null) clearTimeout(retry.timer);
+    this.retries.delete(remote);
+  }
+}
+
+/** Destroys a simple-peer and clears the ICE timer it leaves behind (it would hold a Node process ~5 s). */
+function destroyQuietly(peer: SimplePeerInstance): void {
+  const internals = peer as unknown as { _iceCompleteTimer?: ReturnType<typeof setTimeout> | null; destroyed?: boolean };
+  try {
+    if (!internals.destroyed) peer.destroy();
+  } catch {
+    // destroying a half-open connection can throw inside the binding; it is gone either way
+  }
+  if (internals._iceCompleteTimer) clearTimeout(internals._iceCompleteTimer);
+  internals._iceCompleteTimer = null;
+  peer.removeAllListeners('data');
+}
