@@ -132,13 +132,14 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const owned = options.httpServer === undefined;
   const httpServer = options.httpServer ?? createServer();
   const counters = { relayed: 0, refused: 0 };
-  // Must run before socket.io attaches: engine.io captures the request listeners present at attach time.
-  installHealthz(httpServer, owned, () => countMembers(io));
-  const io: SignalingIo = new Server(httpServer, {
+  const io: SignalingIo = new Server({
     serveClient: false,
     maxHttpBufferSize: MAX_HTTP_BUFFER_SIZE,
     ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
   });
+  // Must come before attach(): engine.io captures the request listeners present at that moment.
+  installHealthz(httpServer, owned, () => countMembers(io));
+  io.attach(httpServer);
   const ctx: Context = { io, config, roomLocks: new KeyedLock(), counters, log };
   if (config.token !== undefined) io.use(tokenMiddleware(ctx, config.token));
   io.on('connection', (socket) => onConnection(ctx, socket));
@@ -308,9 +309,9 @@ function onConnection(ctx: Context, socket: SignalingSocket): void {
   );
   const on = <A extends unknown[]>(event: string, handler: (...args: A) => void) => guarded(ctx, socket, event, handler);
 
-  socket.on('join', on('join', (request: unknown, ack: unknown) => onJoin(ctx, socket, queue, request, ack)));
+  socket.on('join', on('join', (...args: unknown[]) => onJoin(ctx, socket, queue, args)));
   socket.on('signal', on('signal', (message: unknown) => onSignal(ctx, socket, queue, message)));
-  socket.on('leave', on('leave', () => void queue.push(async () => leaveRoom(ctx, socket, 'leave'))));
+  socket.on('leave', on('leave', () => onLeave(ctx, socket, queue)));
   socket.on('disconnect', on('disconnect', (reason: string) => leaveRoom(ctx, socket, `disconnect (${reason})`)));
   socket.onAny(on('any', (event: unknown) => {
     if (!KNOWN_EVENTS.has(event)) countRefusal(ctx, socket, `unknown event ${describeEventName(event)}`);
@@ -345,14 +346,25 @@ function describeEventName(event: unknown): string {
 
 // ------------------------------------------------------------------------------------------------- join
 
-function onJoin(ctx: Context, socket: SignalingSocket, queue: SerialQueue, request: unknown, ack: unknown): void {
+/** socket.io always passes the ack last, so with extra arguments it would not sit in the second slot. */
+function onJoin(ctx: Context, socket: SignalingSocket, queue: SerialQueue, args: readonly unknown[]): void {
+  const ack = args[args.length - 1];
   // Without an ack the client can never learn the outcome, so the event is malformed: drop it.
   if (typeof ack !== 'function') return countRefusal(ctx, socket, 'join without an ack callback');
   const reply = (response: JoinResponse): void => {
     Reflect.apply(ack, undefined, [response]);
   };
+  if (args.length !== 2) return reply(refuseJoin(ctx, socket, 'INVALID_ARGUMENT', 'join takes exactly one request and an ack'));
+  const request = args[0];
   const accepted = queue.push(async () => reply(await join(ctx, socket, request)));
   if (!accepted) reply(refuseJoin(ctx, socket, 'INVALID_ARGUMENT', 'too many requests pending on this connection'));
+}
+
+function onLeave(ctx: Context, socket: SignalingSocket, queue: SerialQueue): void {
+  // Queued so that a leave sent right after a join applies to that join.
+  if (!queue.push(async () => leaveRoom(ctx, socket, 'leave'))) {
+    countRefusal(ctx, socket, 'leave: too many requests pending on this connection');
+  }
 }
 
 function refuseJoin(ctx: Context, socket: SignalingSocket, code: JoinRefusalCode, message: string): JoinResponse {
