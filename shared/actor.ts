@@ -23,10 +23,13 @@ export interface Actor {
   onDeactivate?(reason: DeactivateReason): unknown;
   /** Opt in to handoff: the state to move with the actor when a rebalance moves it to another peer. */
   snapshot?(): unknown;
+  /** The constructor path of handoff: called right after construction with the previous owner's snapshot. */
+  restore?(state: unknown): unknown;
 }
 
 export interface ActorClass {
   new (id: string, initArg?: unknown): Actor;
+  readonly prototype: Actor;
   /** Per-type idle passivation, overriding the mesh's `idleTimeoutMs`. */
   readonly idleTimeoutMs?: number;
   /** Rebuilds an activation from a snapshot taken on the previous owner (handoff). */

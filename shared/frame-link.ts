@@ -202,7 +202,8 @@ export class FrameLink {
     }
     const { frames, errors } = decodeBatch(data);
     for (const error of errors) this.drop(error);
-    for (const frame of frames) this.accept(frame, data.length / frames.length);
+    const share = Math.ceil(data.length / Math.max(1, frames.length));
+    for (const frame of frames) this.accept(frame, share);
   }
 
   close(): void {

@@ -90,6 +90,14 @@ export interface HandoffFrame {
   readonly initArg: unknown;
 }
 
+/** The old owner gave up these shards (and handed over these actors' state, sent just before). */
+export interface ReleasedFrame {
+  readonly t: 'released';
+  readonly capability: string;
+  readonly shards: readonly number[];
+  readonly keys: readonly (readonly [actor: string, id: string])[];
+}
+
 export type Frame =
   | HelloFrame
   | CapsFrame
@@ -102,7 +110,8 @@ export type Frame =
   | PingFrame
   | PongFrame
   | ByeFrame
-  | HandoffFrame;
+  | HandoffFrame
+  | ReleasedFrame;
 
 export type FrameType = Frame['t'];
 
@@ -120,6 +129,7 @@ const TAG = {
   pong: 9,
   bye: 10,
   handoff: 11,
+  released: 12,
 } as const satisfies Record<FrameType, number>;
 
 export function toWire(frame: Frame): unknown[] {
@@ -148,6 +158,8 @@ export function toWire(frame: Frame): unknown[] {
       return [TAG.bye, frame.reason];
     case 'handoff':
       return [TAG.handoff, frame.capability, frame.actor, frame.id, frame.state, frame.initArg];
+    case 'released':
+      return [TAG.released, frame.capability, frame.shards, frame.keys];
   }
 }
 
@@ -166,6 +178,21 @@ const names = (v: unknown, what: string): string[] => {
   if (!Array.isArray(v) || v.length > MAX_NAMES) return bad(what);
   for (const item of v) str(item, what, MAX_NAME);
   return v as string[];
+};
+const MAX_LIST = 1 << 20;
+const shardList = (v: unknown): number[] => {
+  if (!Array.isArray(v) || v.length > MAX_LIST) return bad('released.shards');
+  for (const item of v) if (typeof item !== 'number' || !Number.isInteger(item) || item < 0 || item > 0x7fffffff) bad('released.shards');
+  return v as number[];
+};
+const keyList = (v: unknown): [string, string][] => {
+  if (!Array.isArray(v) || v.length > MAX_LIST) return bad('released.keys');
+  for (const pair of v) {
+    if (!Array.isArray(pair) || pair.length !== 2) bad('released.keys');
+    str((pair as unknown[])[0], 'released.keys', MAX_NAME);
+    str((pair as unknown[])[1], 'released.keys', MAX_ID);
+  }
+  return v as [string, string][];
 };
 const kind = (v: unknown): PeerKind => (v === 'browser' || v === 'node' || v === 'memory' ? v : bad('peer kind'));
 const bytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? v : bad('chunk bytes'));
@@ -258,6 +285,14 @@ export function fromWire(raw: unknown): Frame {
         id: str(a[3], 'handoff.id', MAX_ID),
         state: a[4],
         initArg: a[5],
+      };
+    case TAG.released:
+      arity(a, 4, 'released');
+      return {
+        t: 'released',
+        capability: str(a[1], 'released.capability', MAX_NAME),
+        shards: shardList(a[2]),
+        keys: keyList(a[3]),
       };
     default:
       return bad(`unknown frame tag ${String(a[0])}`);

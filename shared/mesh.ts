@@ -17,11 +17,12 @@ import {
 } from './errors.js';
 import { Emitter } from './emitter.js';
 import { FrameLink, type FrameLinkOptions } from './frame-link.js';
-import { PROTOCOL_VERSION, type CallFrame, type CastFrame, type Frame, type HandoffFrame } from './frames.js';
+import { PROTOCOL_VERSION, type CallFrame, type CastFrame, type Frame } from './frames.js';
+import { Handoff } from './handoff.js';
 import { PEER_ID_PATTERN, randomPeerId } from './ids.js';
 import { Membership, normalizeNames, type MembershipChange, type PeerInfo, type PeerKind } from './membership.js';
 import { OwnerTable, resolveStrategy, type PlacementStrategy } from './placement.js';
-import { ActorRuntime, activationKey, type ActivationInfo, type MessageTarget } from './runtime.js';
+import { ActorRuntime, type ActivationInfo, type MessageTarget } from './runtime.js';
 import { DEFAULT_SHARD_COUNT, assertShardCount, shardFor } from './shards.js';
 import { LatencyHistogram, type MeshStats, type PeerTraffic } from './stats.js';
 import type { ChannelSink, PeerChannel, Transport } from './transport.js';
@@ -158,8 +159,9 @@ export class Mesh {
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private stopping: Promise<void> | null = null;
   private viewWaiters: (() => void)[] = [];
-  /** (capability, shard) -> previous owner whose handed-over state we are still waiting for. */
-  private readonly awaitingHandoff = new Map<string, { from: string; until: number; waiters: (() => void)[] }>();
+  private readonly handoff: Handoff;
+  /** peersFor of every capability as of the last view change: the "before" of the next one. */
+  private lastView: Map<string, readonly string[]> = new Map();
   private readonly counters = {
     callsOk: 0,
     callsFailed: 0,
@@ -227,7 +229,42 @@ export class Mesh {
         },
       },
     });
+    this.handoff = new Handoff({
+      self: this.peerId,
+      shardCount: this.shardCount,
+      strategy: this.strategy,
+      timeoutMs: this.handoffTimeoutMs,
+      isMember: (peer) => this.membership.has(peer),
+      handsOff: () => this.runtime.handsOff(),
+      send: (peer, frame) => {
+        const state = this.links.get(peer);
+        if (!state) return null;
+        try {
+          return state.link.send(frame);
+        } catch {
+          return null; // unencodable or too large: the actor restarts fresh on the new owner, as in the seed
+        }
+      },
+      accept: (key, snapshot) => this.runtime.acceptHandoff(key, snapshot),
+      isActive: (key) => this.runtime.get(key) !== undefined,
+      hasState: (key) => this.runtime.hasHandoff(key),
+      sent: (peer, info, bytes) => {
+        this.counters.handoffsSent++;
+        this.counters.handoffBytes += bytes;
+        this.emitter.emit('handoff', { direction: 'sent', peer, actor: info.actor, id: info.id, capability: info.capability, bytes });
+      },
+      received: (peer, frame, bytes) => {
+        this.counters.handoffsReceived++;
+        this.counters.handoffBytes += bytes;
+        this.emitter.emit('handoff', { direction: 'received', peer, actor: frame.actor, id: frame.id, capability: frame.capability, bytes });
+      },
+      lost: (target, from) => {
+        this.counters.handoffFresh++;
+        this.emitter.emit('handoff-lost', { actor: target.actor, id: target.id, capability: target.capability, from });
+      },
+    });
     this.membership.upsert(this.selfInfo());
+    this.lastView = this.currentView();
     this.membership.onChange((change) => this.onViewChange(change));
   }
 
@@ -495,7 +532,9 @@ export class Mesh {
         this.pending.get(frame.corr)?.answer(frame);
         return;
       case 'handoff':
-        return this.onHandoff(state, frame, bytes);
+        return this.handoff.onHandoff(state.peer, frame, bytes);
+      case 'released':
+        return this.handoff.onReleased(state.peer, frame);
       case 'ping':
         this.sendTo(state, { t: 'pong', n: frame.n });
         return;
@@ -530,7 +569,10 @@ export class Mesh {
     const refusal = this.refuse(frame);
     if (refusal) return answer(refusal);
     const target = this.inboundTarget(frame);
-    this.withHandoff(target, () => {
+    this.handoff.gate(target, () => {
+      // Re-check after a wait: the view may have moved the shard again meanwhile.
+      const late = this.refuse(frame);
+      if (late) return answer(late);
       this.runtime.call(target, frame.payload, answer);
     });
   }
@@ -546,7 +588,7 @@ export class Mesh {
       return;
     }
     const target = this.inboundTarget(frame);
-    this.withHandoff(target, () => {
+    this.handoff.gate(target, () => {
       this.runtime.cast(target, frame.payload, () => state.link.credit(1));
     });
   }
@@ -614,13 +656,31 @@ export class Mesh {
 
   private onViewChange(change: MembershipChange): void {
     this.owners.clear();
+    const before = this.lastView;
+    const after = this.currentView();
+    this.lastView = after;
     let moved = 0;
     if (!this.stopping) {
-      this.expectHandoffs(change);
+      const joined = change.joined.map((p) => p.id);
+      this.handoff.viewChanged(before, after, joined, change.left.map((p) => p.id));
+      this.handoff.planRelease(before, after);
+      const destination = new Map<string, string>();
       moved = this.runtime.release(
-        (info) => this.ownerOf(info) === this.peerId,
-        (info, state, initArg) => this.handOff(info, state, initArg),
+        (info) => {
+          const owner = this.ownerOf(info);
+          if (owner === this.peerId) return true;
+          if (owner !== undefined) {
+            this.handoff.moving(owner);
+            destination.set(info.key, owner);
+          }
+          return false;
+        },
+        (info, snapshot) => {
+          const to = destination.get(info.key);
+          if (to !== undefined) this.handoff.moved(to, info, snapshot);
+        },
       );
+      this.handoff.flush();
     }
     for (const peer of change.joined) if (peer.id !== this.peerId) this.emitter.emit('peer-joined', peer);
     for (const peer of change.left) if (peer.id !== this.peerId) this.emitter.emit('peer-left', peer);
@@ -637,6 +697,12 @@ export class Mesh {
     for (const wake of waiters) wake();
   }
 
+  private currentView(): Map<string, readonly string[]> {
+    const view = new Map<string, readonly string[]>();
+    for (const capability of this.membership.allCapabilities()) view.set(capability, this.membership.peersFor(capability));
+    return view;
+  }
+
   /** Resolves on the next view change or after `ms`, whichever comes first. */
   waitForViewChange(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -651,68 +717,6 @@ export class Mesh {
 
   ownerOf(target: { readonly capability: string; readonly shard: number; readonly id: string }): string | undefined {
     return this.owners.owner(target.shard, target.capability, this.membership.peersFor(target.capability));
-  }
-
-  // ---------------------------------------------------------------- handoff
-
-  /**
-   * When a join (not a leave) gives us shards, their previous owner is alive and may hand state over: hold
-   * calls for those shards until it says it released them, or handoffTimeoutMs passes.
-   */
-  private expectHandoffs(change: MembershipChange): void {
-    if (change.joined.length === 0 && change.updated.length === 0) {
-      // Only departures: a departed owner hands nothing over, and nothing waits for it.
-      for (const [key, wait] of this.awaitingHandoff) {
-        if (!this.membership.has(wait.from)) this.endHandoffWait(key, true);
-      }
-      return;
-    }
-    void 0;
-  }
-
-  private endHandoffWait(key: string, lost: boolean): void {
-    const wait = this.awaitingHandoff.get(key);
-    if (!wait) return;
-    this.awaitingHandoff.delete(key);
-    if (lost) this.counters.handoffFresh++;
-    for (const wake of wait.waiters) wake();
-  }
-
-  private withHandoff(_target: MessageTarget, run: () => void): void {
-    run();
-  }
-
-  private handOff(info: ActivationInfo, state: unknown, initArg: unknown): void {
-    const owner = this.ownerOf(info);
-    if (owner === undefined || owner === this.peerId) return;
-    const link = this.links.get(owner);
-    if (!link) return;
-    const frame: HandoffFrame = { t: 'handoff', capability: info.capability, actor: info.actor, id: info.id, state, initArg };
-    let bytes = 0;
-    try {
-      bytes = link.link.send(frame);
-    } catch {
-      return; // unencodable or too large: the actor restarts fresh on the new owner, as in the seed
-    }
-    this.counters.handoffsSent++;
-    this.counters.handoffBytes += bytes;
-    this.emitter.emit('handoff', { direction: 'sent', peer: owner, actor: info.actor, id: info.id, capability: info.capability, bytes });
-  }
-
-  private onHandoff(state: LinkState, frame: HandoffFrame, bytes: number): void {
-    const key = activationKey(frame.capability, frame.actor, frame.id);
-    if (this.runtime.get(key)) return; // already activated here: the handoff came too late to apply
-    this.runtime.acceptHandoff(key, frame.state, frame.initArg);
-    this.counters.handoffsReceived++;
-    this.counters.handoffBytes += bytes;
-    this.emitter.emit('handoff', {
-      direction: 'received',
-      peer: state.peer,
-      actor: frame.actor,
-      id: frame.id,
-      capability: frame.capability,
-      bytes,
-    });
   }
 
   // ---------------------------------------------------------------- heartbeat
@@ -751,7 +755,11 @@ export class Mesh {
     if (owner === this.peerId) {
       this.counters.callsLocal++;
       op.peer = owner;
-      op.ticket = this.runtime.call(op.target, op.payload, op.localDone);
+      this.handoff.gate(op.target, () => {
+        if (op.settled) return;
+        if (this.ownerOf(op.target) !== this.peerId) return op.retry(); // moved while we waited for state
+        op.ticket = this.runtime.call(op.target, op.payload, op.localDone);
+      });
       return;
     }
     const state = this.links.get(owner);
@@ -834,7 +842,7 @@ export class Mesh {
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
     for (const op of [...this.pending.values()]) op.fail(new StoppedError());
-    for (const key of [...this.awaitingHandoff.keys()]) this.endHandoffWait(key, false);
+    this.handoff.close();
     this.runtime.stopAll();
     for (const state of this.links.values()) {
       this.sendTo(state, { t: 'bye', reason: 'stop' });
@@ -870,6 +878,10 @@ class CallOp {
   readonly started = perfNow();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private done = false;
+
+  get settled(): boolean {
+    return this.done;
+  }
   private attempts = 0;
   private onAbort: (() => void) | null = null;
 

@@ -27,6 +27,12 @@ export interface ActivationInfo {
   readonly activation: string;
 }
 
+/** State handed over by a moved activation. */
+export interface Snapshot {
+  readonly state: unknown;
+  readonly initArg: unknown;
+}
+
 export interface MessageTarget {
   readonly capability: string;
   readonly actor: string;
@@ -76,7 +82,7 @@ class Activation implements ActivationInfo, ActorContext {
   stopReason: DeactivateReason = 'stop';
   lastActive: number;
   idleTimeoutMs: number;
-  onStopped: ((activation: Activation) => void) | null = null;
+  onStopped: ((activation: Activation, crashed: boolean) => void) | null = null;
 
   constructor(runtime: ActorRuntime, target: MessageTarget, instance: Actor, activation: string, idleTimeoutMs: number) {
     this.key = activationKey(target.capability, target.actor, target.id);
@@ -116,7 +122,7 @@ export class ActorRuntime {
   private idleTimer: ReturnType<typeof setInterval> | null = null;
   private stopped = false;
   /** Restored state waiting for its first message (handoff). */
-  private readonly restored = new Map<string, { state: unknown; initArg: unknown }>();
+  private readonly restored = new Map<string, Snapshot>();
 
   constructor(options: RuntimeOptions) {
     this.peerId = options.peerId;
@@ -157,25 +163,25 @@ export class ActorRuntime {
 
   /**
    * Stops every activation for which `keep` says no, each after its message in progress; queued messages are
-   * answered NOT_OWNER so callers retry on the new owner. `handoff` (when given) receives the snapshot.
+   * answered NOT_OWNER so callers retry on the new owner. `released` hears of each one once it has stopped,
+   * with its snapshot when the type takes snapshots (null after a crash or a failing snapshot).
    */
-  release(
-    keep: (info: ActivationInfo) => boolean,
-    handoff?: (info: ActivationInfo, state: unknown, initArg: unknown) => void,
-  ): number {
+  release(keep: (info: ActivationInfo) => boolean, released?: (info: ActivationInfo, snapshot: Snapshot | null) => void): number {
     let count = 0;
     for (const activation of this.activations.values()) {
       if (activation.state !== 'active' || keep(activation)) continue;
       count++;
-      if (handoff && typeof activation.instance.snapshot === 'function') {
-        activation.onStopped = (a) => {
-          let state: unknown;
-          try {
-            state = a.instance.snapshot?.();
-          } catch {
-            return; // a snapshot that fails falls back to the seed's behaviour: the actor restarts empty
+      if (released) {
+        activation.onStopped = (a, crashed) => {
+          let snapshot: Snapshot | null = null;
+          if (!crashed && typeof a.instance.snapshot === 'function') {
+            try {
+              snapshot = { state: a.instance.snapshot(), initArg: this.initArgs.get(a.key) };
+            } catch {
+              snapshot = null; // a failing snapshot falls back to the seed's behaviour: the actor restarts empty
+            }
           }
-          handoff(a, state, this.initArgs.get(a.key));
+          released(a, snapshot);
         };
       }
       this.stop(activation, 'rebalance');
@@ -184,12 +190,18 @@ export class ActorRuntime {
   }
 
   /** Keeps state received from a previous owner until the first message for that actor arrives here. */
-  acceptHandoff(key: string, state: unknown, initArg: unknown): void {
-    this.restored.set(key, { state, initArg });
+  acceptHandoff(key: string, snapshot: Snapshot): void {
+    this.restored.set(key, snapshot);
   }
 
   hasHandoff(key: string): boolean {
     return this.restored.has(key);
+  }
+
+  /** True when some registered type can take a snapshot, i.e. handoff matters on this peer. */
+  handsOff(): boolean {
+    for (const cls of this.actors.values()) if (typeof cls.prototype?.snapshot === 'function') return true;
+    return false;
   }
 
   /** Deactivates everything (reason 'stop') and refuses new messages. Idempotent. */
@@ -241,10 +253,11 @@ export class ActorRuntime {
     if (handed) this.restored.delete(key);
     let instance: Actor;
     try {
-      instance =
-        handed && typeof cls.restore === 'function'
-          ? cls.restore(target.id, handed.state, handed.initArg)
-          : new cls(target.id, handed ? handed.initArg : target.initArg);
+      if (handed && typeof cls.restore === 'function') instance = cls.restore(target.id, handed.state, handed.initArg);
+      else {
+        instance = new cls(target.id, handed ? handed.initArg : target.initArg);
+        if (handed && typeof instance.restore === 'function') instance.restore(handed.state);
+      }
     } catch (error) {
       return new ActorFailedError(`actor ${target.actor}(${target.id}) failed to start: ${describeThrown(error)}`, {
         actor: target.actor,
@@ -365,15 +378,16 @@ export class ActorRuntime {
   }
 
   private finishStop(activation: Activation): void {
-    const onStopped = activation.onStopped;
-    activation.onStopped = null;
-    if (onStopped) onStopped(activation);
     this.discard(activation, activation.stopReason);
   }
 
   private discard(activation: Activation, reason: DeactivateReason): void {
     if (activation.state === 'stopped') return;
     activation.state = 'stopped';
+    const onStopped = activation.onStopped;
+    activation.onStopped = null;
+    // Before onDeactivate, which may clear the state a snapshot needs.
+    if (onStopped) onStopped(activation, reason === 'crash');
     if (this.activations.get(activation.key) === activation) {
       this.activations.delete(activation.key);
       this.initArgs.delete(activation.key);
