@@ -107,6 +107,11 @@ export class Handoff {
     }
   }
 
+  /** True while some moved activation has not stopped or its announcement is unsent. */
+  busy(): boolean {
+    return this.outgoing.size > 0;
+  }
+
   /** Counts an activation being moved to `to`; the release announcement waits for it to stop. */
   moving(to: string): void {
     this.outgoingFor(to).pending++;

@@ -54,6 +54,8 @@ export interface MeshOptions {
   readonly handoffTimeoutMs?: number;
   /** Aborts start-up (e.g. while the transport connects). (`signal` is the signaling URL in client options.) */
   readonly abortSignal?: AbortSignal;
+  /** On stop, hand actors over and answer calls in progress for up to this long before closing (ms, default 2000; 0 = no drain). */
+  readonly drainTimeoutMs?: number;
   /** Tuning of the per-peer link (chunk size, window, queue bound). */
   readonly link?: Omit<FrameLinkOptions, 'maxMessageBytes' | 'schedule'>;
 }
@@ -121,6 +123,8 @@ interface LinkState {
   readonly link: FrameLink;
   readonly channel: PeerChannel;
   info: PeerInfo | null;
+  /** It said bye: out of the view, channel kept open for its last replies. */
+  leaving: boolean;
   lastHeard: number;
   lastSent: number;
   pings: number;
@@ -158,6 +162,12 @@ export class Mesh {
   private nextCorr = 1;
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private stopping: Promise<void> | null = null;
+  /** Set once draining is over: from then on nothing runs here. */
+  private closed = false;
+  private readonly drainTimeoutMs: number;
+  /** Inbound calls accepted and not yet answered (drain waits for them). */
+  private inboundInProgress = 0;
+  private lastInboundCall = 0;
   private viewWaiters: (() => void)[] = [];
   private readonly handoff: Handoff;
   /** peersFor of every capability as of the last view change: the "before" of the next one. */
@@ -206,6 +216,7 @@ export class Mesh {
     this.heartbeatMs = positive(options.heartbeatMs ?? 1000, 'heartbeatMs');
     this.peerTimeoutMs = positive(options.peerTimeoutMs ?? 5000, 'peerTimeoutMs');
     this.handoffTimeoutMs = positive(options.handoffTimeoutMs ?? 2000, 'handoffTimeoutMs');
+    this.drainTimeoutMs = options.drainTimeoutMs === 0 ? 0 : positive(options.drainTimeoutMs ?? 2000, 'drainTimeoutMs');
     this.linkOptions = { ...options.link, maxMessageBytes: this.maxMessageBytes };
     for (const [name, cls] of Object.entries(options.actors ?? {})) this.registerActor(name, cls);
     this.capabilities = checkNames(options.capabilities ?? [], 'capability');
@@ -423,6 +434,30 @@ export class Mesh {
     };
   }
 
+  /**
+   * Graceful leave: advertise no capability, so every peer moves our shards away and sends new calls
+   * elsewhere; our activations finish their message in progress and hand their state over; replies to
+   * calls in progress still go out. Bounded by drainTimeoutMs.
+   */
+  private async drain(deadline: number): Promise<void> {
+    if (this.drainTimeoutMs === 0 || this.links.size === 0 || !this.transport) return;
+    this.capabilities = [];
+    this.membership.upsert(this.selfInfo());
+    this.broadcastCaps();
+    await this.until(deadline, () => this.runtime.size === 0 && !this.handoff.busy() && this.inboundInProgress === 0);
+  }
+
+  private async until(deadline: number, done: () => boolean): Promise<void> {
+    while (nowMs() < deadline && this.links.size > 0 && !done()) {
+      await new Promise<void>((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  private queuesEmpty(): boolean {
+    for (const state of this.links.values()) if (state.link.queued > 0) return false;
+    return true;
+  }
+
   /** Leaves the mesh: deactivates every actor, fails pending calls with STOPPED, closes links. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
@@ -446,7 +481,7 @@ export class Mesh {
   }
 
   private linkOpened(peer: string, channel: PeerChannel): ChannelSink {
-    if (this.stopping) {
+    if (this.closed) {
       channel.close();
       return { message: () => undefined };
     }
@@ -462,7 +497,7 @@ export class Mesh {
       },
       this.linkOptions,
     );
-    const state: LinkState = { peer, link, channel, info: null, lastHeard: nowMs(), lastSent: nowMs(), pings: 0 };
+    const state: LinkState = { peer, link, channel, info: null, leaving: false, lastHeard: nowMs(), lastSent: nowMs(), pings: 0 };
     this.links.set(peer, state);
     this.sendTo(state, {
       t: 'hello',
@@ -519,7 +554,7 @@ export class Mesh {
         return;
       }
       case 'caps':
-        if (!state.info) return;
+        if (!state.info || state.leaving) return;
         state.info = { ...state.info, capabilities: frame.capabilities, actorTypes: frame.actorTypes };
         this.membership.upsert(state.info);
         return;
@@ -542,7 +577,10 @@ export class Mesh {
         state.pings = 0;
         return;
       case 'bye':
-        state.channel.close();
+        // The peer is leaving: route nothing more to it, but keep the channel until it closes it, so the
+        // replies to calls it is still finishing reach us.
+        state.leaving = true;
+        this.membership.remove(state.peer);
         return;
       case 'ack':
       case 'chunk':
@@ -551,7 +589,10 @@ export class Mesh {
   }
 
   private onCall(state: LinkState, frame: CallFrame): void {
+    this.inboundInProgress++;
+    this.lastInboundCall = nowMs();
     const answer = (error: MeshError | null, result?: unknown, activation?: string): void => {
+      this.inboundInProgress--;
       state.link.credit(1);
       if (this.links.get(state.peer) !== state) return;
       if (error) return this.sendError(state, frame.corr, error);
@@ -595,15 +636,16 @@ export class Mesh {
 
   /** Why this peer will not run an inbound call/cast, or null. Ownership is checked against our own view. */
   private refuse(frame: CallFrame | CastFrame): MeshError | null {
-    if (this.stopping) return new StoppedError(`peer ${this.peerId} is stopping`);
     const owner = this.ownerOf({ capability: frame.capability, id: frame.id, shard: shardFor(frame.id, this.shardCount) });
     if (owner !== this.peerId) {
+      // Also while draining: we advertise no capability then, so callers retry on the new owner.
       return new NotOwnerError(`peer ${this.peerId} does not own ${frame.capability}/${frame.id} in its view`, {
         peer: this.peerId,
         version: this.membership.version,
         owner: owner ?? null,
       });
     }
+    if (this.closed) return new StoppedError(`peer ${this.peerId} is stopping`);
     if (!this.runtime.hasType(frame.actor)) return new UnknownActorError(frame.actor, this.peerId);
     return null;
   }
@@ -660,7 +702,7 @@ export class Mesh {
     const after = this.currentView();
     this.lastView = after;
     let moved = 0;
-    if (!this.stopping) {
+    if (!this.closed) {
       const joined = change.joined.map((p) => p.id);
       this.handoff.viewChanged(before, after, joined, change.left.map((p) => p.id));
       this.handoff.planRelease(before, after);
@@ -839,16 +881,18 @@ export class Mesh {
   }
 
   private async shutdown(): Promise<void> {
+    const deadline = nowMs() + this.drainTimeoutMs;
+    await this.drain(deadline);
+    for (const state of this.links.values()) this.sendTo(state, { t: 'bye', reason: 'stop' });
+    // Peers stop routing to us when the bye arrives; answer what they sent before that.
+    await this.until(deadline, () => this.inboundInProgress === 0 && nowMs() - this.lastInboundCall >= 50 && this.queuesEmpty());
+    this.closed = true;
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
     for (const op of [...this.pending.values()]) op.fail(new StoppedError());
     this.handoff.close();
     this.runtime.stopAll();
-    for (const state of this.links.values()) {
-      this.sendTo(state, { t: 'bye', reason: 'stop' });
-    }
-    // Let the bye frames flush before the channels go.
-    await new Promise<void>((resolve) => setTimeout(resolve, this.links.size > 0 ? 20 : 0));
+    if (this.links.size > 0) await new Promise<void>((resolve) => setTimeout(resolve, 10)); // flush the last frames
     for (const state of [...this.links.values()]) {
       state.link.close();
       state.channel.close();
