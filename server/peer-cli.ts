@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Mesh, type ActorClass, type NodeBindingName } from '../client/node.js';
+import { serveMetrics } from './metrics.js';
 
 const HELP = `rtc-mesh headless peer
 
@@ -21,6 +22,8 @@ Usage: npm run peer -- --signal <url> [options]
   --bind-address <addr>   local address for ICE (e.g. 127.0.0.1 for a one-machine mesh)
   --binding <name>        node-datachannel (default) or @roamhq/wrtc
   --idle-timeout <ms>     passivate actors idle this long (default: never)
+  --metrics-port <port>   serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0 = any free port)
+  --metrics-host <addr>   address for the metrics endpoint (default 127.0.0.1)
   --json                  print events as JSON lines (for scripts)
   --quiet                 print only the peer id and errors
   -h, --help              show this help
@@ -38,6 +41,8 @@ interface CliOptions {
   readonly idleTimeoutMs: number | undefined;
   readonly json: boolean;
   readonly quiet: boolean;
+  readonly metricsPort: number | undefined;
+  readonly metricsHost: string;
 }
 
 export function parseCli(argv: readonly string[]): CliOptions | 'help' {
@@ -54,6 +59,8 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
       binding: { type: 'string', default: 'node-datachannel' },
       'idle-timeout': { type: 'string' },
       json: { type: 'boolean', default: false },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string', default: '127.0.0.1' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -67,7 +74,14 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
   const idle = values['idle-timeout'];
   const idleTimeoutMs = idle === undefined ? undefined : Number(idle);
   if (idleTimeoutMs !== undefined && !(idleTimeoutMs > 0)) throw new Error('--idle-timeout must be a positive number of ms');
+  const metricsArg = values['metrics-port'];
+  const metricsPort = metricsArg === undefined ? undefined : Number(metricsArg);
+  if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort < 65536)) {
+    throw new Error('--metrics-port must be a port number (0 for any free port)');
+  }
   return {
+    metricsPort,
+    metricsHost: values['metrics-host'],
     signal,
     room: values.room,
     capabilities: values.capabilities.split(',').map((s) => s.trim()).filter(Boolean),
@@ -129,6 +143,9 @@ async function main(): Promise<void> {
   if (json) process.stdout.write(`${JSON.stringify({ event: 'ready', peerId: mesh.peerId, room: options.room })}\n`);
   else process.stdout.write(`peer ${mesh.peerId} joined room "${options.room}" with [${options.capabilities.join(', ')}]; actors: ${Object.keys(actors).join(', ')}\n`);
 
+  const metrics = options.metricsPort === undefined ? null : await serveMetrics(mesh, { port: options.metricsPort, host: options.metricsHost });
+  if (metrics) print('metrics', { url: metrics.url }, `metrics on ${metrics.url}`);
+
   mesh.on('topology', (t) =>
     print(
       'topology',
@@ -147,7 +164,10 @@ async function main(): Promise<void> {
     if (leaving) return;
     leaving = true;
     print('leaving', { signal }, `${signal}: leaving the mesh`);
-    void mesh.stop().then(() => process.exit(0));
+    void mesh
+      .stop()
+      .then(() => metrics?.close())
+      .then(() => process.exit(0));
   };
   process.on('SIGINT', () => leave('SIGINT'));
   process.on('SIGTERM', () => leave('SIGTERM'));

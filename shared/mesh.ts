@@ -428,6 +428,7 @@ export class Mesh {
         p90: this.latency.quantileMs(0.9),
         p99: this.latency.quantileMs(0.99),
         count: this.latency.count,
+        sumMs: this.latency.sumUs / 1000,
       },
       latencyBuckets: { boundsUs: LatencyHistogram.BOUNDS_US, counts: [...this.latency.counts] },
       peers,

@@ -50,7 +50,7 @@ export interface MeshStats {
   readonly deactivations: Readonly<Record<DeactivateReason, number>>;
   readonly handoffs: { readonly sent: number; readonly received: number; readonly bytes: number; readonly fresh: number };
   readonly droppedFrames: number;
-  readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly count: number };
+  readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly count: number; readonly sumMs: number };
   readonly latencyBuckets: { readonly boundsUs: readonly number[]; readonly counts: readonly number[] };
   readonly peers: Readonly<Record<string, PeerTraffic>>;
 }
