@@ -407,7 +407,15 @@ export class Mesh {
     for (const [peer, traffic] of this.goneTraffic) peers[peer] = { ...traffic };
     for (const state of this.links.values()) {
       const c = state.link.counters;
-      peers[state.peer] = { framesIn: c.framesIn, framesOut: c.framesOut, bytesIn: c.bytesIn, bytesOut: c.bytesOut, dropped: c.dropped };
+      peers[state.peer] = {
+        framesIn: c.framesIn,
+        framesOut: c.framesOut,
+        bytesIn: c.bytesIn,
+        bytesOut: c.bytesOut,
+        dropped: c.dropped,
+        inFlight: state.link.framesInFlight,
+        queuedBytes: state.link.queued,
+      };
     }
     return {
       peerId: this.peerId,
@@ -525,7 +533,17 @@ export class Mesh {
     if (!state) return;
     this.links.delete(peer);
     const c = state.link.counters;
-    this.goneTraffic.set(peer, { framesIn: c.framesIn, framesOut: c.framesOut, bytesIn: c.bytesIn, bytesOut: c.bytesOut, dropped: c.dropped });
+    this.goneTraffic.set(peer, {
+      framesIn: c.framesIn,
+      framesOut: c.framesOut,
+      bytesIn: c.bytesIn,
+      bytesOut: c.bytesOut,
+      dropped: c.dropped,
+      inFlight: 0,
+      queuedBytes: 0,
+    });
+    // Keep the traffic of departed peers for stats, but not of every tab that ever came and went.
+    if (this.goneTraffic.size > 256) this.goneTraffic.delete(this.goneTraffic.keys().next().value as string);
     state.link.close();
     for (const op of [...this.pending.values()]) if (op.peer === peer) op.fail(new PeerGoneError(peer));
     this.membership.remove(peer);

@@ -39,6 +39,10 @@ export interface PeerTraffic {
   bytesIn: number;
   bytesOut: number;
   dropped: number;
+  /** Calls/casts sent to the peer and not yet handled there (bounded by the link window). */
+  inFlight: number;
+  /** Bytes waiting in our send queue for the peer (bounded by maxQueuedBytes). */
+  queuedBytes: number;
 }
 
 export interface MeshStats {
