@@ -1,5 +1,5 @@
 import { decodeBatch, decodeFrame, encodeFrame, joinBatch } from './codec.js';
-import { AbortedError, BackpressureError, PayloadTooLargeError, ProtocolError, TimeoutError } from './errors.js';
+import { AbortedError, BackpressureError, InvalidArgumentError, PayloadTooLargeError, ProtocolError, TimeoutError } from './errors.js';
 import type { Frame } from './frames.js';
 
 /** The byte pipe under a link: a data channel, or an in-memory pair. Messages arrive whole and in order. */
@@ -64,6 +64,7 @@ interface Reassembly {
 }
 
 const CHUNK_OVERHEAD = 48;
+const MIN_PIECE = 128;
 
 /**
  * Frames over a byte channel, with the four things a raw data channel lacks: batching (all frames queued
@@ -112,6 +113,9 @@ export class FrameLink {
   ) {
     this.maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
     this.chunkBytes = options.chunkBytes ?? 16 * 1024;
+    if (!(this.chunkBytes >= MIN_PIECE + CHUNK_OVERHEAD * 2 + 8)) {
+      throw new InvalidArgumentError(`chunkBytes must be at least ${MIN_PIECE + CHUNK_OVERHEAD * 2 + 8}`);
+    }
     this.highWaterBytes = options.highWaterBytes ?? 1024 * 1024;
     this.window = options.window ?? 2048;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 32 * 1024 * 1024;
@@ -158,6 +162,7 @@ export class FrameLink {
   /** Resolves when the queue has room again; rejects on timeout or abort. */
   waitForRoom(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.hasRoom()) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(new AbortedError());
     return new Promise<void>((resolve, reject) => {
       const finish = (): void => {
         clearTimeout(timer);
@@ -240,7 +245,8 @@ export class FrameLink {
       if (chunk.total > this.maxMessageBytes) {
         return this.drop(new ProtocolError(`peer announced a ${chunk.total}-byte message, over maxMessageBytes`));
       }
-      if (chunk.count < 2 || chunk.count > Math.ceil(chunk.total / 1024) + 1) {
+      // Senders cut pieces of at least MIN_PIECE bytes, so a count beyond that is a lie meant to make us work.
+      if (chunk.count < 2 || chunk.count > Math.ceil(chunk.total / MIN_PIECE) + 1) {
         return this.drop(new ProtocolError(`chunk count ${chunk.count} does not fit ${chunk.total} bytes`));
       }
       // Bound what one peer can make us hold in half-received messages.
@@ -295,7 +301,7 @@ export class FrameLink {
     while (!this.closed) {
       if (this.channel.bufferedAmount() > this.highWaterBytes) {
         this.draining = true; // the channel's drain callback resumes us
-        return;
+        break;
       }
       const batch: Uint8Array[] = [];
       let size = 0;

@@ -295,6 +295,6 @@ export function fromWire(raw: unknown): Frame {
         keys: keyList(a[3]),
       };
     default:
-      return bad(`unknown frame tag ${String(a[0])}`);
+      return bad(`unknown frame tag ${typeof a[0] === 'number' ? a[0] : typeof a[0]}`);
   }
 }

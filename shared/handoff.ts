@@ -107,6 +107,20 @@ export class Handoff {
     }
   }
 
+  /** Set while a rebalance sweep is stopping activations: announcements wait until it has counted them all. */
+  private sweeping = false;
+
+  /** Brackets a rebalance sweep (runtime.release): nothing is announced before every move is counted. */
+  sweep(run: () => number): number {
+    this.sweeping = true;
+    try {
+      return run();
+    } finally {
+      this.sweeping = false;
+      this.flush();
+    }
+  }
+
   /** True while some moved activation has not stopped or its announcement is unsent. */
   busy(): boolean {
     return this.outgoing.size > 0;
@@ -141,6 +155,7 @@ export class Handoff {
 
   /** Sends every announcement that has nothing pending. */
   flush(): void {
+    if (this.sweeping) return;
     for (const [to, out] of this.outgoing) {
       if (out.pending > 0) continue;
       this.outgoing.delete(to);

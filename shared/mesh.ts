@@ -151,6 +151,8 @@ export class Mesh {
   private readonly emitter = new Emitter<MeshEvents>();
   private readonly links = new Map<string, LinkState>();
   private readonly pending = new Map<number, CallOp>();
+  /** Calls that did not complete synchronously: stop() answers every one of them. */
+  private readonly inflight = new Set<CallOp>();
   private readonly callTimeoutMs: number;
   private readonly maxMessageBytes: number;
   private readonly heartbeatMs: number;
@@ -726,22 +728,23 @@ export class Mesh {
       this.handoff.viewChanged(before, after, joined, change.left.map((p) => p.id));
       this.handoff.planRelease(before, after);
       const destination = new Map<string, string>();
-      moved = this.runtime.release(
-        (info) => {
-          const owner = this.ownerOf(info);
-          if (owner === this.peerId) return true;
-          if (owner !== undefined) {
-            this.handoff.moving(owner);
-            destination.set(info.key, owner);
-          }
-          return false;
-        },
-        (info, snapshot) => {
-          const to = destination.get(info.key);
-          if (to !== undefined) this.handoff.moved(to, info, snapshot);
-        },
+      moved = this.handoff.sweep(() =>
+        this.runtime.release(
+          (info) => {
+            const owner = this.ownerOf(info);
+            if (owner === this.peerId) return true;
+            if (owner !== undefined) {
+              this.handoff.moving(owner);
+              destination.set(info.key, owner);
+            }
+            return false;
+          },
+          (info, snapshot) => {
+            const to = destination.get(info.key);
+            if (to !== undefined) this.handoff.moved(to, info, snapshot);
+          },
+        ),
       );
-      this.handoff.flush();
     }
     for (const peer of change.joined) if (peer.id !== this.peerId) this.emitter.emit('peer-joined', peer);
     for (const peer of change.left) if (peer.id !== this.peerId) this.emitter.emit('peer-left', peer);
@@ -856,6 +859,12 @@ export class Mesh {
   }
 
   /** @internal */
+  track(op: CallOp, on: boolean): void {
+    if (on) this.inflight.add(op);
+    else this.inflight.delete(op);
+  }
+
+  /** @internal */
   forget(op: CallOp): void {
     if (op.corr !== 0) this.pending.delete(op.corr);
   }
@@ -908,7 +917,7 @@ export class Mesh {
     this.closed = true;
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
-    for (const op of [...this.pending.values()]) op.fail(new StoppedError());
+    for (const op of [...this.inflight]) op.fail(new StoppedError());
     this.handoff.close();
     this.runtime.stopAll();
     if (this.links.size > 0) await new Promise<void>((resolve) => setTimeout(resolve, 10)); // flush the last frames
@@ -947,6 +956,7 @@ class CallOp {
   }
   private attempts = 0;
   private onAbort: (() => void) | null = null;
+  private lastNotOwner: MeshError | null = null;
 
   constructor(
     private readonly mesh: Mesh,
@@ -1000,6 +1010,7 @@ class CallOp {
   /** The owner we tried disagrees with our view: wait for our view to change (or a short backoff), then retry. */
   private notOwner(error: MeshError): void {
     if (this.done) return;
+    this.lastNotOwner = error;
     const remaining = this.deadline - nowMs();
     if (remaining <= 0) return this.fail(error);
     const backoff = Math.min(remaining, Math.min(200, 5 * 2 ** Math.min(this.attempts, 6)));
@@ -1014,6 +1025,7 @@ class CallOp {
   }
 
   private arm(): void {
+    this.mesh.track(this, true);
     this.timer = setTimeout(() => this.timeout(), Math.max(0, this.deadline - nowMs()));
     if (this.signal) {
       this.onAbort = () => this.fail(new AbortedError());
@@ -1022,6 +1034,8 @@ class CallOp {
   }
 
   private timeout(): void {
+    // Only ever refused: the call certainly did not run, which NOT_OWNER says and TIMEOUT would not.
+    if (this.lastNotOwner && this.corr === 0 && this.ticket === null) return this.fail(this.lastNotOwner);
     this.fail(
       new TimeoutError(`call to ${this.target.actor}(${this.target.id}) timed out after ${this.timeoutMs} ms`, {
         peer: this.peer,
@@ -1033,6 +1047,7 @@ class CallOp {
 
   private finish(): void {
     this.done = true;
+    if (this.timer !== null) this.mesh.track(this, false);
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);

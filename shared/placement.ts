@@ -48,7 +48,7 @@ export const BUILTIN_STRATEGIES: Readonly<Record<string, PlacementStrategy>> = {
 export function resolveStrategy(strategy: PlacementStrategy | string | undefined): PlacementStrategy {
   if (strategy === undefined) return rendezvous;
   if (typeof strategy === 'string') {
-    const found = BUILTIN_STRATEGIES[strategy];
+    const found = Object.hasOwn(BUILTIN_STRATEGIES, strategy) ? BUILTIN_STRATEGIES[strategy] : undefined;
     if (!found) throw new InvalidArgumentError(`unknown placement strategy "${strategy}" (built in: rendezvous, modulo)`);
     return found;
   }

@@ -120,6 +120,7 @@ export class ActorRuntime {
   private readonly idleTimeoutMs: number;
   private nextActivation = 0;
   private idleTimer: ReturnType<typeof setInterval> | null = null;
+  private idlePeriod = Infinity;
   private stopped = false;
   /** Restored state waiting for its first message (handoff). */
   private readonly restored = new Map<string, Snapshot>();
@@ -402,9 +403,12 @@ export class ActorRuntime {
   }
 
   private ensureIdleSweep(idleMs: number): void {
-    if (this.idleTimer !== null) return;
-    // One sweep for all activations instead of a timer each: 100k idle actors cost one interval.
+    // One sweep for all activations instead of a timer each: 100k idle actors cost one interval. Its period
+    // follows the shortest idle timeout in use, so a short per-type timeout is honoured after a long one.
     const period = Math.max(5, Math.min(1000, Math.floor(idleMs / 4)));
+    if (this.idleTimer !== null && period >= this.idlePeriod) return;
+    if (this.idleTimer !== null) clearInterval(this.idleTimer);
+    this.idlePeriod = period;
     this.idleTimer = setInterval(() => this.sweepIdle(), period);
     (this.idleTimer as { unref?: () => void }).unref?.();
   }
@@ -422,6 +426,7 @@ export class ActorRuntime {
     if (!any && this.idleTimer !== null) {
       clearInterval(this.idleTimer);
       this.idleTimer = null;
+      this.idlePeriod = Infinity;
     }
   }
 }
