@@ -33,6 +33,8 @@ export interface SignalingClientOptions {
   readonly onPeerJoined: (peer: RoomPeer) => void;
   readonly onPeerLeft: (peerId: string) => void;
   readonly onSignal: (from: string, data: SignalData) => void;
+  /** The server refused to relay a signal (e.g. `to` is not in the room any more). */
+  readonly onSignalError?: (to: string | null, reason: string) => void;
   readonly onState?: (state: SignalingState, detail?: MeshError) => void;
 }
 
@@ -40,7 +42,8 @@ export type SignalingState = 'connecting' | 'joined' | 'disconnected' | 'closed'
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-const FATAL = new Set(['UNAUTHORIZED', 'INVALID_ARGUMENT', 'INCOMPATIBLE_PEER']);
+// ROOM_FULL too: start() should fail at once, not after connectTimeoutMs; once joined, a full room is retried.
+const FATAL = new Set(['UNAUTHORIZED', 'INVALID_ARGUMENT', 'INCOMPATIBLE_PEER', 'ROOM_FULL']);
 
 /**
  * The signaling connection: joins the room, reports peers arriving and leaving, relays WebRTC signals.
@@ -51,6 +54,8 @@ export class SignalingClient {
   private socket: ClientSocket | null = null;
   private closed = false;
   private attempt = 0;
+  /** Index of the URL to try next; advances on every failure and is kept across successful joins. */
+  private urlIndex = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private joinedOnce: ((error: MeshError | null) => void) | null = null;
   private lastError: MeshError | null = null;
@@ -113,7 +118,7 @@ export class SignalingClient {
 
   private connect(): void {
     if (this.closed) return;
-    const url = this.options.urls[this.attempt % this.options.urls.length]!;
+    const url = this.options.urls[this.urlIndex % this.options.urls.length]!;
     this.currentUrl = url;
     this.setState('connecting');
     const socket: ClientSocket = io(url, {
@@ -137,6 +142,7 @@ export class SignalingClient {
     socket.on('peer-joined', (peer) => this.options.onPeerJoined(peer));
     socket.on('peer-left', ({ peerId }) => this.options.onPeerLeft(peerId));
     socket.on('signal', ({ from, data }) => this.options.onSignal(from, data));
+    socket.on('signal-error', ({ to, reason }) => this.options.onSignalError?.(to, reason));
   }
 
   private join(socket: ClientSocket): void {
@@ -149,13 +155,12 @@ export class SignalingClient {
           response.code === 'UNAUTHORIZED'
             ? new UnauthorizedError(response.message)
             : response.code === 'ROOM_FULL'
-              ? new RoomFullError(room, 0)
+              ? new RoomFullError(room, response.message)
               : response.code === 'INCOMPATIBLE_PEER'
                 ? new IncompatiblePeerError(response.message)
                 : response.code === 'INVALID_ARGUMENT'
                   ? new InvalidArgumentError(response.message)
                   : new SignalingError(`join refused: ${response.code}: ${response.message}`);
-        if (refusal instanceof RoomFullError) Object.assign(refusal, { message: response.message });
         return this.failed(socket, refusal);
       }
       this.attempt = 0;
@@ -179,6 +184,8 @@ export class SignalingClient {
       return;
     }
     this.attempt++;
+    // Move on from the server that failed, wherever we were in the list.
+    this.urlIndex = (this.urlIndex + 1) % this.options.urls.length;
     const min = this.options.minBackoffMs ?? 200;
     const max = this.options.maxBackoffMs ?? 5000;
     const base = Math.min(max, min * 2 ** Math.min(this.attempt - 1, 10));

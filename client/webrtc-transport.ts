@@ -76,6 +76,7 @@ export class WebRtcTransport implements Transport {
       onPeerJoined: (peer) => this.onPeerJoined(peer.peerId),
       onPeerLeft: (remote) => this.onPeerLeft(remote),
       onSignal: (from, data) => this.onSignal(from, data),
+      onSignalError: (to, reason) => this.onSignalError(to, reason),
       ...(this.options.onSignalingState ? { onState: this.options.onSignalingState } : {}),
     });
     await this.signaling.start(this.options.connectTimeoutMs ?? 10_000, signal);
@@ -127,6 +128,21 @@ export class WebRtcTransport implements Transport {
     } catch {
       this.drop(conn, 'bad signal');
     }
+  }
+
+  /**
+   * A peer can vanish without a `peer-left`: a signaling instance that crashes or shuts down announces
+   * nothing (its peers usually re-join elsewhere). If the server says it no longer knows a peer we are
+   * still trying to reach, stop retrying; an open channel is kept (the peer may be re-joining right now),
+   * and a later `peer-joined` brings the peer back.
+   */
+  private onSignalError(to: string | null, reason: string): void {
+    if (to === null || !reason.startsWith('no peer ')) return;
+    const conn = this.connections.get(to);
+    if (conn?.open) return;
+    this.roomPeers.delete(to);
+    this.cancelRetry(to);
+    if (conn) this.drop(conn, 'peer is not in the room');
   }
 
   private shouldInitiate(remote: string): boolean {

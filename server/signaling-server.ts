@@ -51,6 +51,9 @@ export type SignalingIo = Server<
 type SignalingSocket = Socket<ClientToServerEvents, ServerToClientEvents, SignalingInterServerEvents, SignalingSocketData>;
 type PeerSocket = RemoteSocket<ServerToClientEvents, SignalingSocketData>;
 
+/** Computes the ICE servers of one join; `member` is the peer being admitted. */
+export type IceServersFactory = (member: RoomMember) => readonly IceServerConfig[];
+
 /** What socket.io accepts as `adapter` (an Adapter class or a factory such as `createAdapter(pub, sub)`). */
 export type SignalingAdapter = ServerOptions['adapter'];
 
@@ -63,8 +66,12 @@ export interface SignalingServerOptions {
   readonly token?: string | undefined;
   /** Per room; default 64. */
   readonly maxPeers?: number | undefined;
-  /** Handed to clients in the join ack; default []. */
-  readonly iceServers?: readonly IceServerConfig[] | undefined;
+  /**
+   * Handed to clients in the join ack; default []. A function is called for every successful join, e.g. to
+   * issue fresh time-limited TURN credentials (see `turnIceServers` in ./turn.ts); if it throws, the join
+   * is still accepted, with an empty list, and the error is logged.
+   */
+  readonly iceServers?: readonly IceServerConfig[] | IceServersFactory | undefined;
   /** Attach to this server instead of creating one; see `installHealthz` for how requests are shared. */
   readonly httpServer?: HttpServer | undefined;
   readonly adapter?: SignalingAdapter | undefined;
@@ -97,7 +104,7 @@ interface Config {
   readonly host: string;
   readonly token: string | undefined;
   readonly maxPeers: number;
-  readonly iceServers: readonly IceServerConfig[];
+  readonly iceServers: readonly IceServerConfig[] | IceServersFactory;
 }
 
 interface Context {
@@ -120,6 +127,8 @@ const MAX_HTTP_BUFFER_SIZE = SIGNALING_LIMITS.maxSignalBytes * 4;
 const MAX_PENDING_PER_SOCKET = 128;
 const KNOWN_EVENTS: ReadonlySet<unknown> = new Set<keyof ClientToServerEvents>(['join', 'signal', 'leave']);
 const ROOM_PREFIX = 'room:';
+/** The disconnect reason socket.io gives every socket in `io.close()`. */
+const SHUTDOWN_REASON = 'server shutting down';
 const noop = (): void => {};
 
 const roomKey = (room: string): string => `${ROOM_PREFIX}${room}`;
@@ -178,7 +187,7 @@ function resolveConfig(options: SignalingServerOptions): Config {
     host: options.host ?? DEFAULT_HOST,
     token: options.token,
     maxPeers,
-    iceServers: Object.freeze([...(options.iceServers ?? [])]),
+    iceServers: typeof options.iceServers === 'function' ? options.iceServers : Object.freeze([...(options.iceServers ?? [])]),
   };
 }
 
@@ -312,7 +321,7 @@ function onConnection(ctx: Context, socket: SignalingSocket): void {
   socket.on('join', on('join', (...args: unknown[]) => onJoin(ctx, socket, queue, args)));
   socket.on('signal', on('signal', (message: unknown) => onSignal(ctx, socket, queue, message)));
   socket.on('leave', on('leave', () => onLeave(ctx, socket, queue)));
-  socket.on('disconnect', on('disconnect', (reason: string) => leaveRoom(ctx, socket, `disconnect (${reason})`)));
+  socket.on('disconnect', on('disconnect', (reason: string) => leaveRoom(ctx, socket, `disconnect (${reason})`, reason !== SHUTDOWN_REASON)));
   socket.onAny(on('any', (event: unknown) => {
     if (!KNOWN_EVENTS.has(event)) countRefusal(ctx, socket, `unknown event ${describeEventName(event)}`);
   }));
@@ -356,7 +365,20 @@ function onJoin(ctx: Context, socket: SignalingSocket, queue: SerialQueue, args:
   };
   if (args.length !== 2) return reply(refuseJoin(ctx, socket, 'INVALID_ARGUMENT', 'join takes exactly one request and an ack'));
   const request = args[0];
-  const accepted = queue.push(async () => reply(await join(ctx, socket, request)));
+  const accepted = queue.push(async () => {
+    let response: JoinResponse;
+    try {
+      response = await join(ctx, socket, request);
+    } catch (error) {
+      // Not the client's fault (e.g. the cluster adapter lost Redis) and no refusal code fits: dropping the
+      // connection makes the client retry at once, through its next server URL, instead of waiting for its
+      // ack to time out. Any half-done admission is undone by the disconnect.
+      countRefusal(ctx, socket, `join failed, disconnecting: ${describeThrown(error)}`);
+      socket.disconnect(true);
+      return;
+    }
+    reply(response);
+  });
   if (!accepted) reply(refuseJoin(ctx, socket, 'INVALID_ARGUMENT', 'too many requests pending on this connection'));
 }
 
@@ -381,7 +403,7 @@ async function join(ctx: Context, socket: SignalingSocket, raw: unknown): Promis
   // down their connections to this peer, which a leave + join would.
   if (current !== undefined && sameMember(current, request)) {
     const sockets = await ctx.io.in(roomKey(request.room)).fetchSockets();
-    return accepted(ctx, othersIn(sockets, request.room, socket.id));
+    return accepted(ctx, current, othersIn(sockets, request.room, socket.id));
   }
   if (current !== undefined) leaveRoom(ctx, socket, `rejoin into ${JSON.stringify(request.room)}`);
   return ctx.roomLocks.run(roomKey(request.room), () => admit(ctx, socket, request));
@@ -403,10 +425,11 @@ async function admit(ctx: Context, socket: SignalingSocket, request: JoinRequest
   if (!(await enterRooms(socket, room, peerId))) {
     return refuseJoin(ctx, socket, 'INVALID_ARGUMENT', 'the connection closed while joining');
   }
-  socket.data.member = { room, peerId, kind };
+  const member: RoomMember = { room, peerId, kind };
+  socket.data.member = member;
   socket.to(roomKey(room)).emit('peer-joined', { peerId, kind });
   ctx.log(`[signaling] ${peerId} (${kind}) joined ${JSON.stringify(room)} (${others.length + 1} peers)`);
-  return accepted(ctx, others);
+  return accepted(ctx, member, others);
 }
 
 /**
@@ -432,14 +455,33 @@ function othersIn(sockets: readonly PeerSocket[], room: string, selfId: string):
   return peers.sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0));
 }
 
-const accepted = (ctx: Context, peers: readonly RoomPeer[]): JoinResponse => ({
+const accepted = (ctx: Context, member: RoomMember, peers: readonly RoomPeer[]): JoinResponse => ({
   ok: true,
   peers,
-  iceServers: ctx.config.iceServers,
+  iceServers: iceServersFor(ctx, member),
 });
 
-/** Used for leave, rejoin and disconnect; on disconnect socket.io has already dropped the rooms. */
-function leaveRoom(ctx: Context, socket: SignalingSocket, why: string): void {
+/** Runs after admission, so a throwing factory must not fail the join: the peer is already announced. */
+function iceServersFor(ctx: Context, member: RoomMember): readonly IceServerConfig[] {
+  const { iceServers } = ctx.config;
+  if (typeof iceServers !== 'function') return iceServers;
+  try {
+    return iceServers(member);
+  } catch (error) {
+    ctx.log(`[signaling] iceServers() failed for ${member.peerId}, answering with none: ${describeThrown(error)}`);
+    return [];
+  }
+}
+
+/**
+ * Used for leave, rejoin and disconnect; on disconnect socket.io has already dropped the rooms.
+ *
+ * `announce` is false when this server is shutting down: its peers are alive and keep their data channels,
+ * and they re-join through another instance (or this one once restarted). Announcing `peer-left` would make
+ * every other peer -- on the other instances of a cluster, too -- tear its connections to them down. This
+ * way a graceful shutdown looks like a crash, where nobody could announce anything either.
+ */
+function leaveRoom(ctx: Context, socket: SignalingSocket, why: string, announce = true): void {
   const member = socket.data.member;
   if (member === undefined) return;
   delete socket.data.member;
@@ -448,7 +490,7 @@ function leaveRoom(ctx: Context, socket: SignalingSocket, why: string): void {
       ctx.log(`[signaling] leaving ${key} failed: ${describeThrown(error)}`),
     );
   }
-  ctx.io.to(roomKey(member.room)).emit('peer-left', { peerId: member.peerId });
+  if (announce) ctx.io.to(roomKey(member.room)).emit('peer-left', { peerId: member.peerId });
   ctx.log(`[signaling] ${member.peerId} left ${JSON.stringify(member.room)}: ${why}`);
 }
 

@@ -107,8 +107,8 @@ export class UnauthorizedError extends MeshError {
   }
 }
 export class RoomFullError extends MeshError {
-  constructor(room: string, maxPeers: number) {
-    super('ROOM_FULL', `room "${room}" already has its maximum of ${maxPeers} peers`, { room, maxPeers });
+  constructor(room: string, message = `room "${room}" is full`) {
+    super('ROOM_FULL', message, { room });
   }
 }
 export class IncompatiblePeerError extends MeshError {
