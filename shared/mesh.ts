@@ -567,7 +567,10 @@ export class Mesh {
         if (problem) {
           // Peers that would compute different owners must not share a view: keep them out, loudly.
           this.emitter.emit('peer-refused', { peer: state.peer, error: new IncompatiblePeerError(problem, { peer: state.peer }) });
-          state.channel.close();
+          // Tell the other side why, so it reports the refusal too, then close once the bye has left.
+          state.leaving = true;
+          this.sendTo(state, { t: 'bye', reason: `incompatible: ${problem}`.slice(0, 256) });
+          setTimeout(() => state.channel.close(), 50);
           return;
         }
         state.info = { id: state.peer, kind: frame.kind, capabilities: frame.capabilities, actorTypes: frame.actorTypes };
@@ -598,6 +601,12 @@ export class Mesh {
         state.pings = 0;
         return;
       case 'bye':
+        if (frame.reason.startsWith('incompatible: ')) {
+          this.emitter.emit('peer-refused', {
+            peer: state.peer,
+            error: new IncompatiblePeerError(`refused by ${state.peer}: ${frame.reason.slice(14)}`, { peer: state.peer }),
+          });
+        }
         // The peer is leaving: route nothing more to it, but keep the channel until it closes it, so the
         // replies to calls it is still finishing reach us.
         state.leaving = true;
