@@ -5,13 +5,14 @@
 import SimplePeer from 'simple-peer/simplepeer.min.js';
 import type { Mesh as CoreMesh } from '../shared/mesh.js';
 import { startMesh, type PeerMeshOptions } from './mesh.js';
-import type { RtcPlatform } from './rtc.js';
+import type { RtcPlatform, SimplePeerConstructor } from './rtc.js';
 
 export * from '../shared/index.js';
 export type { PeerMeshOptions } from './mesh.js';
 export type { SignalingState } from './signaling-client.js';
 
-const browserPlatform: RtcPlatform = { kind: 'browser', SimplePeer };
+// simple-peer's own typings are stricter about `wrtc` than the seam needs; the constructor is the same.
+const browserPlatform: RtcPlatform = { kind: 'browser', SimplePeer: SimplePeer as unknown as SimplePeerConstructor };
 
 export type Mesh = CoreMesh;
 

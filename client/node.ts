@@ -7,7 +7,7 @@ import SimplePeer from 'simple-peer';
 import { InvalidArgumentError } from '../shared/errors.js';
 import type { Mesh as CoreMesh } from '../shared/mesh.js';
 import { startMesh, type PeerMeshOptions } from './mesh.js';
-import type { RtcBinding, RtcPlatform } from './rtc.js';
+import type { RtcBinding, RtcPlatform, SimplePeerConstructor } from './rtc.js';
 
 export * from '../shared/index.js';
 export type { PeerMeshOptions } from './mesh.js';
@@ -81,7 +81,7 @@ export function nodePlatform(options: Pick<NodeMeshOptions, 'binding' | 'bindAdd
   const usesNdc = options.binding === undefined || options.binding === 'node-datachannel';
   return {
     kind: 'node',
-    SimplePeer,
+    SimplePeer: SimplePeer as unknown as SimplePeerConstructor,
     binding,
     ...(usesNdc && options.bindAddress !== undefined ? { peerConfig: { bindAddress: options.bindAddress } } : {}),
   };

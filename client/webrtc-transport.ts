@@ -24,6 +24,8 @@ interface Connection {
   readonly initiator: boolean;
   open: boolean;
   sink: ChannelSink | null;
+  /** Messages that arrived before our own 'connect' (the remote side may open first and send its hello). */
+  readonly early: Uint8Array[];
   timer: ReturnType<typeof setTimeout> | null;
 }
 
@@ -124,7 +126,7 @@ export class WebRtcTransport implements Transport {
       conn = this.create(from, false);
     }
     try {
-      conn.peer.signal(data as never);
+      conn.peer.signal(data);
     } catch {
       this.drop(conn, 'bad signal');
     }
@@ -158,11 +160,11 @@ export class WebRtcTransport implements Transport {
     const peer = new SimplePeer({
       initiator,
       trickle: true,
-      config: { iceServers: this.iceServers as RTCIceServer[], ...peerConfig },
+      config: { iceServers: this.iceServers, ...peerConfig },
       channelConfig: { ordered: true },
-      ...(binding ? { wrtc: binding as never } : {}),
+      ...(binding ? { wrtc: binding } : {}),
     });
-    const conn: Connection = { remote, peer, initiator, open: false, sink: null, timer: null };
+    const conn: Connection = { remote, peer, initiator, open: false, sink: null, timer: null, early: [] };
     this.connections.set(remote, conn);
     conn.timer = setTimeout(() => {
       conn.timer = null;
@@ -170,7 +172,10 @@ export class WebRtcTransport implements Transport {
     }, this.options.peerConnectTimeoutMs ?? 15_000);
     peer.on('signal', (data: unknown) => this.signaling?.sendSignal(remote, data as SignalData));
     peer.on('connect', () => this.opened(conn));
-    peer.on('data', (data: Uint8Array) => conn.sink?.message(data));
+    peer.on('data', (data: Uint8Array) => {
+      if (conn.sink) conn.sink.message(data);
+      else if (!conn.open && conn.early.length < 1024) conn.early.push(data);
+    });
     peer.on('close', () => this.drop(conn, 'channel closed'));
     peer.on('error', () => this.drop(conn, 'channel error'));
     return conn;
@@ -182,7 +187,9 @@ export class WebRtcTransport implements Transport {
     if (conn.timer !== null) clearTimeout(conn.timer);
     conn.timer = null;
     this.cancelRetry(conn.remote);
-    conn.sink = this.handlers.open(conn.remote, this.channel(conn));
+    const sink = this.handlers.open(conn.remote, this.channel(conn));
+    conn.sink = sink;
+    for (const data of conn.early.splice(0)) sink.message(data);
   }
 
   private channel(conn: Connection): PeerChannel {

@@ -119,7 +119,8 @@ export class FrameLink {
     this.highWaterBytes = options.highWaterBytes ?? 1024 * 1024;
     this.window = options.window ?? 2048;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 32 * 1024 * 1024;
-    this.schedule = options.schedule ?? queueMicrotask;
+    // Wrapped: browsers throw "Illegal invocation" when queueMicrotask is called as a method of another object.
+    this.schedule = options.schedule ?? ((task) => queueMicrotask(task));
     channel.onDrain(Math.floor(this.highWaterBytes / 2), () => {
       this.draining = false;
       this.flush();
