@@ -1,6 +1,7 @@
 /**
  * Headless Node peer:
- *   npm run peer -- --signal http://127.0.0.1:3000 --room demo --capabilities game,chat --actors ./demo/actors.ts
+ *   rtc-mesh-peer --signal http://127.0.0.1:3000 --room demo --capabilities game,chat --actors ./actors.js
+ *   (in this repository: npm run peer -- ... --actors ./demo/actors.ts)
  * Prints its peer id, then connections and activations as they change; Ctrl-C (or SIGTERM) leaves the mesh.
  */
 import { resolve } from 'node:path';
@@ -11,12 +12,13 @@ import { serveMetrics } from './metrics.js';
 
 const HELP = `rtc-mesh headless peer
 
-Usage: npm run peer -- --signal <url> [options]
+Usage: rtc-mesh-peer --signal <url> [options]      (in this repository: npm run peer -- ...)
 
   --signal <url>          signaling server URL; repeat or comma-separate for several (required)
   --room <name>           room to join (default: default)
   --capabilities <list>   comma-separated capabilities to advertise (e.g. game,chat)
-  --actors <module>       module exporting actor classes (default: ./demo/actors.ts)
+  --actors <module>       module whose exported classes become actor types (a .js/.mjs module; .ts needs
+                          tsx, as with npm run peer); without it the peer hosts no actors but can call
   --token <token>         signaling token, if the server requires one (or RTC_MESH_TOKEN)
   --peer-id <id>          use this peer id instead of a random one
   --bind-address <addr>   local address for ICE (e.g. 127.0.0.1 for a one-machine mesh)
@@ -33,7 +35,7 @@ interface CliOptions {
   readonly signal: string[];
   readonly room: string;
   readonly capabilities: string[];
-  readonly actors: string;
+  readonly actors: string | undefined;
   readonly token: string | undefined;
   readonly peerId: string | undefined;
   readonly bindAddress: string | undefined;
@@ -52,7 +54,7 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
       signal: { type: 'string', multiple: true },
       room: { type: 'string', default: 'default' },
       capabilities: { type: 'string', default: '' },
-      actors: { type: 'string', default: './demo/actors.ts' },
+      actors: { type: 'string' },
       token: { type: 'string' },
       'peer-id': { type: 'string' },
       'bind-address': { type: 'string' },
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
     if (json) process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
     else if (!quiet) process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${text}\n`);
   };
-  const actors = await loadActors(options.actors);
+  const actors = options.actors === undefined ? {} : await loadActors(options.actors);
   const mesh = await Mesh.start({
     signal: options.signal,
     room: options.room,
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
     onSignalingState: (state, detail) => print('signaling', { state, error: detail?.message }, `signaling ${state}${detail ? `: ${detail.message}` : ''}`),
   });
   if (json) process.stdout.write(`${JSON.stringify({ event: 'ready', peerId: mesh.peerId, room: options.room })}\n`);
-  else process.stdout.write(`peer ${mesh.peerId} joined room "${options.room}" with [${options.capabilities.join(', ')}]; actors: ${Object.keys(actors).join(', ')}\n`);
+  else process.stdout.write(`peer ${mesh.peerId} joined room "${options.room}" with [${options.capabilities.join(', ')}]; actors: ${Object.keys(actors).join(', ') || 'none'}\n`);
 
   const metrics = options.metricsPort === undefined ? null : await serveMetrics(mesh, { port: options.metricsPort, host: options.metricsHost });
   if (metrics) print('metrics', { url: metrics.url }, `metrics on ${metrics.url}`);

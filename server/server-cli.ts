@@ -15,7 +15,7 @@ import { DEFAULT_TURN_TTL_SECONDS, turnIceServers } from './turn.js';
 
 const HELP = `rtc-mesh signaling server
 
-Usage: tsx server/server-cli.ts [options]
+Usage: rtc-mesh-server [options]      (in this repository: npm run signaling -- ...)
 
   --port <n>              port to listen on (env PORT; default 3000; 0 picks a free one)
   --host <addr>           address to bind (env HOST; default 0.0.0.0)
