@@ -102,7 +102,15 @@ export class WebRtcTransport implements Transport {
   private onPeerJoined(remote: string): void {
     if (this.closed || remote === this.peerId) return;
     this.roomPeers.add(remote);
-    if (this.shouldInitiate(remote) && !this.connections.has(remote)) this.connect(remote);
+    if (!this.shouldInitiate(remote)) return;
+    const conn = this.connections.get(remote);
+    if (conn && !conn.open) {
+      // A (re-)join while we were still connecting: our offer may have gone out while signaling was down
+      // and been lost, so start over now rather than wait for the connect timeout.
+      this.drop(conn, 'peer re-joined');
+      this.cancelRetry(remote);
+    }
+    if (!this.connections.has(remote)) this.connect(remote);
   }
 
   private onPeerLeft(remote: string): void {

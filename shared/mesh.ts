@@ -348,7 +348,13 @@ export class Mesh {
         payload: request.payload,
         initArg: target.initArg,
       };
-      this.sendTo(state, frame);
+      try {
+        state.link.send(frame); // PAYLOAD_TOO_LARGE (nothing sent) reaches the caller
+      } catch (error) {
+        if (error instanceof MeshError && error.code === 'BACKPRESSURE') continue;
+        throw error;
+      }
+      state.lastSent = nowMs();
       this.counters.castsSent++;
       return;
     }
