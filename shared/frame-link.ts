@@ -129,7 +129,12 @@ export class FrameLink {
 
   /** True while our queue has room; when false, wait with `waitForRoom` before sending more. */
   hasRoom(): boolean {
-    return this.queuedBytes < this.maxQueuedBytes;
+    return !this.closed && this.queuedBytes < this.maxQueuedBytes;
+  }
+
+  /** Closed links accept nothing; their peer is gone (or going). */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   get queued(): number {
@@ -145,7 +150,7 @@ export class FrameLink {
    * the queue is full; both before anything leaves this peer.
    */
   send(frame: Frame): number {
-    if (this.closed) throw new BackpressureError('link is closed');
+    if (this.closed) throw new BackpressureError('link is closed', { closed: true });
     const bytes = encodeFrame(frame);
     if (bytes.length > this.maxMessageBytes) throw new PayloadTooLargeError(bytes.length, this.maxMessageBytes);
     if (!this.hasRoom() && frame.t !== 'ack') {
@@ -163,6 +168,7 @@ export class FrameLink {
   /** Resolves when the queue has room again; rejects on timeout or abort. */
   waitForRoom(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.hasRoom()) return Promise.resolve();
+    if (this.closed) return Promise.reject(new BackpressureError('link is closed', { closed: true }));
     if (signal?.aborted) return Promise.reject(new AbortedError());
     return new Promise<void>((resolve, reject) => {
       const finish = (): void => {

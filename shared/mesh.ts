@@ -336,8 +336,11 @@ export class Mesh {
       }
       const state = this.links.get(owner);
       if (state === undefined) throw new PeerGoneError(owner);
+      if (state.link.isClosed) throw new PeerGoneError(owner);
       if (!state.link.hasRoom()) {
-        await state.link.waitForRoom(Math.max(1, deadline - nowMs()), request.signal);
+        await state.link.waitForRoom(Math.max(1, deadline - nowMs()), request.signal).catch((error: unknown) => {
+          throw state.link.isClosed ? new PeerGoneError(owner) : error;
+        });
         continue; // the view may have changed while we waited
       }
       const frame: CastFrame = {
@@ -860,11 +863,19 @@ export class Mesh {
       });
       state.lastSent = nowMs();
     } catch (error) {
+      if (state.link.isClosed) return op.fail(new PeerGoneError(owner));
       if (error instanceof MeshError && error.code === 'BACKPRESSURE') {
         op.corr = 0;
         state.link.waitForRoom(remaining, op.signal).then(
           () => op.retry(),
-          (waitError: unknown) => op.fail(waitError instanceof MeshError ? waitError : new TimeoutError(String(waitError))),
+          (waitError: unknown) =>
+            op.fail(
+              state.link.isClosed
+                ? new PeerGoneError(owner)
+                : waitError instanceof MeshError
+                  ? waitError
+                  : new TimeoutError(String(waitError)),
+            ),
         );
         return;
       }
