@@ -48,6 +48,16 @@ interface Outgoing {
   readonly controlled: boolean;
 }
 
+interface Admission {
+  readonly item: Outgoing;
+  readonly deadline: number;
+  readonly resolve: (bytes: number) => void;
+  readonly reject: (error: Error) => void;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
+  done: boolean;
+}
+
 interface LargeOutgoing {
   readonly msg: number;
   readonly bytes: Uint8Array;
@@ -105,6 +115,9 @@ export class FrameLink {
   private readonly reassembly = new Map<number, Reassembly>();
   private reassemblyBytes = 0;
   private roomWaiters: (() => void)[] = [];
+  private readonly admissions: Admission[] = [];
+  private admissionHead = 0;
+  private admissionTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly channel: ByteChannel,
@@ -127,9 +140,12 @@ export class FrameLink {
     });
   }
 
-  /** True while our queue has room; when false, wait with `waitForRoom` before sending more. */
+  /**
+   * True while calls and casts may be queued without waiting. Replies and control frames are never held
+   * back: they are bounded by the peer's own window.
+   */
   hasRoom(): boolean {
-    return !this.closed && this.queuedBytes < this.maxQueuedBytes;
+    return this.roomNow() && this.admissionHead === this.admissions.length;
   }
 
   /** Closed links accept nothing; their peer is gone (or going). */
@@ -146,23 +162,46 @@ export class FrameLink {
   }
 
   /**
-   * Queues a frame. Throws PayloadTooLargeError (nothing sent) past maxMessageBytes, BackpressureError when
-   * the queue is full; both before anything leaves this peer.
+   * Queues a frame. Throws PayloadTooLargeError (nothing sent) past maxMessageBytes; for calls and casts,
+   * BackpressureError while the queue is full (`sendWhenRoom` waits instead). Both before anything is sent.
    */
   send(frame: Frame): number {
     if (this.closed) throw new BackpressureError('link is closed', { closed: true });
-    const bytes = encodeFrame(frame);
-    if (bytes.length > this.maxMessageBytes) throw new PayloadTooLargeError(bytes.length, this.maxMessageBytes);
-    if (!this.hasRoom() && frame.t !== 'ack') {
+    const item = this.encode(frame);
+    if (item.controlled && !this.hasRoom()) {
       throw new BackpressureError(`send queue full (${this.queuedBytes} bytes queued)`);
     }
-    const controlled = frame.t === 'call' || frame.t === 'cast';
-    const item: Outgoing = { bytes, controlled };
-    this.queuedBytes += bytes.length;
-    if (controlled) this.controlled.push(item);
-    else this.control.push(item);
-    this.requestFlush();
-    return bytes.length;
+    this.enqueue(item);
+    return item.bytes.length;
+  }
+
+  /**
+   * Queues a call or cast, waiting (first come, first served) while the queue is full; rejects with
+   * TIMEOUT after `timeoutMs`, ABORTED on `signal`, BACKPRESSURE if the link closes. A waiting frame is
+   * already encoded, so admitting it later is cheap and the queue bound is never exceeded.
+   */
+  sendWhenRoom(frame: Frame, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    if (this.closed) return Promise.reject(new BackpressureError('link is closed', { closed: true }));
+    if (signal?.aborted) return Promise.reject(new AbortedError());
+    let item: Outgoing;
+    try {
+      item = this.encode(frame);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!item.controlled || this.hasRoom()) {
+      this.enqueue(item);
+      return Promise.resolve(item.bytes.length);
+    }
+    return new Promise<number>((resolve, reject) => {
+      const admission: Admission = { item, deadline: Date.now() + timeoutMs, resolve, reject, signal, onAbort: null, done: false };
+      if (signal) {
+        admission.onAbort = () => this.settleAdmission(admission, new AbortedError());
+        signal.addEventListener('abort', admission.onAbort, { once: true });
+      }
+      this.admissions.push(admission);
+      this.ensureAdmissionSweep();
+    });
   }
 
   /** Resolves when the queue has room again; rejects on timeout or abort. */
@@ -171,10 +210,15 @@ export class FrameLink {
     if (this.closed) return Promise.reject(new BackpressureError('link is closed', { closed: true }));
     if (signal?.aborted) return Promise.reject(new AbortedError());
     return new Promise<void>((resolve, reject) => {
+      const waiter = (): void => {
+        finish();
+        resolve();
+      };
       const finish = (): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.roomWaiters = this.roomWaiters.filter((w) => w !== finish);
+        const at = this.roomWaiters.indexOf(waiter);
+        if (at >= 0) this.roomWaiters.splice(at, 1);
       };
       const onAbort = (): void => {
         finish();
@@ -185,11 +229,74 @@ export class FrameLink {
         reject(new TimeoutError(`send queue stayed full for ${timeoutMs} ms`));
       }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.roomWaiters.push(() => {
-        finish();
-        resolve();
-      });
+      this.roomWaiters.push(waiter);
     });
+  }
+
+  private roomNow(): boolean {
+    return !this.closed && this.queuedBytes < this.maxQueuedBytes;
+  }
+
+  private encode(frame: Frame): Outgoing {
+    const bytes = encodeFrame(frame);
+    if (bytes.length > this.maxMessageBytes) throw new PayloadTooLargeError(bytes.length, this.maxMessageBytes);
+    return { bytes, controlled: frame.t === 'call' || frame.t === 'cast' };
+  }
+
+  private enqueue(item: Outgoing): void {
+    this.queuedBytes += item.bytes.length;
+    if (item.controlled) this.controlled.push(item);
+    else this.control.push(item);
+    this.requestFlush();
+  }
+
+  /** Moves waiting frames into the queue, oldest first, while it has room. */
+  private admit(): void {
+    let admitted = false;
+    while (this.admissionHead < this.admissions.length && this.roomNow()) {
+      const admission = this.admissions[this.admissionHead++]!;
+      if (admission.done) continue;
+      this.enqueue(admission.item);
+      this.settleAdmission(admission, null);
+      admitted = true;
+    }
+    if (this.admissionHead === this.admissions.length) {
+      this.admissions.length = 0;
+      this.admissionHead = 0;
+    } else if (this.admissionHead > 4096) {
+      this.admissions.splice(0, this.admissionHead);
+      this.admissionHead = 0;
+    }
+    if (admitted) this.requestFlush();
+  }
+
+  private settleAdmission(admission: Admission, error: Error | null): void {
+    if (admission.done) return;
+    admission.done = true;
+    if (admission.onAbort) admission.signal?.removeEventListener('abort', admission.onAbort);
+    if (error) admission.reject(error);
+    else admission.resolve(admission.item.bytes.length);
+  }
+
+  /** One sweep for every waiting frame's deadline, rather than a timer each. */
+  private ensureAdmissionSweep(): void {
+    if (this.admissionTimer !== null) return;
+    this.admissionTimer = setInterval(() => {
+      const now = Date.now();
+      let waiting = 0;
+      for (let i = this.admissionHead; i < this.admissions.length; i++) {
+        const admission = this.admissions[i]!;
+        if (admission.done) continue;
+        if (admission.deadline <= now) {
+          this.settleAdmission(admission, new TimeoutError('send queue stayed full until the deadline'));
+        } else waiting++;
+      }
+      if (waiting === 0 && this.admissionTimer !== null) {
+        clearInterval(this.admissionTimer);
+        this.admissionTimer = null;
+      }
+    }, 50);
+    (this.admissionTimer as { unref?: () => void }).unref?.();
   }
 
   /** The receiver finished handling `n` calls/casts: reopen the sender's window in batches. */
@@ -229,6 +336,12 @@ export class FrameLink {
     const waiters = this.roomWaiters;
     this.roomWaiters = [];
     for (const wake of waiters) wake();
+    if (this.admissionTimer !== null) clearInterval(this.admissionTimer);
+    this.admissionTimer = null;
+    const admissions = this.admissions.splice(this.admissionHead);
+    this.admissions.length = 0;
+    this.admissionHead = 0;
+    for (const admission of admissions) this.settleAdmission(admission, new BackpressureError('link is closed', { closed: true }));
   }
 
   private accept(frame: Frame, bytes: number): void {
@@ -328,6 +441,7 @@ export class FrameLink {
       this.counters.bytesOut += message.length;
     }
     this.compact();
+    if (this.admissionHead < this.admissions.length) this.admit();
     if (this.roomWaiters.length > 0 && this.hasRoom()) {
       const waiters = this.roomWaiters;
       this.roomWaiters = [];

@@ -323,45 +323,32 @@ export class Mesh {
   async cast(request: CastRequest): Promise<void> {
     const target = this.target(request);
     const timeoutMs = this.timeoutOf(request);
-    const deadline = nowMs() + timeoutMs;
-    for (;;) {
-      if (request.signal?.aborted) throw new AbortedError();
-      const owner = this.ownerOf(target);
-      if (owner === undefined) throw new NoPeersForCapabilityError(target.capability);
-      if (owner === this.peerId) {
-        if (!this.runtime.hasType(target.actor)) throw new UnknownActorError(target.actor, this.peerId);
-        this.counters.castsSent++;
-        this.runtime.cast(target, request.payload);
-        return;
-      }
-      const state = this.links.get(owner);
-      if (state === undefined) throw new PeerGoneError(owner);
-      if (state.link.isClosed) throw new PeerGoneError(owner);
-      if (!state.link.hasRoom()) {
-        await state.link.waitForRoom(Math.max(1, deadline - nowMs()), request.signal).catch((error: unknown) => {
-          throw state.link.isClosed ? new PeerGoneError(owner) : error;
-        });
-        continue; // the view may have changed while we waited
-      }
-      const frame: CastFrame = {
-        t: 'cast',
-        capability: target.capability,
-        actor: target.actor,
-        id: target.id,
-        payload: request.payload,
-        initArg: target.initArg,
-      };
-      try {
-        state.link.send(frame); // PAYLOAD_TOO_LARGE (nothing sent) reaches the caller
-      } catch (error) {
-        if (error instanceof MeshError && error.code === 'BACKPRESSURE') continue;
-        throw error;
-      }
-      state.lastSent = nowMs();
+    const owner = this.ownerOf(target);
+    if (owner === undefined) throw new NoPeersForCapabilityError(target.capability);
+    if (owner === this.peerId) {
+      if (!this.runtime.hasType(target.actor)) throw new UnknownActorError(target.actor, this.peerId);
       this.counters.castsSent++;
+      this.runtime.cast(target, request.payload);
       return;
     }
+    const state = this.links.get(owner);
+    if (state === undefined || state.link.isClosed) throw new PeerGoneError(owner);
+    const frame: CastFrame = {
+      t: 'cast',
+      capability: target.capability,
+      actor: target.actor,
+      id: target.id,
+      payload: request.payload,
+      initArg: target.initArg,
+    };
+    // Waits in line while the link's queue is full; PAYLOAD_TOO_LARGE (nothing sent) reaches the caller.
+    await state.link.sendWhenRoom(frame, timeoutMs, request.signal).catch((error: unknown) => {
+      throw state.link.isClosed ? new PeerGoneError(owner) : error;
+    });
+    state.lastSent = nowMs();
+    this.counters.castsSent++;
   }
+
 
   /** Replaces the capabilities this peer advertises; peers are told at once and shards move accordingly. */
   registerCapabilities(capabilities: readonly string[]): void {
@@ -850,32 +837,28 @@ export class Mesh {
     op.peer = owner;
     op.corr = this.nextCorr++;
     const remaining = Math.max(1, Math.ceil(op.deadline - nowMs()));
+    const frame: CallFrame = {
+      t: 'call',
+      corr: op.corr,
+      capability: op.target.capability,
+      actor: op.target.actor,
+      id: op.target.id,
+      payload: op.payload,
+      initArg: op.target.initArg,
+      timeoutMs: remaining,
+    };
     try {
-      state.link.send({
-        t: 'call',
-        corr: op.corr,
-        capability: op.target.capability,
-        actor: op.target.actor,
-        id: op.target.id,
-        payload: op.payload,
-        initArg: op.target.initArg,
-        timeoutMs: remaining,
-      });
+      state.link.send(frame);
       state.lastSent = nowMs();
     } catch (error) {
       if (state.link.isClosed) return op.fail(new PeerGoneError(owner));
       if (error instanceof MeshError && error.code === 'BACKPRESSURE') {
-        op.corr = 0;
-        state.link.waitForRoom(remaining, op.signal).then(
-          () => op.retry(),
+        // The queue is full: wait in line for room (bounded by the call's deadline), keeping the corr.
+        this.pending.set(op.corr, op);
+        state.link.sendWhenRoom(frame, remaining, op.signal).then(
+          () => void (state.lastSent = nowMs()),
           (waitError: unknown) =>
-            op.fail(
-              state.link.isClosed
-                ? new PeerGoneError(owner)
-                : waitError instanceof MeshError
-                  ? waitError
-                  : new TimeoutError(String(waitError)),
-            ),
+            op.fail(state.link.isClosed ? new PeerGoneError(owner) : waitError instanceof MeshError ? waitError : new TimeoutError(String(waitError))),
         );
         return;
       }
