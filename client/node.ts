@@ -83,6 +83,9 @@ export function nodePlatform(options: Pick<NodeMeshOptions, 'binding' | 'bindAdd
     kind: 'node',
     SimplePeer: SimplePeer as unknown as SimplePeerConstructor,
     binding,
+    // node-datachannel calls back once per message, and microtasks drain after each: flush once per
+    // event-loop turn instead, so one send carries the replies to every message of that turn.
+    schedule: (task) => void setImmediate(task),
     ...(usesNdc && options.bindAddress !== undefined ? { peerConfig: { bindAddress: options.bindAddress } } : {}),
   };
 }

@@ -41,6 +41,8 @@ export interface RtcPlatform {
   readonly SimplePeer: SimplePeerConstructor;
   /** Absent in browsers: simple-peer then uses the page's RTCPeerConnection. */
   readonly binding?: RtcBinding;
+  /** How frame links flush (see Transport.schedule); absent: a microtask. */
+  readonly schedule?: (task: () => void) => void;
   /** Extra RTCPeerConnection configuration merged into every connection (e.g. node-datachannel's bindAddress). */
   readonly peerConfig?: Readonly<Record<string, unknown>>;
 }

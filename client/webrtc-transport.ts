@@ -42,6 +42,7 @@ interface DataChannelLike {
  */
 export class WebRtcTransport implements Transport {
   readonly kind: PeerKind;
+  readonly schedule?: (task: () => void) => void;
   private readonly connections = new Map<string, Connection>();
   private readonly roomPeers = new Set<string>();
   private readonly retries = new Map<string, { attempts: number; timer: ReturnType<typeof setTimeout> | null }>();
@@ -56,6 +57,7 @@ export class WebRtcTransport implements Transport {
     private readonly options: WebRtcTransportOptions,
   ) {
     this.kind = platform.kind;
+    if (platform.schedule) this.schedule = platform.schedule;
     this.iceServers = options.iceServers ?? [];
   }
 

@@ -22,7 +22,10 @@ export interface FrameLinkOptions {
   readonly window?: number;
   /** Bytes queued on our side, at most; past it senders wait for room (default 32 MiB). */
   readonly maxQueuedBytes?: number;
-  /** Schedules a flush; default: queueMicrotask, so all frames queued in one tick share a send. */
+  /**
+   * Schedules a flush; default: a microtask, so all frames queued in one tick share a send. Hosts with a
+   * cheaper turn boundary pass their own through Transport.schedule (Node: setImmediate, client/node.ts).
+   */
   readonly schedule?: (task: () => void) => void;
 }
 

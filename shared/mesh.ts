@@ -219,7 +219,11 @@ export class Mesh {
     this.peerTimeoutMs = positive(options.peerTimeoutMs ?? 5000, 'peerTimeoutMs');
     this.handoffTimeoutMs = positive(options.handoffTimeoutMs ?? 2000, 'handoffTimeoutMs');
     this.drainTimeoutMs = options.drainTimeoutMs === 0 ? 0 : positive(options.drainTimeoutMs ?? 2000, 'drainTimeoutMs');
-    this.linkOptions = { ...options.link, maxMessageBytes: this.maxMessageBytes };
+    this.linkOptions = {
+      ...options.link,
+      maxMessageBytes: this.maxMessageBytes,
+      ...(options.transport?.schedule ? { schedule: options.transport.schedule } : {}),
+    };
     for (const [name, cls] of Object.entries(options.actors ?? {})) this.registerActor(name, cls);
     this.capabilities = checkNames(options.capabilities ?? [], 'capability');
     this.runtime = new ActorRuntime({

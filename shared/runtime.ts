@@ -237,12 +237,13 @@ export class ActorRuntime {
       }
       activation = created;
     }
-    const envelope: Envelope = { kind, payload, done, cancelled: false };
     if (activation.busy) {
+      const envelope: Envelope = { kind, payload, done, cancelled: false };
       (activation.queue ??= []).push(envelope);
       return { cancel: () => (envelope.cancelled = true) };
     }
-    this.run(activation, envelope);
+    // Idle actor: run at once; an envelope is only needed for what waits in a mailbox.
+    if (this.runNow(activation, kind, payload, done)) this.drain(activation);
     return NOOP_TICKET;
   }
 
@@ -278,6 +279,49 @@ export class ActorRuntime {
     return activation;
   }
 
+  /**
+   * Runs one message on an idle activation without allocating an envelope. True when it completed
+   * synchronously (the caller then drains the mailbox); false when it went async or failed (run/fail
+   * take over, as for a queued message).
+   */
+  private runNow(activation: Activation, kind: typeof CALL | typeof CAST, payload: unknown, done: Done | null): boolean {
+    activation.busy = true;
+    if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
+    let result: unknown;
+    try {
+      result =
+        kind === CALL
+          ? activation.instance.handleCall(payload, activation)
+          : activation.instance.handleCast
+            ? activation.instance.handleCast(payload, activation)
+            : activation.instance.handleCall(payload, activation);
+    } catch (error) {
+      this.fail(activation, { kind, payload, done, cancelled: false }, error);
+      return false;
+    }
+    if (isThenable(result)) {
+      const pending: Envelope = { kind, payload, done, cancelled: false };
+      result.then(
+        (value) => {
+          this.succeed(activation, pending, value);
+          this.drain(activation);
+        },
+        (error: unknown) => this.fail(activation, pending, error),
+      );
+      return false;
+    }
+    activation.busy = false;
+    if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
+    done?.(null, result, activation.activation);
+    return true;
+  }
+
+  /** After a message completed: finish a pending stop, or run what waits in the mailbox. */
+  private drain(activation: Activation): void {
+    const following = this.next(activation);
+    if (following) this.run(activation, following);
+  }
+
   /** Runs `first` and then the mailbox until it is empty or a handler goes async. */
   private run(activation: Activation, first: Envelope): void {
     let envelope: Envelope | undefined = first;
@@ -287,7 +331,7 @@ export class ActorRuntime {
         continue;
       }
       activation.busy = true;
-      activation.lastActive = this.now();
+      if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
       let result: unknown;
       try {
         result =
@@ -319,7 +363,8 @@ export class ActorRuntime {
 
   private succeed(activation: Activation, envelope: Envelope, value: unknown): void {
     activation.busy = false;
-    activation.lastActive = this.now();
+    // Only idle passivation reads lastActive: skip the clock read when it is off for this actor.
+    if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
     envelope.done?.(null, value, activation.activation);
   }
 

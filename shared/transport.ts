@@ -25,6 +25,12 @@ export interface TransportHandlers {
  */
 export interface Transport {
   readonly kind: PeerKind;
+  /**
+   * How the links over this transport schedule a flush (default: a microtask). Node's WebRTC transport
+   * passes setImmediate: its channels deliver each message in a callback of its own, so a microtask flush
+   * would send once per incoming message and split batches across links.
+   */
+  readonly schedule?: (task: () => void) => void;
   start(peerId: string, handlers: TransportHandlers, signal?: AbortSignal): Promise<void>;
   /** Closes every channel and connection. Idempotent. */
   close(): Promise<void>;
