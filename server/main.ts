@@ -37,6 +37,7 @@ Builds the demo page, serves it and the signaling server on one port, and can ad
   --peer-bind-address <addr> local address the Node peers use for WebRTC (default: 127.0.0.1)
   --no-build                 serve the existing build instead of building first
   --dist <dir>               directory with the built page (default: dist/demo)
+  --verbose                  also log signaling joins, leaves and refusals
   -h, --help                 show this help
 `;
 
@@ -302,18 +303,30 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   try {
     for (let i = 0; i < (options.nodePeers ?? 0); i++) {
       const n = i + 1;
+      let seen = -1;
       const peer = spawnNodePeer({
         signal: origin,
         room,
         ...(options.peerCapabilities ? { capabilities: options.peerCapabilities } : {}),
         ...(options.peerBindAddress ? { bindAddress: options.peerBindAddress } : {}),
         onEvent: (event) => {
-          if (event.event === 'activated' || event.event === 'deactivated') return; // too chatty for a console
-          if (event.event === 'topology') {
-            const count = Array.isArray(event['peers']) ? event['peers'].length : 0;
-            log(`[node peer ${n}] sees ${count} peer${count === 1 ? '' : 's'}`);
-          } else if (event.event !== 'ready') {
-            log(`[node peer ${n}] ${JSON.stringify(event)}`);
+          switch (event.event) {
+            case 'topology': {
+              const count = Array.isArray(event['peers']) ? event['peers'].length : 0;
+              if (count !== seen) log(`[node peer ${n}] sees ${count} peer${count === 1 ? '' : 's'}`);
+              seen = count;
+              return;
+            }
+            case 'signaling':
+              if (event['state'] === 'disconnected' || event['error']) log(`[node peer ${n}] signaling ${String(event['state'])}${event['error'] ? `: ${String(event['error'])}` : ''}`);
+              return;
+            case 'ready':
+            case 'leaving':
+            case 'activated': // too chatty for a console
+            case 'deactivated':
+              return;
+            default:
+              log(`[node peer ${n}] ${JSON.stringify(event)}`);
           }
         },
         onStderr: (line) => log(`[node peer ${n}] ${line}`),
@@ -324,7 +337,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       peers.push(peer);
     }
     const ids = await Promise.all(peers.map((p) => p.ready));
-    ids.forEach((id, i) => log(`[node peer ${i + 1}] ${id} joined room "${room}"`));
+    ids.forEach((id, i) => log(`[node peer ${i + 1}] ${id} (pid ${peers[i]?.child.pid ?? '?'}) joined room "${room}"`));
   } catch (error) {
     await close();
     throw error;
@@ -352,6 +365,7 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
       'peer-bind-address': { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       dist: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -372,6 +386,7 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
     room,
     nodePeers: integer(values['node-peers'] ?? env['NODE_PEERS'], '--node-peers', 0, 32),
     build: !values['no-build'],
+    verbose: values.verbose,
     ...(values.dist !== undefined ? { distDir: values.dist } : {}),
     ...(caps !== undefined ? { peerCapabilities: caps.split(',').map((c) => c.trim()).filter(Boolean) } : {}),
     ...(values['peer-bind-address'] !== undefined ? { peerBindAddress: values['peer-bind-address'] } : {}),

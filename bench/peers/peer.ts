@@ -1,0 +1,187 @@
+/**
+ * A bench peer process, driven by the bench over IPC. Hosts one raw simple-peer (baseline) and/or one
+ * Mesh at a time, and runs the load the parent asks for. Started as `node --import tsx bench/peers/peer.ts`.
+ */
+import { Mesh, nodePlatform, type Mesh as MeshInstance } from '../../client/node.js';
+import { GameActor } from '../../demo/actors.js';
+import { emit, serve } from '../lib/proc.js';
+import { RawEndpoint, type RawPeerLike } from '../lib/raw-proto.js';
+import {
+  GAME,
+  idsWhere,
+  loadFresh,
+  loadIds,
+  sequential,
+  waitForPeers,
+  type CallSpec,
+  type DriveLimit,
+} from '../lib/workload.js';
+
+interface SimplePeerInstance extends RawPeerLike {
+  signal(data: unknown): void;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  destroy(): void;
+}
+
+let raw: { peer: SimplePeerInstance; endpoint: RawEndpoint; connected: Promise<void> } | null = null;
+let mesh: MeshInstance | null = null;
+const idSets = new Map<string, string[]>();
+
+/**
+ * Frames and data-channel messages per link, read from the mesh's private link table: a diagnostic for the
+ * profile tool (frames per send shows whether batching works), not an API. Null if the internals moved.
+ */
+function linkCounters(m: MeshInstance): Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> | null {
+  const links = (m as unknown as { links?: unknown }).links;
+  if (!(links instanceof Map)) return null;
+  const out: Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> = {};
+  for (const [peer, state] of links as Map<string, { link?: { counters?: Record<string, number> } }>) {
+    const c = state.link?.counters;
+    if (!c) return null;
+    out[peer] = { framesOut: c['framesOut'] ?? 0, messagesOut: c['messagesOut'] ?? 0, framesIn: c['framesIn'] ?? 0, messagesIn: c['messagesIn'] ?? 0 };
+  }
+  return out;
+}
+
+function need(): MeshInstance {
+  if (!mesh) throw new Error('no mesh started');
+  return mesh;
+}
+
+function spec(args: { capability?: string }): CallSpec {
+  return { ...GAME, capability: args.capability ?? GAME.capability, timeoutMs: 30_000 };
+}
+
+function limit(args: { total?: number; durationMs?: number }): DriveLimit {
+  return {
+    ...(args.total !== undefined ? { total: args.total } : {}),
+    ...(args.durationMs !== undefined ? { durationMs: args.durationMs } : {}),
+  };
+}
+
+function destroyRaw(): void {
+  if (!raw) return;
+  const internals = raw.peer as unknown as { _iceCompleteTimer?: ReturnType<typeof setTimeout> | null };
+  try {
+    raw.peer.destroy();
+  } catch {
+    // half-open: gone either way
+  }
+  if (internals._iceCompleteTimer) clearTimeout(internals._iceCompleteTimer);
+  raw = null;
+}
+
+serve({
+  // ------------------------------------------------------------------ raw simple-peer baseline
+  'raw-open': (args: { initiator: boolean }) => {
+    destroyRaw();
+    const { SimplePeer, binding, peerConfig } = nodePlatform({ bindAddress: '127.0.0.1' });
+    const peer = new SimplePeer({
+      initiator: args.initiator,
+      trickle: true,
+      config: { iceServers: [], ...peerConfig },
+      channelConfig: { ordered: true },
+      wrtc: binding as never,
+    }) as unknown as SimplePeerInstance;
+    const connected = new Promise<void>((resolve, reject) => {
+      peer.on('connect', () => resolve());
+      peer.on('error', (error: Error) => reject(error));
+    });
+    connected.catch(() => undefined);
+    peer.on('signal', (data: unknown) => emit('raw-signal', data));
+    raw = { peer, endpoint: new RawEndpoint(peer), connected };
+    return null;
+  },
+  'raw-signal': (data: unknown) => {
+    raw?.peer.signal(data);
+    return null;
+  },
+  'raw-connected': async () => {
+    if (!raw) throw new Error('no raw peer');
+    await raw.connected;
+    return null;
+  },
+  'raw-reqresp': async (args: { inflight: number; durationMs: number }) => {
+    if (!raw) throw new Error('no raw peer');
+    return raw.endpoint.reqResp(args.inflight, args.durationMs);
+  },
+  'raw-seq': async (args: { count: number }) => {
+    if (!raw) throw new Error('no raw peer');
+    return raw.endpoint.sequential(args.count);
+  },
+  'raw-oneway': async (args: { total: number }) => {
+    if (!raw) throw new Error('no raw peer');
+    return raw.endpoint.oneway(args.total);
+  },
+  'raw-close': () => {
+    destroyRaw();
+    return null;
+  },
+
+  // ------------------------------------------------------------------ mesh
+  /**
+   * `flush: 'immediate'` is an experiment, not the product: it passes FrameLink's `schedule` option through
+   * MeshOptions.link (whose type omits it; the mesh spreads `link` into the link options at run time), to
+   * measure the proposed change in docs/benchmarks.md without editing shared/.
+   */
+  'mesh-start': async (args: { signal: string; room: string; capabilities: string[]; flush?: 'microtask' | 'immediate'; debug?: boolean }) => {
+    if (mesh) await mesh.stop();
+    idSets.clear();
+    const t0 = performance.now();
+    mesh = await Mesh.start({
+      signal: args.signal,
+      room: args.room,
+      bindAddress: '127.0.0.1',
+      capabilities: args.capabilities,
+      actors: { GameActor },
+      ...(args.flush === 'immediate' ? { link: { schedule: (task: () => void) => void setImmediate(task) } as never } : {}),
+    });
+    if (args.debug) {
+      const log = (...parts: unknown[]): void => console.error(`[bench peer ${mesh?.peerId ?? '?'}]`, ...parts);
+      mesh.on('peer-joined', (p) => log('peer-joined', p.id));
+      mesh.on('peer-left', (p) => log('peer-left', p.id));
+      mesh.on('peer-refused', (p) => log('peer-refused', p.peer, p.error.message));
+      mesh.on('frame-dropped', (p) => log('frame-dropped', p.peer, p.error.message));
+    }
+    return { peerId: mesh.peerId, ms: performance.now() - t0 };
+  },
+  'mesh-wait': async (args: { peers: number; timeoutMs: number }) => waitForPeers(need(), args.peers, args.timeoutMs),
+  /** Picks ids for `capability` owned by `owners` (or by anyone but this peer with owners 'remote'). */
+  'mesh-ids': (args: { name: string; capability: string; prefix: string; count: number; owners: string[] | 'remote' | 'any' }) => {
+    const m = need();
+    const accept =
+      args.owners === 'any'
+        ? () => true
+        : args.owners === 'remote'
+          ? (owner: string) => owner !== m.peerId
+          : (owner: string) => (args.owners as string[]).includes(owner);
+    const ids = idsWhere(m, args.capability, args.prefix, args.count, accept);
+    idSets.set(args.name, ids);
+    const byOwner: Record<string, number> = {};
+    for (const id of ids) {
+      const owner = m.ownerPeer(m.shardFor(id), args.capability) ?? '?';
+      byOwner[owner] = (byOwner[owner] ?? 0) + 1;
+    }
+    return { count: ids.length, first: ids[0] ?? null, byOwner };
+  },
+  'mesh-load': (args: { capability?: string; ids: string; inflight: number; total?: number; durationMs?: number }) => {
+    const ids = idSets.get(args.ids);
+    if (!ids) throw new Error(`no id set ${args.ids}`);
+    return loadIds(need(), spec(args), ids, args.inflight, limit(args));
+  },
+  'mesh-fresh': (args: { capability?: string; prefix: string; inflight: number; total?: number; durationMs?: number }) =>
+    loadFresh(need(), spec(args), args.prefix, args.inflight, limit(args)),
+  'mesh-seq': (args: { capability?: string; id: string; count: number }) => sequential(need(), spec(args), args.id, args.count),
+  'mesh-stats': () => {
+    const m = need();
+    const s = m.stats();
+    return { calls: s.calls, activations: s.activations, errors: s.errors, peers: s.peers, links: linkCounters(m) };
+  },
+  'mesh-stop': async () => {
+    const m = mesh;
+    mesh = null;
+    idSets.clear();
+    await m?.stop();
+    return null;
+  },
+});
