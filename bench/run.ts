@@ -1,6 +1,6 @@
 /**
  * rtc-mesh benchmarks: `npm run bench -- [--quick] [--only name,...]`.
- * Scenarios: placement, local, memory, raw, remote, experiment, formation, browser (see docs/benchmarks.md).
+ * Scenarios: placement, local, memory, raw, remote, formation, browser (see docs/benchmarks.md).
  * Prints a table (every figure next to its baseline) and PASS/MISS for the targets of issue 7, and writes
  * everything to bench/results/latest.json. Children are killed and servers closed however the run ends.
  */
@@ -15,14 +15,13 @@ import { buildChildren, childScript } from './lib/bundle.js';
 import { describe } from './lib/workload.js';
 import { runBrowser } from './scenarios/browser.js';
 import type { BenchContext, Row, ScenarioResult, Target } from './scenarios/common.js';
-import { runFlushExperiment } from './scenarios/experiment.js';
 import { runFormation } from './scenarios/formation.js';
 import { runLocal, runMemory, SEED, SEED_README } from './scenarios/local.js';
 import { runPlacement } from './scenarios/placement.js';
 import { runRaw } from './scenarios/raw.js';
 import { runRemote } from './scenarios/remote.js';
 
-const ALL = ['placement', 'local', 'memory', 'raw', 'remote', 'experiment', 'formation', 'browser'] as const;
+const ALL = ['placement', 'local', 'memory', 'raw', 'remote', 'formation', 'browser'] as const;
 type Name = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -40,8 +39,8 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(`npm run bench -- [--quick] [--only ${ALL.join(',')}] [--out file.json] [--cpu-prof]
 
-  --quick      short runs (under a minute in all; leaves out the experiment unless --only names it)
-  --only       run only these scenarios (remote, experiment and browser compare with raw, which then runs too)
+  --quick      short runs (under a minute in all)
+  --only       run only these scenarios (remote and browser compare with raw, which then runs too)
   --out        where the JSON goes (default bench/results/latest.json)
   --cpu-prof   start every bench child with --cpu-prof (profiles in bench/results/prof/)
   --bundle     run the Node children as esbuild bundles under plain node, without tsx (closer to dist/)`);
@@ -57,10 +56,9 @@ if (values.only !== undefined) {
     process.exit(2);
   }
   selected = new Set(names as Name[]);
-  if (selected.has('remote') || selected.has('experiment') || selected.has('browser')) selected.add('raw');
+  if (selected.has('remote') || selected.has('browser')) selected.add('raw');
 } else {
-  // The flush experiment is not a product figure; --quick leaves it out to stay under a minute.
-  selected = new Set(ALL.filter((n) => !(quick && n === 'experiment')));
+  selected = new Set(ALL);
 }
 
 const started = performance.now();
@@ -128,7 +126,7 @@ try {
   await scenario('local', () => runLocal(ctx));
   await scenario('memory', () => runMemory(ctx));
 
-  const poolSize = selected.has('formation') ? 10 : selected.has('remote') || selected.has('experiment') ? 4 : selected.has('raw') ? 2 : selected.has('browser') ? 1 : 0;
+  const poolSize = selected.has('formation') ? 10 : selected.has('remote') ? 4 : selected.has('raw') ? 2 : selected.has('browser') ? 1 : 0;
   if (poolSize > 0) {
     const t0 = performance.now();
     const { script, plain } = childScript('peer', ctx.bundled);
@@ -136,12 +134,11 @@ try {
     await Promise.all(pool.map((p) => p.ready));
     log(`spawned ${poolSize} bench peer processes in ${(performance.now() - t0).toFixed(0)} ms`);
   }
-  if (selected.has('remote') || selected.has('experiment') || selected.has('formation')) {
+  if (selected.has('remote') || selected.has('formation')) {
     server = await createSignalingServer({ port: 0, host: '127.0.0.1' });
   }
   await scenario('raw', () => runRaw(ctx, pool[0]!, pool[1]!));
   await scenario('remote', () => runRemote(ctx, pool, server!.url));
-  await scenario('experiment', () => runFlushExperiment(ctx, pool, server!.url));
   await scenario('formation', () => runFormation(ctx, pool.slice(0, 10), server!.url));
   if (pool.length > 1) {
     // Only one peer is needed from here on: fewer idle processes on a 2-core machine.

@@ -119,12 +119,7 @@ serve({
   },
 
   // ------------------------------------------------------------------ mesh
-  /**
-   * `flush: 'immediate'` is an experiment, not the product: it passes FrameLink's `schedule` option through
-   * MeshOptions.link (whose type omits it; the mesh spreads `link` into the link options at run time), to
-   * measure the proposed change in docs/benchmarks.md without editing shared/.
-   */
-  'mesh-start': async (args: { signal: string; room: string; capabilities: string[]; flush?: 'microtask' | 'immediate'; debug?: boolean }) => {
+  'mesh-start': async (args: { signal: string; room: string; capabilities: string[]; debug?: boolean }) => {
     if (mesh) await mesh.stop();
     idSets.clear();
     const t0 = performance.now();
@@ -134,7 +129,6 @@ serve({
       bindAddress: '127.0.0.1',
       capabilities: args.capabilities,
       actors: { GameActor },
-      ...(args.flush === 'immediate' ? { link: { schedule: (task: () => void) => void setImmediate(task) } as never } : {}),
     });
     if (args.debug) {
       const log = (...parts: unknown[]): void => console.error(`[bench peer ${mesh?.peerId ?? '?'}]`, ...parts);

@@ -125,7 +125,8 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
     const allRate = all.reduce((sum, r) => sum + r.rate, 0);
     ctx.log(`remote4: all four @256 ${rate(allRate)} (${all.map((r) => rate(r.rate)).join(', ')})`);
     // Activations: every process calls new ids owned by the others, all at once.
-    const freshCount = q ? 25_000 : 60_000;
+    // Enough fresh ids that no process runs out within the measured window (it would then call warm actors).
+    const freshCount = q ? 60_000 : 200_000;
     await Promise.all(
       four.map((p, i) => p.call('mesh-ids', { name: 'fresh', capability: 'game', prefix: `new${i}_`, count: freshCount, owners: 'remote' }, 60_000)),
     );
