@@ -15,16 +15,9 @@ import type { DriveResult, LatencySummary } from '../lib/workload.js';
 import { rate, row, us, type BenchContext, type Row, type ScenarioResult } from './common.js';
 import { nextRoom } from './remote.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { CHROMIUM_ARGS, CHROMIUM_PATH as CHROMIUM } from '../../tests/chromium.js';
+
+export { CHROMIUM, CHROMIUM_ARGS };
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -93,7 +86,7 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
   httpServer.on('request', staticHandler(page$.dir));
   const server = await createSignalingServer({ httpServer, port: 0, host: '127.0.0.1' });
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS], headless: true });
   const consoleErrors: string[] = [];
   try {
     const page = await browser.newPage();

@@ -14,6 +14,7 @@
  * dependency of the lock is there after `npm ci`; what the lock does not pin (a newer transitive @types
  * package, say) comes from the registry.
  */
+import { CHROMIUM_ARGS, CHROMIUM_PATH as CHROMIUM } from '../chromium.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,19 +27,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const BIN = join(REPO, 'node_modules', '.bin');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // Plain host candidates instead of mDNS names, as in tests/e2e: libdatachannel cannot resolve `*.local`,
-  // and a first connection to the Node peer then sometimes waits for the 15 s retry.
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-];
 /** What must never reach a browser bundle: the Node WebRTC bindings and Node-only modules. */
 const NODE_ONLY_IN_BUNDLE = /node-datachannel|node_datachannel|@roamhq|prom-client|createRequire|["']node:[a-z_/]+["']/g;
 
@@ -297,7 +285,7 @@ describe('a vite app in Chromium', () => {
     const started = Date.now();
     const { chromium } = await import('@playwright/test');
     const service = startService(process.execPath, ['serve-page.mjs', built], app);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS], timeout: 60_000 });
     try {
       const listening = parseJsonLine(await service.next(isJsonEvent('listening'), 30_000, 'the page server listening'));
       const page = await browser.newPage();
