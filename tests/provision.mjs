@@ -23,7 +23,7 @@ if (!isRoot || spawnSync('which', ['apt-get']).status !== 0) {
 console.log(`provision: installing ${pkgs.join(', ')} from Debian's packages`);
 const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env });
+execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env });
 const still = missing.filter((n) => !existsSync(n.path));
 if (still.length > 0) {
   console.error(`provision: ${still.map((n) => n.path).join(', ')} still missing after apt-get install`);
