@@ -1,7 +1,7 @@
 /**
  * Profiles one workload with `node --cpu-prof` in every process involved, then prints the top self-time
  * functions and areas of each profile:
- *   npx tsx bench/profile.ts <mode> [--seconds N] [--flush immediate] [--bundle]
+ *   npx tsx bench/profile.ts <mode> [--seconds N] [--bundle]
  * Modes: local-activations, local-capabilities, local-hot, remote2, remote4, remote4-activations.
  * --bundle runs the children as esbuild bundles under plain node (no tsx: no loader thread, no keepNames
  * `__name` wrappers, real line numbers through the source map) - closer to a production build.
@@ -25,7 +25,6 @@ const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
   options: {
     seconds: { type: 'string', default: '5' },
-    flush: { type: 'string', default: 'microtask' },
     top: { type: 'string', default: '25' },
     bundle: { type: 'boolean', default: false },
   },
@@ -33,12 +32,11 @@ const { values, positionals } = parseArgs({
 });
 const mode = positionals[0] as Mode | undefined;
 if (!mode || !MODES.includes(mode)) {
-  console.error(`usage: npx tsx bench/profile.ts <${MODES.join('|')}> [--seconds N] [--flush microtask|immediate]`);
+  console.error(`usage: npx tsx bench/profile.ts <${MODES.join('|')}> [--seconds N] [--bundle]`);
   process.exit(2);
 }
 const seconds = Number(values.seconds);
-const flush = values.flush === 'immediate' ? 'immediate' : 'microtask';
-const tag = `${mode}${flush === 'immediate' ? '-immediate' : ''}${values.bundle ? '-bundle' : ''}`;
+const tag = `${mode}${values.bundle ? '-bundle' : ''}`;
 const dir = join(BENCH_DIR, 'results', 'prof', `${tag}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 await mkdir(dir, { recursive: true });
 
@@ -81,7 +79,7 @@ try {
       const names = Array.from({ length: n }, (_, i) => (i === 0 ? 'driver' : `owner${i}`));
       for (const name of names) children.push(BenchChild.spawn(name, script('peer'), { nodeArgs: prof(name), plain: values.bundle }));
       await Promise.all(children.map((c) => c.ready));
-      const started = await startMeshes(children, server.url, nextRoom('prof'), ['game'], flush);
+      const started = await startMeshes(children, server.url, nextRoom('prof'), ['game']);
       const owners = mode === 'remote2' ? [started[1]!.peerId] : 'remote';
       if (mode === 'remote4-activations') {
         await Promise.all(
@@ -116,7 +114,7 @@ for (const name of (await readdir(dir)).sort()) {
   const files = (await readdir(join(dir, name))).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
   for (const file of files) {
     console.log('');
-    const title = `${mode}${flush === 'immediate' ? ' (flush: setImmediate)' : ''}${values.bundle ? ' (bundled, plain node)' : ' (tsx)'}: ${name} (main thread)`;
+    const title = `${mode}${values.bundle ? ' (bundled, plain node)' : ' (tsx)'}: ${name} (main thread)`;
     console.log(formatSummary(title, await summarizeProfile(join(dir, name, file), top, resolver)));
   }
 }

@@ -49,7 +49,8 @@ type View = ReadonlyMap<string, readonly string[]>;
 export class Handoff {
   private readonly awaitingShard = new Map<string, Wait>();
   private readonly awaitingKey = new Map<string, Wait>();
-  private readonly lostShards = new Map<string, { from: string; until: number }>();
+  /** Shards whose previous owner vanished; `told` holds the actors already reported, so each is told once. */
+  private readonly lostShards = new Map<string, { from: string; until: number; told: Set<string> }>();
   private readonly waiters = new Map<string, (() => void)[]>();
   private readonly outgoing = new Map<string, Outgoing>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
@@ -80,7 +81,7 @@ export class Handoff {
         const oldOwner = oldPeers.length ? strategy.owner(shard, capability, oldPeers) : undefined;
         if (oldOwner !== undefined && oldOwner !== self) {
           if (this.parts.isMember(oldOwner)) this.awaitingShard.set(sk, { from: oldOwner, until });
-          else this.lostShards.set(sk, { from: oldOwner, until: now + 30_000 });
+          else this.lostShards.set(sk, { from: oldOwner, until: now + 30_000, told: new Set() });
           continue;
         }
         if (joinedHere.length > 0 && withoutSelf.length > 0) {
@@ -201,7 +202,10 @@ export class Handoff {
       const lost = this.lostShards.get(sk);
       if (lost !== undefined) {
         if (lost.until < now) this.lostShards.delete(sk);
-        else if (!this.parts.isActive(key) && !this.hasState(key)) this.parts.lost(target, lost.from);
+        else if (!this.parts.isActive(key) && !this.hasState(key) && !lost.told.has(key)) {
+          lost.told.add(key);
+          this.parts.lost(target, lost.from);
+        }
       }
       run();
       return;
@@ -238,7 +242,7 @@ export class Handoff {
       for (const [k, wait] of map) {
         if (wait.from !== peer) continue;
         map.delete(k);
-        if (isShard) this.lostShards.set(k, { from: peer, until: now + 30_000 });
+        if (isShard) this.lostShards.set(k, { from: peer, until: now + 30_000, told: new Set() });
         this.wake(k);
       }
     }

@@ -26,9 +26,8 @@ export async function startMeshes(
   signal: string,
   room: string,
   capabilities: string[],
-  flush: 'microtask' | 'immediate' = 'microtask',
 ): Promise<Started[]> {
-  const started = await Promise.all(peers.map((p) => p.call<Started>('mesh-start', { signal, room, capabilities, flush }, 30_000)));
+  const started = await Promise.all(peers.map((p) => p.call<Started>('mesh-start', { signal, room, capabilities }, 30_000)));
   await Promise.all(peers.map((p) => p.call('mesh-wait', { peers: peers.length, timeoutMs: 20_000 }, 30_000)));
   return started;
 }
