@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createSignalingServer, type SignalingServer } from './signaling-server.js';
+import { parseOrExit } from './cli-args.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DEFAULT_DIST_DIR = join(REPO_ROOT, 'dist', 'demo');
@@ -394,17 +395,8 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
 }
 
 async function main(): Promise<void> {
-  let options: MainOptions | 'help';
-  try {
-    options = parseMainArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${HELP}`);
-    process.exit(2);
-  }
-  if (options === 'help') {
-    process.stdout.write(HELP);
-    return;
-  }
+  const options = parseOrExit(parseMainArgs, HELP);
+  if (options === null) return;
   const server = await startDemoServer(options);
   const where = options.host === '0.0.0.0' || options.host === '::' ? ' (all interfaces)' : '';
   process.stdout.write(`rtc-mesh demo: ${server.url}  — signaling on the same port${where}; open it in a few tabs\n`);

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Mesh, type ActorClass, type NodeBindingName } from '../client/node.js';
 import { serveMetrics } from './metrics.js';
+import { parseOrExit } from './cli-args.js';
 
 const HELP = `rtc-mesh headless peer
 
@@ -113,17 +114,8 @@ export async function loadActors(modulePath: string): Promise<Record<string, Act
 }
 
 async function main(): Promise<void> {
-  let options: CliOptions | 'help';
-  try {
-    options = parseCli(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${HELP}`);
-    process.exit(2);
-  }
-  if (options === 'help') {
-    process.stdout.write(HELP);
-    return;
-  }
+  const options = parseOrExit(parseCli, HELP);
+  if (options === null) return;
   const { json, quiet } = options;
   const print = (event: string, fields: Record<string, unknown>, text: string): void => {
     if (json) process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);

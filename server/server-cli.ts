@@ -12,6 +12,7 @@ import type { IceServerConfig } from '../shared/signaling.js';
 import { startSignaling } from './redis.js';
 import { installShutdown, type IceServersFactory } from './signaling-server.js';
 import { DEFAULT_TURN_TTL_SECONDS, turnIceServers } from './turn.js';
+import { parseOrExit } from './cli-args.js';
 
 const HELP = `rtc-mesh signaling server
 
@@ -162,17 +163,8 @@ function parseIceServers(text: string | undefined): IceServerConfig[] {
 }
 
 async function main(): Promise<void> {
-  let options: ServerCliOptions | 'help';
-  try {
-    options = parseServerCli(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`rtc-mesh signaling: ${describeThrown(error)}\n(see --help)\n`);
-    process.exit(2);
-  }
-  if (options === 'help') {
-    process.stdout.write(HELP);
-    return;
-  }
+  const options = parseOrExit(parseServerCli, HELP);
+  if (options === null) return;
   const { quiet } = options;
   const log = (line: string): void => {
     if (!quiet) process.stdout.write(`${new Date().toISOString()} ${line}\n`);
