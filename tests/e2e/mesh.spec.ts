@@ -15,6 +15,7 @@ import {
   clickPlayers,
   expect,
   hostedRows,
+  playerRow,
   tabActivations,
   tabMap,
   tabOwners,
@@ -443,4 +444,71 @@ test('the demo page fits one screen, follows the capability picker, and is pictu
   await expect(a.page.getByTestId('shard-map')).toHaveAttribute('data-capability', 'chat');
   await expectMap(a, expectedOwners((await tabPeers(a)).map((p) => p.id), 'chat'), 'chat');
   await mesh.screenshot(a, 'tab A, chat map');
+});
+
+test('a tab joining takes a scored player with its score intact', async ({ mesh }) => {
+  // Fixed ids, so the player is chosen here: J will own it once it joins; until then the Node peer does. Caller,
+  // old owner and new owner are three different peers, and the state crosses from Node to the browser.
+  const [idA, idNode, idJ] = ['tab-a-handoff', 'node-handoff', 'tab-j-joiner'];
+  const ownerAmong = (id: string, peers: readonly string[]): string | undefined => strategy.owner(shardFor(id, SHARDS), 'game', [...peers].sort());
+  const index = Array.from({ length: 200 }, (_, i) => i + 1).find(
+    (k) => ownerAmong(`player_${k}`, [idA, idNode, idJ]) === idJ && ownerAmong(`player_${k}`, [idA, idNode]) === idNode,
+  );
+  expect(index, 'some player moves from the node peer to J when J joins').toBeDefined();
+  const player = `player_${index!}`;
+
+  const node = await mesh.startNodePeer('node', { peerId: idNode });
+  const a = await mesh.openTab('A', { peerId: idA });
+  await mesh.waitForMesh([idA, idNode]);
+  const added = await addPlayers(a, index!);
+  expect(added.at(-1)).toBe(player);
+  const row = playerRow(a, player);
+  await expect(row, 'before J joins, the node peer owns the player').toHaveAttribute('data-owner', idNode);
+
+  // Score it on its first owner: 5 clicks (increment_score) and a level_up.
+  await clickPlayer(a, player, 5);
+  await expect(row).toHaveAttribute('data-score', '5');
+  await expect(row).toHaveAttribute('data-peer', idNode);
+  const call = (action: string) =>
+    a.page.evaluate(
+      ([id, act]) => window.rtcMesh!.mesh.call({ actor: 'GameActor', id, capability: 'game', payload: { action: act } }).then((r) => ({ peer: r.peer, result: r.result as unknown, activation: r.activation })),
+      [player, action] as const,
+    );
+  const levelled = await call('level_up');
+  expect(levelled).toMatchObject({ peer: idNode, result: 2 });
+  await expect.poll(() => nodeGame(node), { message: 'the node peer hosts the scored player' }).toEqual([[player, 5]]);
+
+  // J joins and every view (A, J, the node peer) sees all three.
+  const j = await mesh.openTab('J', { peerId: idJ });
+  expect(await mesh.waitForMesh()).toEqual([idA, idNode, idJ].sort());
+  await expect(row, 'A now places the player on J').toHaveAttribute('data-owner', idJ);
+
+  // The next click reaches J, which carries on from the handed-over score (a fresh actor would answer 1).
+  await clickPlayer(a, player);
+  await expect(row).toHaveAttribute('data-state', 'ok');
+  await expect(row, 'the reply came from J').toHaveAttribute('data-peer', idJ);
+  await expect(row, 'the score survived the move').toHaveAttribute('data-score', '6');
+  const activation = await row.getAttribute('data-activation');
+  expect(activation).toMatch(new RegExp(`^${idJ}#\\d+$`));
+  expect(await call('get_stats')).toEqual({ peer: idJ, result: { score: 6, level: 2 }, activation });
+
+  // J hosts it with score 6 (its "hosted here" table); the node peer and A do not.
+  await expect.poll(() => hostedGame(j), { message: 'J hosts the player with its score' }).toEqual([[player, 6]]);
+  const hostedOnJ = j.page.locator(`[data-testid="hosted-row"][data-actor="GameActor"][data-id="${player}"]`);
+  await expect(hostedOnJ).toHaveAttribute('data-activation', activation!);
+  await expect(hostedOnJ).toHaveAttribute('data-level', '2');
+  await expect(hostedOnJ.getByTestId('hosted-score')).toHaveText('6');
+  await expect.poll(() => nodeGame(node), { message: 'the old owner no longer hosts it' }).toEqual([]);
+  expect((await hostedRows(a)).filter((r) => r.actor === 'GameActor')).toEqual([]);
+  expect(node.events.filter((e) => e.event === 'deactivated' && e['id'] === player).map((e) => e['reason'])).toEqual(['rebalance']);
+  expect(node.events.filter((e) => e.event === 'handoff' && e['id'] === player).map((e) => [e['direction'], e['peer']])).toEqual([['sent', idJ]]);
+
+  // J's event log shows the state arriving from the node peer, once, and nothing started fresh.
+  const handoffs = j.page.locator('[data-testid="log-entry"][data-kind="handoff"]');
+  const received = handoffs.filter({ hasText: `${player} state received from` });
+  await expect(received).toHaveCount(1);
+  await expect(received.locator(`.peer-chip[data-peer-id="${idNode}"]`)).toHaveCount(1);
+  await expect(handoffs.filter({ hasText: 'starts fresh' })).toHaveCount(0);
+  await expect(j.page.locator('#stat-handoffs'), 'J received one handoff and sent none').toHaveText('1 / 0');
+  await mesh.screenshot(j, 'tab J after taking the player');
 });
