@@ -705,7 +705,7 @@ export class Mesh {
   }
 
   /** Sends a frame on a link; false if it could not be queued (closed or saturated). */
-  sendTo(state: LinkState, frame: Frame): boolean {
+  private sendTo(state: LinkState, frame: Frame): boolean {
     try {
       state.link.send(frame);
       state.lastSent = nowMs();
@@ -788,6 +788,7 @@ export class Mesh {
     });
   }
 
+  /** @internal the owner of a target in this view */
   ownerOf(target: { readonly capability: string; readonly shard: number; readonly id: string }): string | undefined {
     return this.owners.owner(target.shard, target.capability, this.membership.peersFor(target.capability));
   }
