@@ -243,7 +243,7 @@ export class ActorRuntime {
       return { cancel: () => (envelope.cancelled = true) };
     }
     // Idle actor: run at once; an envelope is only needed for what waits in a mailbox.
-    if (this.runNow(activation, kind, payload, done)) this.drain(activation);
+    if (this.step(activation, kind, payload, done)) this.drain(activation);
     return NOOP_TICKET;
   }
 
@@ -280,39 +280,33 @@ export class ActorRuntime {
   }
 
   /**
-   * Runs one message on an idle activation without allocating an envelope. True when it completed
-   * synchronously (the caller then drains the mailbox); false when it went async or failed (run/fail
-   * take over, as for a queued message).
+   * Runs one message. True when it completed synchronously (the caller then moves on to the mailbox);
+   * false when it went async (its completion drains the mailbox) or failed (fail() takes over). Taking the
+   * message's parts rather than an envelope lets an idle actor run a message without allocating one.
    */
-  private runNow(activation: Activation, kind: typeof CALL | typeof CAST, payload: unknown, done: Done | null): boolean {
+  private step(activation: Activation, kind: typeof CALL | typeof CAST, payload: unknown, done: Done | null): boolean {
     activation.busy = true;
     if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
     let result: unknown;
     try {
+      const instance = activation.instance;
       result =
-        kind === CALL
-          ? activation.instance.handleCall(payload, activation)
-          : activation.instance.handleCast
-            ? activation.instance.handleCast(payload, activation)
-            : activation.instance.handleCall(payload, activation);
+        kind === CAST && instance.handleCast ? instance.handleCast(payload, activation) : instance.handleCall(payload, activation);
     } catch (error) {
-      this.fail(activation, { kind, payload, done, cancelled: false }, error);
+      this.fail(activation, kind, done, error);
       return false;
     }
     if (isThenable(result)) {
-      const pending: Envelope = { kind, payload, done, cancelled: false };
       result.then(
         (value) => {
-          this.succeed(activation, pending, value);
+          this.succeed(activation, done, value);
           this.drain(activation);
         },
-        (error: unknown) => this.fail(activation, pending, error),
+        (error: unknown) => this.fail(activation, kind, done, error),
       );
       return false;
     }
-    activation.busy = false;
-    if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
-    done?.(null, result, activation.activation);
+    this.succeed(activation, done, result);
     return true;
   }
 
@@ -326,46 +320,16 @@ export class ActorRuntime {
   private run(activation: Activation, first: Envelope): void {
     let envelope: Envelope | undefined = first;
     while (envelope !== undefined) {
-      if (envelope.cancelled) {
-        envelope = this.next(activation);
-        continue;
-      }
-      activation.busy = true;
-      if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
-      let result: unknown;
-      try {
-        result =
-          envelope.kind === CALL
-            ? activation.instance.handleCall(envelope.payload, activation)
-            : activation.instance.handleCast
-              ? activation.instance.handleCast(envelope.payload, activation)
-              : activation.instance.handleCall(envelope.payload, activation);
-      } catch (error) {
-        this.fail(activation, envelope, error);
-        return;
-      }
-      if (isThenable(result)) {
-        const pending: Envelope = envelope;
-        result.then(
-          (value) => {
-            this.succeed(activation, pending, value);
-            const following = this.next(activation);
-            if (following) this.run(activation, following);
-          },
-          (error: unknown) => this.fail(activation, pending, error),
-        );
-        return;
-      }
-      this.succeed(activation, envelope, result);
+      if (!envelope.cancelled && !this.step(activation, envelope.kind, envelope.payload, envelope.done)) return;
       envelope = this.next(activation);
     }
   }
 
-  private succeed(activation: Activation, envelope: Envelope, value: unknown): void {
+  private succeed(activation: Activation, done: Done | null, value: unknown): void {
     activation.busy = false;
     // Only idle passivation reads lastActive: skip the clock read when it is off for this actor.
     if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
-    envelope.done?.(null, value, activation.activation);
+    done?.(null, value, activation.activation);
   }
 
   /** The next message to run, or undefined after finishing a stop or when the mailbox is empty. */
@@ -382,7 +346,7 @@ export class ActorRuntime {
   }
 
   /** A throwing handler discards the activation; the messages behind it go to a fresh activation. */
-  private fail(activation: Activation, envelope: Envelope, thrown: unknown): void {
+  private fail(activation: Activation, kind: typeof CALL | typeof CAST, done: Done | null, thrown: unknown): void {
     activation.busy = false;
     const error = new ActorFailedError(describeThrown(thrown), {
       actor: activation.actor,
@@ -391,8 +355,8 @@ export class ActorRuntime {
     });
     const waiting = activation.queue ?? [];
     activation.queue = null;
-    if (envelope.kind === CAST) this.events.castFailed(activation, error);
-    envelope.done?.(error, undefined, activation.activation);
+    if (kind === CAST) this.events.castFailed(activation, error);
+    done?.(error, undefined, activation.activation);
     const wasStopping = activation.state === 'stopping';
     this.discard(activation, 'crash');
     if (wasStopping) {
