@@ -637,12 +637,12 @@ export class Mesh {
         this.sendError(state, frame.corr, reason);
       }
     };
-    const refusal = this.refuse(frame);
-    if (refusal) return answer(refusal);
     const target = this.inboundTarget(frame);
+    const refusal = this.refuse(target);
+    if (refusal) return answer(refusal);
     this.handoff.gate(target, () => {
       // Re-check after a wait: the view may have moved the shard again meanwhile.
-      const late = this.refuse(frame);
+      const late = this.refuse(target);
       if (late) return answer(late);
       this.runtime.call(target, frame.payload, answer);
     });
@@ -650,7 +650,8 @@ export class Mesh {
 
   private onCast(state: LinkState, frame: CastFrame): void {
     this.counters.castsReceived++;
-    const refusal = this.refuse(frame);
+    const target = this.inboundTarget(frame);
+    const refusal = this.refuse(target);
     if (refusal) {
       state.link.credit(1);
       this.counters.castsFailed++;
@@ -658,25 +659,24 @@ export class Mesh {
       this.emitter.emit('cast-failed', { actor: frame.actor, id: frame.id, capability: frame.capability, error: refusal });
       return;
     }
-    const target = this.inboundTarget(frame);
     this.handoff.gate(target, () => {
       this.runtime.cast(target, frame.payload, () => state.link.credit(1));
     });
   }
 
   /** Why this peer will not run an inbound call/cast, or null. Ownership is checked against our own view. */
-  private refuse(frame: CallFrame | CastFrame): MeshError | null {
-    const owner = this.ownerOf({ capability: frame.capability, id: frame.id, shard: shardFor(frame.id, this.shardCount) });
+  private refuse(target: MessageTarget): MeshError | null {
+    const owner = this.ownerOf(target);
     if (owner !== this.peerId) {
       // Also while draining: we advertise no capability then, so callers retry on the new owner.
-      return new NotOwnerError(`peer ${this.peerId} does not own ${frame.capability}/${frame.id} in its view`, {
+      return new NotOwnerError(`peer ${this.peerId} does not own ${target.capability}/${target.id} in its view`, {
         peer: this.peerId,
         version: this.membership.version,
         owner: owner ?? null,
       });
     }
     if (this.closed) return new StoppedError(`peer ${this.peerId} is stopping`);
-    if (!this.runtime.hasType(frame.actor)) return new UnknownActorError(frame.actor, this.peerId);
+    if (!this.runtime.hasType(target.actor)) return new UnknownActorError(target.actor, this.peerId);
     return null;
   }
 
