@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeBatch, decodeFrame, encodeFrame, encodeValue, joinBatch } from '../../shared/codec.js';
 import { MeshError, ProtocolError } from '../../shared/errors.js';
 import { PROTOCOL_VERSION, fromWire, toWire, type Frame } from '../../shared/frames.js';
+import { expectThrows } from '../fixtures/mesh-helpers.js';
 
 const samples: Frame[] = [
   {
@@ -90,17 +91,7 @@ function expectAllProtocol(errors: readonly unknown[]): void {
   }
 }
 
-function expectProtocolThrow(fn: () => unknown): ProtocolError {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(ProtocolError);
-  expect((thrown as MeshError).code).toBe('PROTOCOL');
-  return thrown as ProtocolError;
-}
+const expectProtocolThrow = (fn: () => unknown): ProtocolError => expectThrows(fn, ProtocolError, 'PROTOCOL');
 
 describe('round trips', () => {
   it('the samples cover every frame type', () => {

@@ -8,7 +8,7 @@ import type { ActorClass } from '../../shared/actor.js';
 import { AbortedError, MeshError, NoPeersForCapabilityError, StoppedError, TimeoutError, UnknownActorError } from '../../shared/errors.js';
 import { Mesh, type CallRequest, type MeshEvents, type MeshOptions } from '../../shared/mesh.js';
 import { DEFAULT_SHARD_COUNT, shardFor } from '../../shared/shards.js';
-import { Gate, expectMeshError, expectRejects, rejection, settlesWithinTicks, sleep, until } from '../fixtures/mesh-helpers.js';
+import { Gate, events, expectMeshError, expectRejects, rejection, settlesWithinTicks, sleep, until } from '../fixtures/mesh-helpers.js';
 import { ProbeActor, gates, journal, resetActors, type ProbeCommand } from '../fixtures/test-actors.js';
 
 const meshes: Mesh[] = [];
@@ -16,12 +16,6 @@ async function start(options: MeshOptions = {}): Promise<Mesh> {
   const mesh = await Mesh.start({ capabilities: ['game'], actors: { ProbeActor, GameActor }, ...options });
   meshes.push(mesh);
   return mesh;
-}
-
-function events<K extends keyof MeshEvents>(mesh: Mesh, name: K): MeshEvents[K][] {
-  const seen: MeshEvents[K][] = [];
-  mesh.on(name, (e) => seen.push(e));
-  return seen;
 }
 
 const probeRequest = (id: string, cmd: ProbeCommand = {}, extra: Partial<CallRequest> = {}): CallRequest => ({

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, MeshError } from '../../shared/errors.js';
+import { InvalidArgumentError } from '../../shared/errors.js';
 import { BUILTIN_STRATEGIES, OwnerTable, modulo, rendezvous, resolveStrategy, type PlacementStrategy } from '../../shared/placement.js';
 import { referenceRendezvousOwner } from '../fixtures/murmur3-reference.js';
+import { expectThrows } from '../fixtures/mesh-helpers.js';
 
 const SHARDS = 4096;
 const sorted = (ids: readonly string[]): string[] => [...ids].sort();
@@ -25,16 +26,7 @@ function ownersOf(strategy: PlacementStrategy, capability: string, peers: readon
   return Array.from({ length: SHARDS }, (_, shard) => strategy.owner(shard, capability, peers));
 }
 
-function expectInvalid(fn: () => unknown): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(InvalidArgumentError);
-  expect((thrown as MeshError).code).toBe('INVALID_ARGUMENT');
-}
+const expectInvalid = (fn: () => unknown): void => void expectThrows(fn, InvalidArgumentError, 'INVALID_ARGUMENT');
 
 describe('rendezvous', () => {
   it('is named and registered as a built-in', () => {

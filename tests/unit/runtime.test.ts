@@ -5,8 +5,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Actor, ActorContext, DeactivateReason } from '../../shared/actor.js';
 import { ActorFailedError } from '../../shared/errors.js';
-import { Mesh, type MeshEvents, type MeshOptions } from '../../shared/mesh.js';
-import { Gate, expectRejects, sleep, until } from '../fixtures/mesh-helpers.js';
+import { Mesh, type MeshOptions } from '../../shared/mesh.js';
+import { Gate, events, expectRejects, sleep, until } from '../fixtures/mesh-helpers.js';
 import {
   BrokenActor,
   NeverIdleActor,
@@ -24,12 +24,6 @@ async function start(options: MeshOptions = {}): Promise<Mesh> {
   const mesh = await Mesh.start({ capabilities: ['game'], actors: { ProbeActor }, ...options });
   meshes.push(mesh);
   return mesh;
-}
-
-function events<K extends keyof MeshEvents>(mesh: Mesh, name: K): MeshEvents[K][] {
-  const seen: MeshEvents[K][] = [];
-  mesh.on(name, (e) => seen.push(e));
-  return seen;
 }
 
 const probe = (mesh: Mesh, id: string, cmd: ProbeCommand = {}, extra: { initArg?: unknown; capability?: string; timeoutMs?: number } = {}) =>

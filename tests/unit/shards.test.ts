@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, MeshError } from '../../shared/errors.js';
+import { InvalidArgumentError } from '../../shared/errors.js';
 import { DEFAULT_SHARD_COUNT, assertActorId, assertShardCount, shardFor } from '../../shared/shards.js';
 import { referenceHashString, referenceShard } from '../fixtures/murmur3-reference.js';
+import { expectThrows } from '../fixtures/mesh-helpers.js';
 
 interface ShardVector {
   readonly id: string;
@@ -32,18 +33,7 @@ function loadVectors(): ShardVectorFile {
 
 const fixture = loadVectors();
 
-/** Expects `fn` to throw an InvalidArgumentError with code INVALID_ARGUMENT. */
-function expectInvalid(fn: () => unknown): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(InvalidArgumentError);
-  expect(thrown).toBeInstanceOf(MeshError);
-  expect((thrown as MeshError).code).toBe('INVALID_ARGUMENT');
-}
+const expectInvalid = (fn: () => unknown): void => void expectThrows(fn, InvalidArgumentError, 'INVALID_ARGUMENT');
 
 describe('shard vector fixture', () => {
   it('is version 1 with 4096 shards and ~300 distinct ids', () => {
