@@ -148,6 +148,17 @@ export async function waitForPeers(mesh: Mesh, count: number, timeoutMs: number)
   return performance.now() - start;
 }
 
+/** Deterministic pseudo-random numbers (mulberry32), so every run draws the same values. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export function describe(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;

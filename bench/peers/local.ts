@@ -5,23 +5,12 @@
 import { Mesh, modulo, rendezvous, shardFor, type Mesh as MeshInstance } from '../../client/node.js';
 import { GameActor } from '../../demo/actors.js';
 import { serve } from '../lib/proc.js';
-import { GAME, drive, loadFresh, loadIds, sequential, type CallSpec, type DriveResult, type LatencySummary } from '../lib/workload.js';
+import { GAME, drive, loadFresh, loadIds, prng, sequential, type CallSpec, type DriveResult, type LatencySummary } from '../lib/workload.js';
 
 const CAPS = ['game', 'chat', 'payments'];
 
 async function fresh(): Promise<MeshInstance> {
   return Mesh.start({ capabilities: CAPS, actors: { GameActor } });
-}
-
-/** Deterministic pseudo-random numbers (mulberry32), so every run calls the same ids. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function median<T>(runs: T[], key: (t: T) => number): T {

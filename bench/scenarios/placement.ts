@@ -6,16 +6,7 @@
 import { modulo, rendezvous, type PlacementStrategy } from '../../shared/placement.js';
 import { DEFAULT_SHARD_COUNT } from '../../shared/shards.js';
 import { pct, row, type BenchContext, type Row, type ScenarioResult, type Target } from './common.js';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../lib/workload.js';
 
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 function peerId(random: () => number): string {
