@@ -63,9 +63,27 @@ const samples: Frame[] = [
     state: { score: 5, level: 2, history: [{ at: 1, v: 'x' }] },
     initArg: null,
   },
+  { t: 'released', capability: 'game', shards: [0, 17, 4095], keys: [['GameActor', 'player_1']] },
+  { t: 'released', capability: 'chat', shards: [], keys: [] },
 ];
 
-const ALL_TYPES = ['hello', 'caps', 'call', 'cast', 'reply', 'error', 'ack', 'chunk', 'ping', 'pong', 'bye', 'handoff'];
+// A record keyed by every frame type, so a new frame type fails to compile here until it is listed.
+const FRAME_TYPES = {
+  hello: true,
+  caps: true,
+  call: true,
+  cast: true,
+  reply: true,
+  error: true,
+  ack: true,
+  chunk: true,
+  ping: true,
+  pong: true,
+  bye: true,
+  handoff: true,
+  released: true,
+} satisfies Record<Frame['t'], true>;
+const ALL_TYPES: string[] = Object.keys(FRAME_TYPES);
 
 const batchOf = (frames: readonly Frame[]): Uint8Array => {
   const encoded = frames.map((f) => encodeFrame(f));
