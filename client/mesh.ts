@@ -1,5 +1,5 @@
 import { Mesh as CoreMesh, type MeshOptions } from '../shared/mesh.js';
-import type { IceServerConfig } from '../shared/signaling.js';
+import type { IceServerConfig } from '../shared/wire/signaling.js';
 import type { RtcPlatform } from './rtc.js';
 import { WebRtcTransport } from './webrtc-transport.js';
 import type { SignalingState } from './signaling-client.js';

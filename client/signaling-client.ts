@@ -8,7 +8,7 @@ import {
   SignalingError,
   UnauthorizedError,
 } from '../shared/errors.js';
-import type { PeerKind } from '../shared/membership.js';
+import type { PeerKind } from '../shared/placement/membership.js';
 import {
   SIGNALING_PROTOCOL,
   type ClientToServerEvents,
@@ -17,7 +17,7 @@ import {
   type RoomPeer,
   type ServerToClientEvents,
   type SignalData,
-} from '../shared/signaling.js';
+} from '../shared/wire/signaling.js';
 
 export interface SignalingClientOptions {
   /** One URL, or several servers (e.g. instances sharing a Redis adapter) tried in turn. */

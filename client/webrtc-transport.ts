@@ -1,6 +1,6 @@
-import type { PeerKind } from '../shared/membership.js';
-import type { IceServerConfig, RoomPeer, SignalData } from '../shared/signaling.js';
-import type { ChannelSink, PeerChannel, Transport, TransportHandlers } from '../shared/transport.js';
+import type { PeerKind } from '../shared/placement/membership.js';
+import type { IceServerConfig, RoomPeer, SignalData } from '../shared/wire/signaling.js';
+import type { ChannelSink, PeerChannel, Transport, TransportHandlers } from '../shared/wire/transport.js';
 import { SignalingClient, type SignalingState } from './signaling-client.js';
 import type { RtcPlatform, SimplePeerInstance } from './rtc.js';
 import type { MeshError } from '../shared/errors.js';

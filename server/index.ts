@@ -26,4 +26,4 @@ export {
   type StartedSignalingServer,
 } from './redis.js';
 export { DEFAULT_TURN_TTL_SECONDS, turnCredentials, turnIceServers, type TurnCredentialOptions, type TurnIceServer } from './turn.js';
-export type { IceServerConfig } from '../shared/signaling.js';
+export type { IceServerConfig } from '../shared/wire/signaling.js';

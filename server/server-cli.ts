@@ -8,7 +8,7 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeThrown } from '../shared/errors.js';
-import type { IceServerConfig } from '../shared/signaling.js';
+import type { IceServerConfig } from '../shared/wire/signaling.js';
 import { startSignaling } from './redis.js';
 import { installShutdown, type IceServersFactory } from './signaling-server.js';
 import { DEFAULT_TURN_TTL_SECONDS, turnIceServers } from './turn.js';

@@ -14,7 +14,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { Server, type ExtendedError, type RemoteSocket, type ServerOptions, type Socket } from 'socket.io';
 import { InvalidArgumentError, describeThrown } from '../shared/errors.js';
-import type { PeerKind } from '../shared/membership.js';
+import type { PeerKind } from '../shared/placement/membership.js';
 import {
   SIGNALING_LIMITS,
   type ClientToServerEvents,
@@ -25,7 +25,7 @@ import {
   type RoomPeer,
   type ServerToClientEvents,
   type SignalToServer,
-} from '../shared/signaling.js';
+} from '../shared/wire/signaling.js';
 import { checkJoinRequest, checkSignal, isPlainObject } from './signaling-validate.js';
 
 export interface RoomMember {

@@ -3,7 +3,7 @@
  * attacker-controlled, so these take `unknown` and never throw: the server turns a refusal into an ack or a
  * `signal-error` instead of letting a bad event escape a handler.
  */
-import type { PeerKind } from '../shared/membership.js';
+import type { PeerKind } from '../shared/placement/membership.js';
 import {
   SIGNALING_LIMITS,
   SIGNALING_PROTOCOL,
@@ -11,7 +11,7 @@ import {
   type JoinRequest,
   type SignalData,
   type SignalToServer,
-} from '../shared/signaling.js';
+} from '../shared/wire/signaling.js';
 
 /** Peer ids end up in room keys, logs and WebRTC labels, so they are restricted to a boring alphabet. */
 export const PEER_ID_PATTERN = /^[A-Za-z0-9_.:-]+$/;

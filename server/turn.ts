@@ -10,7 +10,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { InvalidArgumentError } from '../shared/errors.js';
-import type { IceServerConfig } from '../shared/signaling.js';
+import type { IceServerConfig } from '../shared/wire/signaling.js';
 
 export interface TurnCredentialOptions {
   /** coturn's `static-auth-secret`. */

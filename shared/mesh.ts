@@ -1,4 +1,4 @@
-import type { ActorClass, ActorRegistry, DeactivateReason } from './actor.js';
+import type { ActorClass, ActorRegistry, DeactivateReason } from './actors/actor.js';
 import {
   AbortedError,
   IncompatiblePeerError,
@@ -16,16 +16,16 @@ import {
   errorFromWire,
 } from './errors.js';
 import { Emitter } from './emitter.js';
-import { FrameLink, type FrameLinkOptions } from './frame-link.js';
-import { PROTOCOL_VERSION, type CallFrame, type CastFrame, type Frame } from './frames.js';
-import { Handoff } from './handoff.js';
+import { FrameLink, type FrameLinkOptions } from './wire/frame-link.js';
+import { PROTOCOL_VERSION, type CallFrame, type CastFrame, type Frame } from './wire/frames.js';
+import { Handoff } from './mesh/handoff.js';
 import { PEER_ID_PATTERN, randomPeerId } from './ids.js';
-import { Membership, normalizeNames, type MembershipChange, type PeerInfo, type PeerKind } from './membership.js';
-import { OwnerTable, resolveStrategy, type PlacementStrategy } from './placement.js';
-import { ActorRuntime, type ActivationInfo, type MessageTarget } from './runtime.js';
-import { DEFAULT_SHARD_COUNT, assertShardCount, shardFor } from './shards.js';
-import { LatencyHistogram, type MeshStats, type PeerTraffic } from './stats.js';
-import type { ChannelSink, PeerChannel, Transport } from './transport.js';
+import { Membership, normalizeNames, type MembershipChange, type PeerInfo, type PeerKind } from './placement/membership.js';
+import { OwnerTable, resolveStrategy, type PlacementStrategy } from './placement/placement.js';
+import { ActorRuntime, type ActivationInfo, type MessageTarget } from './actors/runtime.js';
+import { DEFAULT_SHARD_COUNT, assertShardCount, shardFor } from './placement/shards.js';
+import { LatencyHistogram, type MeshStats, type PeerTraffic } from './mesh/stats.js';
+import type { ChannelSink, PeerChannel, Transport } from './wire/transport.js';
 
 export interface MeshOptions {
   /** Capabilities this peer advertises (e.g. ['game', 'chat']). */

@@ -3,8 +3,8 @@
  * with shared/placement.ts over 4096 shards, averaged over many random peer-id sets (ids shaped like
  * randomPeerId()'s). The ideal for both is 1/4 of the shards.
  */
-import { modulo, rendezvous, type PlacementStrategy } from '../../shared/placement.js';
-import { DEFAULT_SHARD_COUNT } from '../../shared/shards.js';
+import { modulo, rendezvous, type PlacementStrategy } from '../../shared/placement/placement.js';
+import { DEFAULT_SHARD_COUNT } from '../../shared/placement/shards.js';
 import { pct, row, type BenchContext, type Row, type ScenarioResult, type Target } from './common.js';
 import { prng } from '../lib/workload.js';
 

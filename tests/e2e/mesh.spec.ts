@@ -5,8 +5,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveStrategy } from '../../shared/placement.js';
-import { shardFor } from '../../shared/shards.js';
+import { resolveStrategy } from '../../shared/placement/placement.js';
+import { shardFor } from '../../shared/placement/shards.js';
 import { HUES, colorSlot } from '../../demo/colors.js';
 import {
   CAPABILITIES,
@@ -160,7 +160,7 @@ test('three tabs and a headless Node peer form one mesh, and every tab shows all
   await mesh.screenshot(tabs[0]!, 'tab A with four peers');
 });
 
-test('every tab and the Node peer compute the same shard and owner for 2,000 ids, as shared/shards.ts does', async ({ mesh }) => {
+test('every tab and the Node peer compute the same shard and owner for 2,000 ids, as shared/placement/shards.ts does', async ({ mesh }) => {
   const node = await mesh.startNodePeer('node');
   const tabs = [await mesh.openTab('A'), await mesh.openTab('B'), await mesh.openTab('C')];
   const members = await mesh.waitForMesh();

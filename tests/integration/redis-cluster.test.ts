@@ -25,7 +25,7 @@ import {
   type IceServerConfig,
   type JoinResponse,
   type ServerToClientEvents,
-} from '../../shared/signaling.js';
+} from '../../shared/wire/signaling.js';
 import { freePort, startRedis, type TestRedis } from './redis-helpers.js';
 
 const WAIT_MS = 5000;

@@ -15,14 +15,14 @@ import {
   type SignalingServer,
   type SignalingServerOptions,
 } from '../../server/signaling-server.js';
-import type { PeerKind } from '../../shared/membership.js';
+import type { PeerKind } from '../../shared/placement/membership.js';
 import {
   SIGNALING_LIMITS,
   SIGNALING_PROTOCOL,
   type ClientToServerEvents,
   type JoinResponse,
   type ServerToClientEvents,
-} from '../../shared/signaling.js';
+} from '../../shared/wire/signaling.js';
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 type Payload<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>[0];

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, decodeFrame, encodeFrame, encodeValue, joinBatch } from '../../shared/codec.js';
+import { decodeBatch, decodeFrame, encodeFrame, encodeValue, joinBatch } from '../../shared/wire/codec.js';
 import { MeshError, ProtocolError } from '../../shared/errors.js';
-import { PROTOCOL_VERSION, fromWire, toWire, type Frame } from '../../shared/frames.js';
+import { PROTOCOL_VERSION, fromWire, toWire, type Frame } from '../../shared/wire/frames.js';
 import { expectThrows } from '../fixtures/mesh-helpers.js';
 
 const samples: Frame[] = [

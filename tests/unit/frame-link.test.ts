@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, encodeFrame, encodeValue, joinBatch } from '../../shared/codec.js';
+import { decodeBatch, encodeFrame, encodeValue, joinBatch } from '../../shared/wire/codec.js';
 import { MeshError, PayloadTooLargeError, ProtocolError } from '../../shared/errors.js';
-import { FrameLink, type ByteChannel, type FrameLinkOptions } from '../../shared/frame-link.js';
-import type { Frame } from '../../shared/frames.js';
+import { FrameLink, type ByteChannel, type FrameLinkOptions } from '../../shared/wire/frame-link.js';
+import type { Frame } from '../../shared/wire/frames.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SHARD_HASH_VERSION, fmix32, hashString, murmur3 } from '../../shared/hash.js';
+import { SHARD_HASH_VERSION, fmix32, hashString, murmur3 } from '../../shared/placement/hash.js';
 import { referenceFmix32, referenceHashString, referenceMurmur3 } from '../fixtures/murmur3-reference.js';
 
 const utf8 = (str: string): Uint8Array => new Uint8Array(Buffer.from(str, 'utf8'));

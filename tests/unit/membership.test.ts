@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Membership, normalizeNames, type MembershipChange, type PeerInfo } from '../../shared/membership.js';
+import { Membership, normalizeNames, type MembershipChange, type PeerInfo } from '../../shared/placement/membership.js';
 
 const peer = (id: string, capabilities: string[], actorTypes: string[] = [], kind: PeerInfo['kind'] = 'node'): PeerInfo => ({
   id,

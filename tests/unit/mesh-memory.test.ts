@@ -5,12 +5,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GameActor } from '../../demo/actors.js';
-import type { ActorRegistry } from '../../shared/actor.js';
+import type { ActorRegistry } from '../../shared/actors/actor.js';
 import { ActorFailedError, MeshError } from '../../shared/errors.js';
-import { MemoryNetwork } from '../../shared/memory-transport.js';
+import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { Mesh, type CallRequest, type MeshEvents, type MeshOptions } from '../../shared/mesh.js';
-import { rendezvous } from '../../shared/placement.js';
-import { shardFor } from '../../shared/shards.js';
+import { rendezvous } from '../../shared/placement/placement.js';
+import { shardFor } from '../../shared/placement/shards.js';
 import { HeldTransport } from '../fixtures/held-transport.js';
 import { Gate, expectMeshError, expectRejects, rejection, sleep, startMeshes, until, waitConverged } from '../fixtures/mesh-helpers.js';
 import { DurableCounter, GatedDurableCounter, ProbeActor, gates, journal, resetActors, type ProbeCommand } from '../fixtures/test-actors.js';

@@ -4,10 +4,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GameActor } from '../../demo/actors.js';
-import type { ActorClass } from '../../shared/actor.js';
+import type { ActorClass } from '../../shared/actors/actor.js';
 import { AbortedError, MeshError, NoPeersForCapabilityError, StoppedError, TimeoutError, UnknownActorError } from '../../shared/errors.js';
 import { Mesh, type CallRequest, type MeshEvents, type MeshOptions } from '../../shared/mesh.js';
-import { DEFAULT_SHARD_COUNT, shardFor } from '../../shared/shards.js';
+import { DEFAULT_SHARD_COUNT, shardFor } from '../../shared/placement/shards.js';
 import { Gate, events, expectMeshError, expectRejects, rejection, settlesWithinTicks, sleep, until } from '../fixtures/mesh-helpers.js';
 import { ProbeActor, gates, journal, resetActors, type ProbeCommand } from '../fixtures/test-actors.js';
 

@@ -163,8 +163,10 @@ export function checkFiles(files: ReadonlyMap<string, string | null>): Violation
   return found;
 }
 
-const sharedFiles = readdirSync(sharedDir)
+/** Every .ts file under shared/, as a path relative to it (subfolders included). */
+const sharedFiles = readdirSync(sharedDir, { recursive: true, encoding: 'utf8' })
   .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.split(sep).join('/'))
   .sort();
 
 describe('the checker itself', () => {
@@ -216,7 +218,20 @@ describe('the checker itself', () => {
 
 describe('shared/ is isomorphic', () => {
   it('has the core files', () => {
-    for (const f of ['hash.ts', 'shards.ts', 'placement.ts', 'membership.ts', 'frames.ts', 'codec.ts', 'frame-link.ts', 'runtime.ts', 'mesh.ts', 'memory-transport.ts', 'errors.ts', 'actor.ts']) {
+    for (const f of [
+      'placement/hash.ts',
+      'placement/shards.ts',
+      'placement/placement.ts',
+      'placement/membership.ts',
+      'wire/frames.ts',
+      'wire/codec.ts',
+      'wire/frame-link.ts',
+      'wire/memory-transport.ts',
+      'actors/runtime.ts',
+      'actors/actor.ts',
+      'mesh.ts',
+      'errors.ts',
+    ]) {
       expect(sharedFiles).toContain(f);
     }
   });
@@ -224,6 +239,6 @@ describe('shared/ is isomorphic', () => {
   const violations = checkFiles(new Map(sharedFiles.map((f) => [join(sharedDir, f), readFileSync(join(sharedDir, f), 'utf8')])));
 
   it.each(sharedFiles)('shared/%s imports nothing host-specific and references no host globals', (file) => {
-    expect(violations.filter((v) => v.file === join('shared', file))).toEqual([]);
+    expect(violations.filter((v) => v.file === join('shared', ...file.split('/')))).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
  * one activation per (capability, type, id), one message at a time, crashes, idle passivation.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Actor, ActorContext, DeactivateReason } from '../../shared/actor.js';
+import type { Actor, ActorContext, DeactivateReason } from '../../shared/actors/actor.js';
 import { ActorFailedError } from '../../shared/errors.js';
 import { Mesh, type MeshOptions } from '../../shared/mesh.js';
 import { Gate, events, expectRejects, sleep, until } from '../fixtures/mesh-helpers.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../shared/errors.js';
-import { DEFAULT_SHARD_COUNT, assertActorId, assertShardCount, shardFor } from '../../shared/shards.js';
+import { DEFAULT_SHARD_COUNT, assertActorId, assertShardCount, shardFor } from '../../shared/placement/shards.js';
 import { referenceHashString, referenceShard } from '../fixtures/murmur3-reference.js';
 import { expectThrows } from '../fixtures/mesh-helpers.js';
 

@@ -1,5 +1,5 @@
 import { Encoder } from 'cbor-x';
-import { ProtocolError, describeThrown } from './errors.js';
+import { ProtocolError, describeThrown } from '../errors.js';
 import { fromWire, toWire, type Frame } from './frames.js';
 
 // Plain CBOR (no cbor-x record extension): any CBOR decoder, in any language, can read our frames.

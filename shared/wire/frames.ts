@@ -1,5 +1,5 @@
-import { ProtocolError } from './errors.js';
-import type { PeerKind } from './membership.js';
+import { ProtocolError } from '../errors.js';
+import type { PeerKind } from '../placement/membership.js';
 
 /**
  * Wire protocol version. A peer refuses a hello with another version (INCOMPATIBLE_PEER) rather than

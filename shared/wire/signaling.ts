@@ -3,7 +3,7 @@
  * from one declaration. The server only introduces peers and relays opaque WebRTC signal blobs: actor
  * traffic never passes through it.
  */
-import type { PeerKind } from './membership.js';
+import type { PeerKind } from '../placement/membership.js';
 
 export const SIGNALING_PROTOCOL = 1;
 

@@ -7,7 +7,7 @@ import {
   StoppedError,
   UnknownActorError,
   describeThrown,
-} from './errors.js';
+} from '../errors.js';
 
 /** Completion callback of one message: errors are MeshErrors, results come with the activation that ran. */
 export type Done = (error: MeshError | null, result?: unknown, activation?: string) => void;

@@ -1,4 +1,4 @@
-import type { DeactivateReason } from './actor.js';
+import type { DeactivateReason } from '../actors/actor.js';
 
 /** A fixed-bucket latency histogram (microsecond resolution), cheap enough for every call. */
 export class LatencyHistogram {

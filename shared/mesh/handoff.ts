@@ -1,6 +1,6 @@
-import type { HandoffFrame, ReleasedFrame } from './frames.js';
-import type { PlacementStrategy } from './placement.js';
-import { activationKey, type ActivationInfo, type MessageTarget, type Snapshot } from './runtime.js';
+import type { HandoffFrame, ReleasedFrame } from '../wire/frames.js';
+import type { PlacementStrategy } from '../placement/placement.js';
+import { activationKey, type ActivationInfo, type MessageTarget, type Snapshot } from '../actors/runtime.js';
 
 export interface HandoffParts {
   readonly self: string;

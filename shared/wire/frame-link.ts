@@ -1,5 +1,5 @@
 import { decodeBatch, decodeFrame, encodeFrame, joinBatch } from './codec.js';
-import { AbortedError, BackpressureError, InvalidArgumentError, PayloadTooLargeError, ProtocolError, TimeoutError } from './errors.js';
+import { AbortedError, BackpressureError, InvalidArgumentError, PayloadTooLargeError, ProtocolError, TimeoutError } from '../errors.js';
 import type { Frame } from './frames.js';
 
 /** The byte pipe under a link: a data channel, or an in-memory pair. Messages arrive whole and in order. */

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import { hashString } from './hash.js';
 
 export const DEFAULT_SHARD_COUNT = 4096;

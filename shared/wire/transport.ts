@@ -1,5 +1,5 @@
 import type { ByteChannel } from './frame-link.js';
-import type { PeerKind } from './membership.js';
+import type { PeerKind } from '../placement/membership.js';
 
 /** A byte channel the transport opened to one remote peer. */
 export interface PeerChannel extends ByteChannel {
