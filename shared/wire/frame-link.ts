@@ -117,7 +117,6 @@ export class FrameLink {
   private closed = false;
   private readonly reassembly = new Map<number, Reassembly>();
   private reassemblyBytes = 0;
-  private roomWaiters: (() => void)[] = [];
   private readonly admissions: Admission[] = [];
   private admissionHead = 0;
   private admissionTimer: ReturnType<typeof setInterval> | null = null;
@@ -204,35 +203,6 @@ export class FrameLink {
       }
       this.admissions.push(admission);
       this.ensureAdmissionSweep();
-    });
-  }
-
-  /** Resolves when the queue has room again; rejects on timeout or abort. */
-  waitForRoom(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.hasRoom()) return Promise.resolve();
-    if (this.closed) return Promise.reject(new BackpressureError('link is closed', { closed: true }));
-    if (signal?.aborted) return Promise.reject(new AbortedError());
-    return new Promise<void>((resolve, reject) => {
-      const waiter = (): void => {
-        finish();
-        resolve();
-      };
-      const finish = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        const at = this.roomWaiters.indexOf(waiter);
-        if (at >= 0) this.roomWaiters.splice(at, 1);
-      };
-      const onAbort = (): void => {
-        finish();
-        reject(new AbortedError());
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new TimeoutError(`send queue stayed full for ${timeoutMs} ms`));
-      }, timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.roomWaiters.push(waiter);
     });
   }
 
@@ -336,9 +306,6 @@ export class FrameLink {
     this.large.length = 0;
     this.reassembly.clear();
     this.queuedBytes = 0;
-    const waiters = this.roomWaiters;
-    this.roomWaiters = [];
-    for (const wake of waiters) wake();
     if (this.admissionTimer !== null) clearInterval(this.admissionTimer);
     this.admissionTimer = null;
     const admissions = this.admissions.splice(this.admissionHead);
@@ -445,11 +412,6 @@ export class FrameLink {
     }
     this.compact();
     if (this.admissionHead < this.admissions.length) this.admit();
-    if (this.roomWaiters.length > 0 && this.hasRoom()) {
-      const waiters = this.roomWaiters;
-      this.roomWaiters = [];
-      for (const wake of waiters) wake();
-    }
   }
 
   /** Moves frames from a queue into the batch while they fit; large ones become chunked messages. */

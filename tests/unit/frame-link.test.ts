@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decodeBatch, encodeFrame, encodeValue, joinBatch } from '../../shared/wire/codec.js';
 import { MeshError, PayloadTooLargeError, ProtocolError } from '../../shared/errors.js';
 import { FrameLink, type ByteChannel, type FrameLinkOptions } from '../../shared/wire/frame-link.js';
@@ -497,7 +497,7 @@ describe('sender backpressure', () => {
     expect(frame.t === 'call' && sameBytes(frame.payload as Uint8Array, payload)).toBe(true);
   });
 
-  it('a full queue makes send() throw BACKPRESSURE, and waitForRoom resolves after the channel drains', async () => {
+  it('a full queue makes send() throw BACKPRESSURE, and sendWhenRoom admits a frame after the channel drains', async () => {
     const { a, b } = pair({ highWaterBytes: 16 * KiB, maxQueuedBytes: 64 * KiB });
     a.out.auto = false;
     let accepted = 0;
@@ -519,7 +519,7 @@ describe('sender backpressure', () => {
     expect(() => a.link.credit(2048)).not.toThrow();
 
     let resolved = false;
-    const room = a.link.waitForRoom(10_000).then(() => {
+    const room = a.link.sendWhenRoom(call(999, null), 10_000).then(() => {
       resolved = true;
     });
     a.out.auto = true;
@@ -527,46 +527,52 @@ describe('sender backpressure', () => {
     await room;
     expect(resolved).toBe(true);
     expect(a.link.hasRoom()).toBe(true);
-    await until(() => b.frames.filter((f) => f.t === 'call').length === accepted, 'all accepted calls');
+    await until(() => b.frames.filter((f) => f.t === 'call').length === accepted + 1, 'all accepted calls');
     expect(() => a.link.send(call(1000, null))).not.toThrow();
   });
 
-  it('a room waiter wakes as soon as the queue has room, even while the channel is above high water', async () => {
+  it('a frame waiting for room is admitted as soon as the queue has room, even while the channel is above high water', async () => {
     const { a } = pair({ highWaterBytes: 16 * KiB, maxQueuedBytes: 64 * KiB });
     a.out.auto = false;
     const frame = call(0, new Uint8Array(8000));
     while (a.link.hasRoom()) a.link.send(frame);
     let resolved = false;
-    void a.link.waitForRoom(10_000).then(() => {
+    void a.link.sendWhenRoom(call(1, null), 10_000).then(() => {
       resolved = true;
     });
     // The flush hands a few frames to the channel (until its high-water mark), which frees queue room.
     await ticks(3);
     expect(a.out.sent.length).toBeGreaterThan(0);
-    expect(a.link.hasRoom()).toBe(true);
+    expect(a.link.queued).toBeLessThan(64 * KiB);
     expect(resolved).toBe(true);
   });
 
-  it('waitForRoom resolves at once when there is room', async () => {
+  it('sendWhenRoom queues at once when there is room', async () => {
     const { a } = pair();
-    await expect(a.link.waitForRoom(10)).resolves.toBeUndefined();
+    await expect(a.link.sendWhenRoom(call(0, null), 10)).resolves.toBeGreaterThan(0);
   });
 
-  it('waitForRoom rejects with TIMEOUT when the queue stays full', async () => {
-    const { a } = pair({ highWaterBytes: 16 * KiB, maxQueuedBytes: 32 * KiB });
-    a.out.auto = false;
-    const frame = call(0, new Uint8Array(8000));
-    while (a.link.hasRoom()) a.link.send(frame);
-    await ticks(2);
-    while (a.link.hasRoom()) a.link.send(frame);
-    const error = await a.link.waitForRoom(30).then(
-      () => null,
-      (e: unknown) => e,
-    );
-    expectCode(error, 'TIMEOUT');
+  it('sendWhenRoom rejects with TIMEOUT when the queue stays full', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const { a } = pair({ highWaterBytes: 16 * KiB, maxQueuedBytes: 32 * KiB });
+      a.out.auto = false;
+      const frame = call(0, new Uint8Array(8000));
+      while (a.link.hasRoom()) a.link.send(frame);
+      await ticks(2);
+      while (a.link.hasRoom()) a.link.send(frame);
+      const waiting = a.link.sendWhenRoom(call(1, null), 30).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await vi.advanceTimersByTimeAsync(100);
+      expectCode(await waiting, 'TIMEOUT');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
-  it('waitForRoom rejects with ABORTED when its signal fires', async () => {
+  it('sendWhenRoom rejects with ABORTED when its signal fires', async () => {
     const { a } = pair({ highWaterBytes: 16 * KiB, maxQueuedBytes: 32 * KiB });
     a.out.auto = false;
     const frame = call(0, new Uint8Array(8000));
@@ -576,7 +582,7 @@ describe('sender backpressure', () => {
     }
     while (a.link.hasRoom()) a.link.send(frame);
     const controller = new AbortController();
-    const waiting = a.link.waitForRoom(10_000, controller.signal).then(
+    const waiting = a.link.sendWhenRoom(call(1, null), 10_000, controller.signal).then(
       () => null,
       (e: unknown) => e,
     );
@@ -584,7 +590,7 @@ describe('sender backpressure', () => {
     expectCode(await waiting, 'ABORTED');
   });
 
-  it('waitForRoom with an already-aborted signal rejects with ABORTED instead of waiting for the timeout', async () => {
+  it('sendWhenRoom with an already-aborted signal rejects with ABORTED instead of waiting for the timeout', async () => {
     const { a } = pair({ highWaterBytes: 16 * KiB, maxQueuedBytes: 32 * KiB });
     a.out.auto = false;
     const frame = call(0, new Uint8Array(8000));
@@ -594,7 +600,7 @@ describe('sender backpressure', () => {
     }
     while (a.link.hasRoom()) a.link.send(frame);
     const outcome = await Promise.race([
-      a.link.waitForRoom(5_000, AbortSignal.abort()).then(
+      a.link.sendWhenRoom(call(1, null), 5_000, AbortSignal.abort()).then(
         () => 'resolved',
         (e: unknown) => (e instanceof MeshError ? e.code : 'other'),
       ),
@@ -617,7 +623,7 @@ describe('closing', () => {
     expect(b.frames).toEqual([]);
   });
 
-  it('close drops queued frames and wakes room waiters', async () => {
+  it('close drops queued frames and answers frames waiting for room', async () => {
     const { a } = pair({ highWaterBytes: 16 * KiB, maxQueuedBytes: 32 * KiB });
     a.out.auto = false;
     const frame = call(0, new Uint8Array(8000));
@@ -626,9 +632,14 @@ describe('closing', () => {
       await ticks(2);
     }
     while (a.link.hasRoom()) a.link.send(frame);
-    const waiting = a.link.waitForRoom(10_000);
+    const waiting = a.link.sendWhenRoom(call(1, null), 10_000).then(
+      () => null,
+      (e: unknown) => e,
+    );
     a.link.close();
-    await expect(waiting).resolves.toBeUndefined();
+    const error = await waiting;
+    expectCode(error, 'BACKPRESSURE');
+    expect((error as Error).message).toMatch(/closed/);
     expect(a.link.queued).toBe(0);
   });
 
