@@ -143,9 +143,22 @@ export async function waitForPeers(mesh: Mesh, count: number, timeoutMs: number)
     if (performance.now() - start > timeoutMs) {
       throw new Error(`saw ${mesh.peers().length} of ${count} peers after ${timeoutMs} ms`);
     }
-    await mesh.waitForViewChange(Math.max(1, Math.min(50, timeoutMs - (performance.now() - start))));
+    await nextTopology(mesh, Math.max(1, Math.min(50, timeoutMs - (performance.now() - start))));
   }
   return performance.now() - start;
+}
+
+/** Resolves on the mesh's next topology event or after `ms`. */
+function nextTopology(mesh: Mesh, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const off = mesh.on('topology', done);
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      off();
+      clearTimeout(timer);
+      resolve();
+    }
+  });
 }
 
 /** Deterministic pseudo-random numbers (mulberry32), so every run draws the same values. */

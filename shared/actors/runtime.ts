@@ -15,7 +15,8 @@ export type Done = (error: MeshError | null, result?: unknown, activation?: stri
 export interface RuntimeEvents {
   activated(info: ActivationInfo): void;
   deactivated(info: ActivationInfo, reason: DeactivateReason): void;
-  castFailed(info: ActivationInfo, error: MeshError): void;
+  /** A cast failed here: its handler threw, or its activation could not be created. */
+  castFailed(target: { readonly actor: string; readonly id: string; readonly capability: string }, error: MeshError): void;
 }
 
 export interface ActivationInfo {
@@ -232,6 +233,7 @@ export class ActorRuntime {
       }
       const created = this.activate(target);
       if (created instanceof MeshError) {
+        if (kind === CAST && created.code === 'ACTOR_FAILED') this.events.castFailed(target, created);
         done?.(created);
         return NOOP_TICKET;
       }

@@ -58,3 +58,78 @@ export interface MeshStats {
   readonly latencyBuckets: { readonly boundsUs: readonly number[]; readonly counts: readonly number[] };
   readonly peers: Readonly<Record<string, PeerTraffic>>;
 }
+
+export interface StatsSources {
+  readonly peerId: string;
+  activeActivations(): number;
+  /** Per-peer traffic of open links and of recently departed peers. */
+  traffic(): Record<string, PeerTraffic>;
+}
+
+const perfNow: () => number =
+  typeof globalThis.performance?.now === 'function' ? () => globalThis.performance.now() : () => Date.now();
+
+/** The mesh's counters, in one place: every part counts here, and `snapshot()` is what `stats()` returns. */
+export class MeshCounters {
+  callsOk = 0;
+  callsFailed = 0;
+  callsLocal = 0;
+  callsRemote = 0;
+  castsSent = 0;
+  castsReceived = 0;
+  castsFailed = 0;
+  created = 0;
+  dropped = 0;
+  handoffsSent = 0;
+  handoffsReceived = 0;
+  handoffBytes = 0;
+  handoffFresh = 0;
+  private readonly errors: Record<string, number> = {};
+  private readonly deactivations: Record<DeactivateReason, number> = { crash: 0, idle: 0, rebalance: 0, stop: 0 };
+  private readonly latency = new LatencyHistogram();
+
+  /** A clock for call latency (performance.now where the host has it). */
+  readonly now = perfNow;
+
+  countError(code: string): void {
+    this.errors[code] = (this.errors[code] ?? 0) + 1;
+  }
+
+  deactivated(reason: DeactivateReason): void {
+    this.deactivations[reason]++;
+  }
+
+  /** A call of ours settled; `started` is `now()` when it was made. */
+  callSettled(error: { readonly code: string } | null, started: number): void {
+    if (error) {
+      this.callsFailed++;
+      this.countError(error.code);
+    } else {
+      this.callsOk++;
+    }
+    this.latency.record((perfNow() - started) * 1000);
+  }
+
+  snapshot(sources: StatsSources): MeshStats {
+    const latency = this.latency;
+    return {
+      peerId: sources.peerId,
+      calls: { ok: this.callsOk, failed: this.callsFailed, local: this.callsLocal, remote: this.callsRemote },
+      casts: { sent: this.castsSent, received: this.castsReceived, failed: this.castsFailed },
+      errors: { ...this.errors },
+      activations: { active: sources.activeActivations(), created: this.created },
+      deactivations: { ...this.deactivations },
+      handoffs: { sent: this.handoffsSent, received: this.handoffsReceived, bytes: this.handoffBytes, fresh: this.handoffFresh },
+      droppedFrames: this.dropped,
+      latencyMs: {
+        p50: latency.quantileMs(0.5),
+        p90: latency.quantileMs(0.9),
+        p99: latency.quantileMs(0.99),
+        count: latency.count,
+        sumMs: latency.sumUs / 1000,
+      },
+      latencyBuckets: { boundsUs: LatencyHistogram.BOUNDS_US, counts: [...latency.counts] },
+      peers: sources.traffic(),
+    };
+  }
+}

@@ -1,19 +1,39 @@
 import { Encoder } from 'cbor-x';
-import { ProtocolError, describeThrown } from '../errors.js';
+import { InvalidArgumentError, ProtocolError, describeThrown } from '../errors.js';
 import { fromWire, toWire, type Frame } from './frames.js';
 
 // Plain CBOR (no cbor-x record extension): any CBOR decoder, in any language, can read our frames.
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
 
-/** Encodes one frame to bytes the caller owns (cbor-x reuses its buffer, so the result is copied). */
+/**
+ * Encodes one frame to bytes the caller owns (cbor-x reuses its buffer, so the result is copied). The one
+ * place encoding can fail: whatever cbor-x throws (a function, a cycle, a stack overflow) becomes
+ * INVALID_ARGUMENT here, rather than being guessed at by each sender.
+ */
 export function encodeFrame(frame: Frame): Uint8Array {
-  const encoded = cbor.encode(toWire(frame));
-  return new Uint8Array(encoded);
+  try {
+    return new Uint8Array(cbor.encode(toWire(frame)));
+  } catch (error) {
+    throw new InvalidArgumentError(`${frame.t} frame cannot be encoded: ${describeThrown(error)}`, { frame: frame.t });
+  }
 }
 
-/** Encodes one arbitrary value (used for sizes of payloads and for handoff state). */
+/** Encodes one arbitrary value; throws INVALID_ARGUMENT like encodeFrame. */
 export function encodeValue(value: unknown): Uint8Array {
-  return new Uint8Array(cbor.encode(value));
+  try {
+    return new Uint8Array(cbor.encode(value));
+  } catch (error) {
+    throw new InvalidArgumentError(`value cannot be encoded: ${describeThrown(error)}`);
+  }
+}
+
+/** Decodes one value encoded by encodeValue; throws ProtocolError. */
+export function decodeValue(bytes: Uint8Array): unknown {
+  try {
+    return cbor.decode(bytes);
+  } catch (error) {
+    throw new ProtocolError(`undecodable value: ${describeThrown(error)}`);
+  }
 }
 
 /**

@@ -1,6 +1,8 @@
+import { AdmissionLine } from './admission.js';
 import { decodeBatch, decodeFrame, encodeFrame, joinBatch } from './codec.js';
-import { AbortedError, BackpressureError, InvalidArgumentError, PayloadTooLargeError, ProtocolError, TimeoutError } from '../errors.js';
+import { BackpressureError, InvalidArgumentError, PayloadTooLargeError, ProtocolError } from '../errors.js';
 import type { Frame } from './frames.js';
+import { MAX_LARGE_IN_PROGRESS, MIN_PIECE, Reassembler } from './reassembly.js';
 
 /** The byte pipe under a link: a data channel, or an in-memory pair. Messages arrive whole and in order. */
 export interface ByteChannel {
@@ -30,7 +32,8 @@ export interface FrameLinkOptions {
 }
 
 export interface FrameLinkHandlers {
-  frame(frame: Frame, bytes: number): void;
+  /** A frame arrived; `bytes` is its exact encoded size when it came chunked (else undefined: it shared a batch). */
+  frame(frame: Frame, bytes: number | undefined): void;
   /** A frame or message that was dropped because it was malformed or too large. */
   dropped(error: ProtocolError): void;
 }
@@ -51,16 +54,6 @@ interface Outgoing {
   readonly controlled: boolean;
 }
 
-interface Admission {
-  readonly item: Outgoing;
-  readonly deadline: number;
-  readonly resolve: (bytes: number) => void;
-  readonly reject: (error: Error) => void;
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | null;
-  done: boolean;
-}
-
 interface LargeOutgoing {
   readonly msg: number;
   readonly bytes: Uint8Array;
@@ -68,22 +61,16 @@ interface LargeOutgoing {
   next: number;
 }
 
-interface Reassembly {
-  readonly total: number;
-  readonly count: number;
-  readonly buffer: Uint8Array;
-  next: number;
-  offset: number;
-}
-
 const CHUNK_OVERHEAD = 48;
-const MIN_PIECE = 128;
+/** A chunked message whose sender went quiet this long is dropped by the receiver. */
+const REASSEMBLY_IDLE_MS = 30_000;
 
 /**
  * Frames over a byte channel, with the four things a raw data channel lacks: batching (all frames queued
  * in a tick share one send and one decode), chunking (a message of any size up to maxMessageBytes travels
- * as fair-shared 16 KiB pieces), sender backpressure (bufferedAmount with a drain callback, a bounded
- * queue) and receiver flow control (a window of unhandled calls/casts, reopened by ack frames).
+ * as 16 KiB pieces interleaved with other traffic), sender backpressure (bufferedAmount with a drain
+ * callback, a bounded queue) and receiver flow control (a window of unhandled calls/casts, reopened by ack
+ * frames). Calls and casts leave in the order they were queued, chunked or not.
  */
 export class FrameLink {
   readonly counters: LinkCounters = {
@@ -106,20 +93,27 @@ export class FrameLink {
   private readonly controlled: Outgoing[] = [];
   private controlHead = 0;
   private controlledHead = 0;
+  /** Chunked messages being sent, round robin; at most MAX_LARGE_IN_PROGRESS. */
   private readonly large: LargeOutgoing[] = [];
+  /** Chunked messages waiting for a slot in `large`. */
+  private readonly largeWaiting: LargeOutgoing[] = [];
+  /** The chunked call or cast that holds back the calls and casts queued after it. */
+  private blockingLarge: LargeOutgoing | null = null;
   private largeTurn = 0;
   private queuedBytes = 0;
   private inFlight = 0;
   private unacked = 0;
+  /** Calls and casts the peer sent us that we have not credited back yet. */
+  private unhandled = 0;
+  /** How many of our calls/casts the peer accepts unhandled: our window, or the peer's if smaller. */
+  private sendWindow: number;
   private nextMsg = 0;
   private flushScheduled = false;
   private draining = false;
   private closed = false;
-  private readonly reassembly = new Map<number, Reassembly>();
-  private reassemblyBytes = 0;
-  private readonly admissions: Admission[] = [];
-  private admissionHead = 0;
-  private admissionTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly reassembly: Reassembler;
+  private readonly admissions = new AdmissionLine<Outgoing>();
+  private flushedWaiters: (() => void)[] = [];
 
   constructor(
     private readonly channel: ByteChannel,
@@ -133,9 +127,11 @@ export class FrameLink {
     }
     this.highWaterBytes = options.highWaterBytes ?? 1024 * 1024;
     this.window = options.window ?? 2048;
+    this.sendWindow = this.window;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 32 * 1024 * 1024;
     // Wrapped: browsers throw "Illegal invocation" when queueMicrotask is called as a method of another object.
     this.schedule = options.schedule ?? ((task) => queueMicrotask(task));
+    this.reassembly = new Reassembler({ maxMessageBytes: this.maxMessageBytes, idleTimeoutMs: REASSEMBLY_IDLE_MS });
     channel.onDrain(Math.floor(this.highWaterBytes / 2), () => {
       this.draining = false;
       this.flush();
@@ -147,7 +143,7 @@ export class FrameLink {
    * back: they are bounded by the peer's own window.
    */
   hasRoom(): boolean {
-    return this.roomNow() && this.admissionHead === this.admissions.length;
+    return this.roomNow() && !this.admissions.waiting;
   }
 
   /** Closed links accept nothing; their peer is gone (or going). */
@@ -163,9 +159,25 @@ export class FrameLink {
     return this.inFlight;
   }
 
+  /** Calls and casts received and not yet credited back (what the peer's window counts). */
+  get framesUnhandled(): number {
+    return this.unhandled;
+  }
+
+  /** The receiver's window: how many unhandled calls and casts an honest peer keeps in flight, at most. */
+  get windowSize(): number {
+    return this.window;
+  }
+
+  /** Bytes held in half-received chunked messages. */
+  get reassemblyBytes(): number {
+    return this.reassembly.bufferedBytes;
+  }
+
   /**
-   * Queues a frame. Throws PayloadTooLargeError (nothing sent) past maxMessageBytes; for calls and casts,
-   * BackpressureError while the queue is full (`sendWhenRoom` waits instead). Both before anything is sent.
+   * Queues a frame. Throws PayloadTooLargeError (nothing sent) past maxMessageBytes, InvalidArgumentError if
+   * it cannot be encoded; for calls and casts, BackpressureError while the queue is full (`sendWhenRoom`
+   * waits instead). All before anything is sent.
    */
   send(frame: Frame): number {
     if (this.closed) throw new BackpressureError('link is closed', { closed: true });
@@ -182,28 +194,25 @@ export class FrameLink {
    * TIMEOUT after `timeoutMs`, ABORTED on `signal`, BACKPRESSURE if the link closes. A waiting frame is
    * already encoded, so admitting it later is cheap and the queue bound is never exceeded.
    */
-  sendWhenRoom(frame: Frame, timeoutMs: number, signal?: AbortSignal): Promise<number> {
-    if (this.closed) return Promise.reject(new BackpressureError('link is closed', { closed: true }));
-    if (signal?.aborted) return Promise.reject(new AbortedError());
-    let item: Outgoing;
-    try {
-      item = this.encode(frame);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async sendWhenRoom(frame: Frame, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    if (this.closed) throw new BackpressureError('link is closed', { closed: true });
+    const item = this.encode(frame);
     if (!item.controlled || this.hasRoom()) {
       this.enqueue(item);
-      return Promise.resolve(item.bytes.length);
+      return item.bytes.length;
     }
-    return new Promise<number>((resolve, reject) => {
-      const admission: Admission = { item, deadline: Date.now() + timeoutMs, resolve, reject, signal, onAbort: null, done: false };
-      if (signal) {
-        admission.onAbort = () => this.settleAdmission(admission, new AbortedError());
-        signal.addEventListener('abort', admission.onAbort, { once: true });
-      }
-      this.admissions.push(admission);
-      this.ensureAdmissionSweep();
-    });
+    await this.admissions.wait(item, timeoutMs, signal);
+    return item.bytes.length;
+  }
+
+  /** Resolves once every queued frame has been handed to the channel (at once if none is queued). */
+  whenFlushed(): Promise<void> {
+    if (this.isFlushed()) return Promise.resolve();
+    return new Promise((resolve) => this.flushedWaiters.push(resolve));
+  }
+
+  private isFlushed(): boolean {
+    return this.closed || (this.queuedBytes === 0 && !this.admissions.waiting);
   }
 
   private roomNow(): boolean {
@@ -223,64 +232,22 @@ export class FrameLink {
     this.requestFlush();
   }
 
-  /** Moves waiting frames into the queue, oldest first, while it has room. */
-  private admit(): void {
-    let admitted = false;
-    while (this.admissionHead < this.admissions.length && this.roomNow()) {
-      const admission = this.admissions[this.admissionHead++]!;
-      if (admission.done) continue;
-      this.enqueue(admission.item);
-      this.settleAdmission(admission, null);
-      admitted = true;
-    }
-    if (this.admissionHead === this.admissions.length) {
-      this.admissions.length = 0;
-      this.admissionHead = 0;
-    } else if (this.admissionHead > 4096) {
-      this.admissions.splice(0, this.admissionHead);
-      this.admissionHead = 0;
-    }
-    if (admitted) this.requestFlush();
-  }
-
-  private settleAdmission(admission: Admission, error: Error | null): void {
-    if (admission.done) return;
-    admission.done = true;
-    if (admission.onAbort) admission.signal?.removeEventListener('abort', admission.onAbort);
-    if (error) admission.reject(error);
-    else admission.resolve(admission.item.bytes.length);
-  }
-
-  /** One sweep for every waiting frame's deadline, rather than a timer each. */
-  private ensureAdmissionSweep(): void {
-    if (this.admissionTimer !== null) return;
-    this.admissionTimer = setInterval(() => {
-      const now = Date.now();
-      let waiting = 0;
-      for (let i = this.admissionHead; i < this.admissions.length; i++) {
-        const admission = this.admissions[i]!;
-        if (admission.done) continue;
-        if (admission.deadline <= now) {
-          this.settleAdmission(admission, new TimeoutError('send queue stayed full until the deadline'));
-        } else waiting++;
-      }
-      if (waiting === 0 && this.admissionTimer !== null) {
-        clearInterval(this.admissionTimer);
-        this.admissionTimer = null;
-      }
-    }, 50);
-    (this.admissionTimer as { unref?: () => void }).unref?.();
-  }
-
-  /** The receiver finished handling `n` calls/casts: reopen the sender's window in batches. */
+  /**
+   * The receiver finished handling `n` calls/casts: the credit rides back to the sender in an ack frame at
+   * the head of the next batch (one per flush, whatever the two sides' window sizes), so the sender's
+   * window reopens at the pace we answer.
+   */
   credit(n = 1): void {
     if (this.closed) return;
+    this.unhandled = Math.max(0, this.unhandled - n);
     this.unacked += n;
-    if (this.unacked >= Math.max(1, this.window >> 3)) {
-      const count = this.unacked;
-      this.unacked = 0;
-      this.send({ t: 'ack', count });
-    }
+    this.requestFlush();
+  }
+
+  /** The peer's own receive window (from its hello): we never keep more of our calls/casts in flight. */
+  setPeerWindow(window: number): void {
+    this.sendWindow = Math.max(1, Math.min(this.window, window));
+    if (this.controlledHead < this.controlled.length) this.requestFlush();
   }
 
   receive(data: Uint8Array): void {
@@ -294,8 +261,12 @@ export class FrameLink {
     }
     const { frames, errors } = decodeBatch(data);
     for (const error of errors) this.drop(error);
-    const share = Math.ceil(data.length / Math.max(1, frames.length));
-    for (const frame of frames) this.accept(frame, share);
+    for (const frame of frames) this.accept(frame, undefined);
+  }
+
+  /** Drops chunked messages whose sender went quiet (call it now and then, e.g. from a heartbeat). */
+  sweep(): void {
+    for (const error of this.reassembly.sweep()) this.drop(error);
   }
 
   close(): void {
@@ -304,76 +275,57 @@ export class FrameLink {
     this.control.length = 0;
     this.controlled.length = 0;
     this.large.length = 0;
+    this.largeWaiting.length = 0;
     this.reassembly.clear();
     this.queuedBytes = 0;
-    if (this.admissionTimer !== null) clearInterval(this.admissionTimer);
-    this.admissionTimer = null;
-    const admissions = this.admissions.splice(this.admissionHead);
-    this.admissions.length = 0;
-    this.admissionHead = 0;
-    for (const admission of admissions) this.settleAdmission(admission, new BackpressureError('link is closed', { closed: true }));
+    this.admissions.close(new BackpressureError('link is closed', { closed: true }));
+    this.wakeFlushed();
   }
 
-  private accept(frame: Frame, bytes: number): void {
+  private accept(frame: Frame, bytes: number | undefined): void {
     this.counters.framesIn++;
-    if (frame.t === 'ack') {
-      this.inFlight = Math.max(0, this.inFlight - frame.count);
-      if (this.controlledHead < this.controlled.length) this.requestFlush();
-      return;
-    }
-    if (frame.t === 'chunk') {
-      this.acceptChunk(frame);
-      return;
+    switch (frame.t) {
+      case 'ack':
+        this.inFlight = Math.max(0, this.inFlight - frame.count);
+        if (this.controlledHead < this.controlled.length) this.requestFlush();
+        return;
+      case 'chunk':
+        return this.acceptChunk(frame);
+      case 'call':
+      case 'cast':
+        this.unhandled++;
+        break;
+      default:
+        break;
     }
     this.handlers.frame(frame, bytes);
   }
 
   private acceptChunk(chunk: Extract<Frame, { t: 'chunk' }>): void {
-    let entry = this.reassembly.get(chunk.msg);
-    if (entry === undefined) {
-      if (chunk.index !== 0) return this.drop(new ProtocolError(`chunk ${chunk.index} of unknown message ${chunk.msg}`));
-      if (chunk.total > this.maxMessageBytes) {
-        return this.drop(new ProtocolError(`peer announced a ${chunk.total}-byte message, over maxMessageBytes`));
-      }
-      // Senders cut pieces of at least MIN_PIECE bytes, so a count beyond that is a lie meant to make us work.
-      if (chunk.count < 2 || chunk.count > Math.ceil(chunk.total / MIN_PIECE) + 1) {
-        return this.drop(new ProtocolError(`chunk count ${chunk.count} does not fit ${chunk.total} bytes`));
-      }
-      // Bound what one peer can make us hold in half-received messages.
-      if (this.reassemblyBytes + chunk.total > this.maxMessageBytes * 2) {
-        return this.drop(new ProtocolError('too many large messages in progress'));
-      }
-      entry = { total: chunk.total, count: chunk.count, buffer: new Uint8Array(chunk.total), next: 0, offset: 0 };
-      this.reassembly.set(chunk.msg, entry);
-      this.reassemblyBytes += chunk.total;
-    }
-    if (chunk.index !== entry.next || chunk.count !== entry.count || entry.offset + chunk.bytes.length > entry.total) {
-      this.forget(chunk.msg, entry);
-      return this.drop(new ProtocolError(`chunk ${chunk.index} of message ${chunk.msg} is out of order or oversized`));
-    }
-    entry.buffer.set(chunk.bytes, entry.offset);
-    entry.offset += chunk.bytes.length;
-    entry.next++;
-    if (entry.next < entry.count) return;
-    this.forget(chunk.msg, entry);
-    if (entry.offset !== entry.total) return this.drop(new ProtocolError(`message ${chunk.msg} ended short`));
+    const result = this.reassembly.accept(chunk);
+    if (result === null) return;
+    if (result instanceof ProtocolError) return this.drop(result);
     let frame: Frame;
     try {
-      frame = decodeFrame(entry.buffer);
+      frame = decodeFrame(result);
     } catch (error) {
       return this.drop(error instanceof ProtocolError ? error : new ProtocolError(String(error)));
     }
     if (frame.t === 'chunk') return this.drop(new ProtocolError('nested chunk'));
-    this.accept(frame, entry.total);
+    this.accept(frame, result.length);
   }
 
-  private forget(msg: number, entry: Reassembly): void {
-    this.reassembly.delete(msg);
-    this.reassemblyBytes -= entry.total;
-  }
-
+  /**
+   * A frame we could not read. If it was a call or cast, the sender counted it against our window: credit
+   * it back, or a peer's bad frames would slowly wedge the link (the mesh answers a readable call's corr).
+   */
   private drop(error: ProtocolError): void {
     this.counters.dropped++;
+    const frame = error.details?.['frame'];
+    if (frame === 'call' || frame === 'cast') {
+      this.unhandled++;
+      this.credit(1);
+    }
     this.handlers.dropped(error);
   }
 
@@ -395,6 +347,12 @@ export class FrameLink {
       }
       const batch: Uint8Array[] = [];
       let size = 0;
+      if (this.unacked > 0) {
+        const ack = encodeFrame({ t: 'ack', count: this.unacked });
+        this.unacked = 0;
+        batch.push(ack);
+        size += ack.length;
+      }
       size = this.take(this.control, true, batch, size, budget);
       size = this.take(this.controlled, false, batch, size, budget);
       size = this.takeChunk(batch, size, budget);
@@ -411,15 +369,25 @@ export class FrameLink {
       this.counters.bytesOut += message.length;
     }
     this.compact();
-    if (this.admissionHead < this.admissions.length) this.admit();
+    if (this.admissions.waiting && this.admissions.admit(() => this.roomNow(), (item) => this.enqueue(item)) > 0) {
+      this.requestFlush();
+    }
+    if (this.flushedWaiters.length > 0 && this.isFlushed()) this.wakeFlushed();
+  }
+
+  private wakeFlushed(): void {
+    const waiters = this.flushedWaiters;
+    this.flushedWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** Moves frames from a queue into the batch while they fit; large ones become chunked messages. */
   private take(queue: Outgoing[], isControl: boolean, batch: Uint8Array[], size: number, budget: number): number {
     let head = isControl ? this.controlHead : this.controlledHead;
     while (head < queue.length) {
+      if (!isControl && this.blockingLarge !== null) break;
       const item = queue[head]!;
-      if (item.controlled && this.inFlight >= this.window) break;
+      if (item.controlled && this.inFlight >= this.sendWindow) break;
       const fits = item.bytes.length <= budget - CHUNK_OVERHEAD;
       if (fits && size + item.bytes.length > budget) break;
       head++;
@@ -429,10 +397,14 @@ export class FrameLink {
         batch.push(item.bytes);
         size += item.bytes.length;
         this.queuedBytes -= item.bytes.length;
-      } else {
-        const count = Math.ceil(item.bytes.length / (budget - CHUNK_OVERHEAD * 2));
-        this.large.push({ msg: this.nextMsg++, bytes: item.bytes, count, next: 0 });
+        continue;
       }
+      const count = Math.ceil(item.bytes.length / (budget - CHUNK_OVERHEAD * 2));
+      const message: LargeOutgoing = { msg: this.nextMsg++, bytes: item.bytes, count, next: 0 };
+      // The calls and casts behind a chunked one wait until it is through, so their order holds.
+      if (item.controlled) this.blockingLarge = message;
+      if (this.large.length < MAX_LARGE_IN_PROGRESS) this.large.push(message);
+      else this.largeWaiting.push(message);
     }
     if (isControl) this.controlHead = head;
     else this.controlledHead = head;
@@ -458,8 +430,12 @@ export class FrameLink {
     });
     message.next++;
     this.queuedBytes -= slice.length;
-    if (message.next >= message.count) this.large.splice(this.largeTurn, 1);
-    else this.largeTurn++;
+    if (message.next >= message.count) {
+      this.large.splice(this.largeTurn, 1);
+      if (this.blockingLarge === message) this.blockingLarge = null;
+      const waiting = this.largeWaiting.shift();
+      if (waiting) this.large.push(waiting);
+    } else this.largeTurn++;
     batch.push(encoded);
     return size + encoded.length;
   }

@@ -5,7 +5,7 @@ import type { PeerKind } from '../placement/membership.js';
  * Wire protocol version. A peer refuses a hello with another version (INCOMPATIBLE_PEER) rather than
  * guessing at frames it may misread.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export interface HelloFrame {
   readonly t: 'hello';
@@ -16,6 +16,8 @@ export interface HelloFrame {
   readonly actorTypes: readonly string[];
   readonly shards: number;
   readonly strategy: string;
+  /** How many unhandled calls/casts this peer accepts from the receiver of this hello (its receive window). */
+  readonly window: number;
 }
 export interface CapsFrame {
   readonly t: 'caps';
@@ -80,6 +82,13 @@ export interface ByeFrame {
   readonly t: 'bye';
   readonly reason: string;
 }
+/**
+ * The answer to a bye: the sender has taken the leaver out of its view and sends it no more calls or casts.
+ * Channels are ordered, so everything it sent before has arrived by then (the leaver's drain waits for it).
+ */
+export interface FarewellFrame {
+  readonly t: 'farewell';
+}
 /** State of a moved activation, sent by the old owner to the new one (handoff on rebalance). */
 export interface HandoffFrame {
   readonly t: 'handoff';
@@ -110,6 +119,7 @@ export type Frame =
   | PingFrame
   | PongFrame
   | ByeFrame
+  | FarewellFrame
   | HandoffFrame
   | ReleasedFrame;
 
@@ -130,12 +140,13 @@ const TAG = {
   bye: 10,
   handoff: 11,
   released: 12,
+  farewell: 13,
 } as const satisfies Record<FrameType, number>;
 
 export function toWire(frame: Frame): unknown[] {
   switch (frame.t) {
     case 'hello':
-      return [TAG.hello, frame.protocol, frame.peerId, frame.kind, frame.capabilities, frame.actorTypes, frame.shards, frame.strategy];
+      return [TAG.hello, frame.protocol, frame.peerId, frame.kind, frame.capabilities, frame.actorTypes, frame.shards, frame.strategy, frame.window];
     case 'caps':
       return [TAG.caps, frame.capabilities, frame.actorTypes];
     case 'call':
@@ -160,11 +171,15 @@ export function toWire(frame: Frame): unknown[] {
       return [TAG.handoff, frame.capability, frame.actor, frame.id, frame.state, frame.initArg];
     case 'released':
       return [TAG.released, frame.capability, frame.shards, frame.keys];
+    case 'farewell':
+      return [TAG.farewell];
   }
 }
 
-const MAX_NAME = 256;
-const MAX_ID = 4096;
+/** Longest capability, actor type or peer name on the wire (what `call` accepts, see mesh/request.ts). */
+export const MAX_NAME = 256;
+/** Longest actor id on the wire. */
+export const MAX_ID = 4096;
 const MAX_NAMES = 256;
 
 const bad = (what: string): never => {
@@ -200,13 +215,29 @@ const arity = (a: unknown[], n: number, what: string): void => {
   if (a.length !== n) bad(`${what} needs ${n - 1} fields, got ${a.length - 1}`);
 };
 
+/**
+ * A malformed call or cast still counted against our window on the sender's side: its error says which it
+ * was (details.frame) and, when readable, the call's correlation id (details.corr), so the receiver can
+ * credit the window and answer the caller instead of leaving it to time out.
+ */
+function controlled(frame: 'call' | 'cast', a: unknown[], build: () => Frame): Frame {
+  try {
+    return build();
+  } catch (error) {
+    const raw = a[1];
+    const corr = frame === 'call' && typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? raw : undefined;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ProtocolError(message, corr === undefined ? { frame } : { frame, corr });
+  }
+}
+
 /** Validates one decoded wire array and builds the frame; throws ProtocolError on any deviation. */
 export function fromWire(raw: unknown): Frame {
   if (!Array.isArray(raw) || raw.length === 0) return bad('not a frame array');
   const a = raw as unknown[];
   switch (a[0]) {
     case TAG.hello:
-      arity(a, 8, 'hello');
+      arity(a, 9, 'hello');
       return {
         t: 'hello',
         protocol: uint(a[1], 'hello.protocol'),
@@ -216,32 +247,37 @@ export function fromWire(raw: unknown): Frame {
         actorTypes: names(a[5], 'hello.actorTypes'),
         shards: uint(a[6], 'hello.shards'),
         strategy: str(a[7], 'hello.strategy', MAX_NAME),
+        window: uint(a[8], 'hello.window'),
       };
     case TAG.caps:
       arity(a, 3, 'caps');
       return { t: 'caps', capabilities: names(a[1], 'caps.capabilities'), actorTypes: names(a[2], 'caps.actorTypes') };
     case TAG.call:
-      arity(a, 8, 'call');
-      return {
-        t: 'call',
-        corr: uint(a[1], 'call.corr'),
-        capability: str(a[2], 'call.capability', MAX_NAME),
-        actor: str(a[3], 'call.actor', MAX_NAME),
-        id: str(a[4], 'call.id', MAX_ID),
-        payload: a[5],
-        initArg: a[6],
-        timeoutMs: uint(a[7], 'call.timeoutMs'),
-      };
+      return controlled('call', a, () => {
+        arity(a, 8, 'call');
+        return {
+          t: 'call',
+          corr: uint(a[1], 'call.corr'),
+          capability: str(a[2], 'call.capability', MAX_NAME),
+          actor: str(a[3], 'call.actor', MAX_NAME),
+          id: str(a[4], 'call.id', MAX_ID),
+          payload: a[5],
+          initArg: a[6],
+          timeoutMs: uint(a[7], 'call.timeoutMs'),
+        };
+      });
     case TAG.cast:
-      arity(a, 6, 'cast');
-      return {
-        t: 'cast',
-        capability: str(a[1], 'cast.capability', MAX_NAME),
-        actor: str(a[2], 'cast.actor', MAX_NAME),
-        id: str(a[3], 'cast.id', MAX_ID),
-        payload: a[4],
-        initArg: a[5],
-      };
+      return controlled('cast', a, () => {
+        arity(a, 6, 'cast');
+        return {
+          t: 'cast',
+          capability: str(a[1], 'cast.capability', MAX_NAME),
+          actor: str(a[2], 'cast.actor', MAX_NAME),
+          id: str(a[3], 'cast.id', MAX_ID),
+          payload: a[4],
+          initArg: a[5],
+        };
+      });
     case TAG.reply:
       arity(a, 4, 'reply');
       return { t: 'reply', corr: uint(a[1], 'reply.corr'), activation: str(a[2], 'reply.activation', MAX_ID), result: a[3] };
@@ -294,6 +330,9 @@ export function fromWire(raw: unknown): Frame {
         shards: shardList(a[2]),
         keys: keyList(a[3]),
       };
+    case TAG.farewell:
+      arity(a, 1, 'farewell');
+      return { t: 'farewell' };
     default:
       return bad(`unknown frame tag ${typeof a[0] === 'number' ? a[0] : typeof a[0]}`);
   }

@@ -15,9 +15,10 @@ const samples: Frame[] = [
     actorTypes: ['ChatRoomActor', 'GameActor'],
     shards: 4096,
     strategy: 'rendezvous',
+    window: 2048,
   },
-  { t: 'hello', protocol: 7, peerId: 'n', kind: 'node', capabilities: [], actorTypes: [], shards: 1, strategy: 'modulo' },
-  { t: 'hello', protocol: 1, peerId: 'm', kind: 'memory', capabilities: ['x'], actorTypes: ['Y'], shards: 0x7fffffff, strategy: 's' },
+  { t: 'hello', protocol: 7, peerId: 'n', kind: 'node', capabilities: [], actorTypes: [], shards: 1, strategy: 'modulo', window: 1 },
+  { t: 'hello', protocol: 1, peerId: 'm', kind: 'memory', capabilities: ['x'], actorTypes: ['Y'], shards: 0x7fffffff, strategy: 's', window: 0 },
   { t: 'caps', capabilities: ['game'], actorTypes: ['GameActor'] },
   { t: 'caps', capabilities: [], actorTypes: [] },
   {
@@ -55,6 +56,7 @@ const samples: Frame[] = [
   { t: 'pong', n: 123456 },
   { t: 'bye', reason: 'stop' },
   { t: 'bye', reason: '' },
+  { t: 'farewell' },
   {
     t: 'handoff',
     capability: 'game',
@@ -80,6 +82,7 @@ const FRAME_TYPES = {
   ping: true,
   pong: true,
   bye: true,
+  farewell: true,
   handoff: true,
   released: true,
 } satisfies Record<Frame['t'], true>;

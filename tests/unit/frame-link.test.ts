@@ -248,8 +248,9 @@ describe('chunking', () => {
   it('two large messages share the channel fairly (their chunks alternate)', async () => {
     const out = new FakeChannel();
     const { link } = side(out);
-    link.send(call(1, noise(200 * KiB, 1)));
-    link.send(call(2, noise(200 * KiB, 2)));
+    // Replies: unlike calls, their order does not matter, so two of them travel side by side.
+    link.send({ t: 'reply', corr: 1, activation: 'a#1', result: noise(200 * KiB, 1) });
+    link.send({ t: 'reply', corr: 2, activation: 'a#2', result: noise(200 * KiB, 2) });
     await ticks(3);
     const chunks = out.sentFrames().filter((f): f is Extract<Frame, { t: 'chunk' }> => f.t === 'chunk');
     expect(chunks.length).toBeGreaterThan(20);
@@ -258,7 +259,7 @@ describe('chunking', () => {
     expect(new Set(firstTwenty).size).toBe(2);
   });
 
-  it('a small frame sent after a big one arrives before the big one completes', async () => {
+  it('a small frame sent after a big one arrives before the big one completes, but calls keep their order', async () => {
     const { a, b } = pair({ highWaterBytes: 64 * KiB });
     a.out.auto = false;
     a.link.send(call(1, noise(1 * MiB)));
@@ -267,12 +268,31 @@ describe('chunking', () => {
     expect(sentBefore).toBeGreaterThan(0);
     expect(sentBefore).toBeLessThan(20); // stopped at the high-water mark, far from the ~65 messages needed
     a.link.send({ t: 'ping', n: 99 });
+    a.link.send({ t: 'reply', corr: 7, activation: 'a#1', result: { small: true } });
     a.link.send(call(2, { small: true }));
     a.out.auto = true;
     a.out.deliver();
-    await until(() => b.frames.length === 3, 'all three frames');
-    expect(b.frames.map((f) => f.t)).toEqual(['ping', 'call', 'call']);
-    expect(b.frames.map((f) => (f.t === 'call' ? f.corr : f.t))).toEqual(['ping', 2, 1]);
+    await until(() => b.frames.length === 4, 'all four frames');
+    expect(b.frames.map((f) => f.t)).toEqual(['ping', 'reply', 'call', 'call']);
+    // A call after a chunked call waits for it: calls to one actor run in the order they were sent.
+    expect(b.frames.map((f) => (f.t === 'call' ? f.corr : f.t))).toEqual(['ping', 'reply', 1, 2]);
+  });
+
+  it('at most two chunked messages are in progress at once, so a receiver can refuse a third', async () => {
+    const out = new FakeChannel();
+    const { link } = side(out);
+    for (let corr = 1; corr <= 4; corr++) link.send({ t: 'reply', corr, activation: 'a#1', result: noise(100 * KiB, corr) });
+    await ticks(5);
+    const chunks = out.sentFrames().filter((f): f is Extract<Frame, { t: 'chunk' }> => f.t === 'chunk');
+    const open = new Set<number>();
+    let most = 0;
+    for (const chunk of chunks) {
+      open.add(chunk.msg);
+      most = Math.max(most, open.size);
+      if (chunk.index === chunk.count - 1) open.delete(chunk.msg);
+    }
+    expect(new Set(chunks.map((c) => c.msg)).size).toBe(4);
+    expect(most).toBe(2);
   });
 });
 
@@ -457,17 +477,27 @@ describe('flow control window', () => {
     expect(b.frames).toHaveLength(2);
   });
 
-  it('acks are batched by window/8 (256 with the default window)', async () => {
+  it('credits of one tick ride back in one ack frame', async () => {
     const { a, b } = pair();
-    for (let i = 0; i < 255; i++) b.link.credit();
-    await ticks(5);
-    expect(b.out.sent).toHaveLength(0);
-    b.link.credit();
+    for (let i = 0; i < 256; i++) b.link.credit();
     await until(() => b.out.sent.length === 1, 'one ack');
     expect(b.out.sentFrames()).toEqual([{ t: 'ack', count: 256 }]);
     // Acks are consumed by the link, not handed to the application.
     await ticks(5);
     expect(a.frames).toEqual([]);
+  });
+
+  it('a sender whose window is smaller than the receiver\'s never stalls: every credit comes back', async () => {
+    const { a, b } = pair({ window: 2048 });
+    a.link.setPeerWindow(4);
+    for (let corr = 1; corr <= 40; corr++) a.link.send(call(corr, null));
+    let handled = 0;
+    while (handled < 40) {
+      await until(() => b.frames.length > handled, `call ${handled + 1} to arrive`);
+      expect(a.link.framesInFlight).toBeLessThanOrEqual(4);
+      for (; handled < b.frames.length; handled++) b.link.credit();
+    }
+    await until(() => a.link.framesInFlight === 0, 'every credit back at the sender');
   });
 });
 

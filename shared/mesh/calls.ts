@@ -1,0 +1,288 @@
+import type { MessageTarget, Ticket } from '../actors/runtime.js';
+import {
+  AbortedError,
+  MeshError,
+  NoPeersForCapabilityError,
+  PeerGoneError,
+  StoppedError,
+  TimeoutError,
+  UnknownActorError,
+  errorFromWire,
+} from '../errors.js';
+import type { PeerInfo } from '../placement/membership.js';
+import type { CallFrame, CastFrame, ErrorFrame, ReplyFrame } from '../wire/frames.js';
+import { wireCopy } from '../wire/values.js';
+import type { MeshConfig } from './config.js';
+import { unsendableResult, type Host } from './host.js';
+import type { PeerLinks } from './links.js';
+import type { MeshCounters } from './stats.js';
+import type { CallResult } from './types.js';
+
+export interface CallsParts {
+  readonly config: MeshConfig;
+  readonly counters: MeshCounters;
+  readonly host: Host;
+  readonly links: PeerLinks;
+  ownerOf(target: MessageTarget): string | undefined;
+  /** A peer of the view (this one included). */
+  peer(id: string): PeerInfo | undefined;
+  stopping(): boolean;
+  /** Resolves on the next view change or after `ms`. */
+  nextView(ms: number): Promise<void>;
+  /** A reply or error came from a peer the call was not sent to: dropped. */
+  rejected(peer: string, reason: string): void;
+}
+
+/**
+ * This peer's outbound calls and casts: each request's payload is copied as the wire would copy it (so a
+ * local owner sees what a remote one would), routed to the owner in our view (this peer, through the Host,
+ * or a remote peer over its link), retried after NOT_OWNER while its deadline allows, and settled exactly
+ * once with a result or a typed error.
+ */
+export class Calls {
+  /** Remote calls waiting for their answer, by correlation id. */
+  private readonly pending = new Map<number, CallOp>();
+  /** Calls that did not complete synchronously: stop() answers every one of them. */
+  private readonly inflight = new Set<CallOp>();
+  private nextCorr = 1;
+
+  constructor(readonly parts: CallsParts) {}
+
+  call(target: MessageTarget, payload: unknown, timeoutMs: number, signal: AbortSignal | undefined): Promise<CallResult> {
+    let copied: MessageTarget;
+    let message: unknown;
+    try {
+      message = wireCopy(payload, 'payload');
+      copied = target.initArg === undefined ? target : { ...target, initArg: wireCopy(target.initArg, 'initArg') };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<CallResult>((resolve, reject) => {
+      new CallOp(this, copied, message, timeoutMs, signal, resolve, reject).attempt();
+    });
+  }
+
+  /** Resolves once the cast is in the owner's mailbox (local) or queued on the owner's link (remote). */
+  async cast(target: MessageTarget, payload: unknown, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const message = wireCopy(payload, 'payload');
+    const initArg = wireCopy(target.initArg, 'initArg');
+    const owner = this.parts.ownerOf(target);
+    if (owner === undefined) throw new NoPeersForCapabilityError(target.capability);
+    // A remote owner cannot answer a cast, so its advertised types decide here, as the runtime does locally.
+    if (!this.parts.peer(owner)?.actorTypes.includes(target.actor)) throw new UnknownActorError(target.actor, owner);
+    const { counters } = this.parts;
+    if (owner === this.parts.config.peerId) {
+      counters.castsSent++;
+      this.parts.host.cast({ ...target, initArg }, message, () => undefined);
+      return;
+    }
+    const state = this.parts.links.get(owner);
+    if (state === undefined || state.link.isClosed) throw new PeerGoneError(owner);
+    const frame: CastFrame = { t: 'cast', capability: target.capability, actor: target.actor, id: target.id, payload: message, initArg };
+    // Waits in line while the link's queue is full; PAYLOAD_TOO_LARGE (nothing sent) reaches the caller.
+    await state.link.sendWhenRoom(frame, timeoutMs, signal).catch((error: unknown) => {
+      throw state.link.isClosed ? new PeerGoneError(owner) : error;
+    });
+    counters.castsSent++;
+  }
+
+  /** A reply or error frame: settles the call it answers, if `from` is the peer that call was sent to. */
+  answer(from: string, frame: ReplyFrame | ErrorFrame): void {
+    const op = this.pending.get(frame.corr);
+    if (op === undefined) return;
+    if (op.peer !== from) return this.parts.rejected(from, `${frame.t} for a call sent to ${op.peer}`);
+    this.pending.delete(frame.corr);
+    op.answer(frame);
+  }
+
+  /** The peer left: its calls fail with PEER_GONE (they may or may not have run). */
+  peerGone(peer: string): void {
+    for (const op of [...this.pending.values()]) if (op.peer === peer) op.fail(new PeerGoneError(peer));
+  }
+
+  /** Fails every call still waiting (stop). */
+  failAll(error: MeshError): void {
+    for (const op of [...this.inflight]) op.fail(error);
+  }
+
+  /** Sends `op` to the owner of its target in our view. */
+  route(op: CallOp): void {
+    const { parts } = this;
+    if (parts.stopping()) return op.fail(new StoppedError());
+    const owner = parts.ownerOf(op.target);
+    if (owner === undefined) return op.fail(new NoPeersForCapabilityError(op.target.capability));
+    op.peer = owner;
+    if (owner === parts.config.peerId) {
+      parts.counters.callsLocal++;
+      op.ticket = parts.host.call(op.target, op.payload, op.localDone);
+      return;
+    }
+    const state = parts.links.get(owner);
+    if (state === undefined) return op.fail(new PeerGoneError(owner));
+    parts.counters.callsRemote++;
+    const corr = this.nextCorr++;
+    op.corr = corr;
+    this.pending.set(corr, op);
+    const remaining = Math.max(1, Math.ceil(op.deadline - Date.now()));
+    const { target } = op;
+    const frame: CallFrame = {
+      t: 'call',
+      corr,
+      capability: target.capability,
+      actor: target.actor,
+      id: target.id,
+      payload: op.payload,
+      initArg: target.initArg,
+      timeoutMs: remaining,
+    };
+    try {
+      state.link.send(frame);
+    } catch (error) {
+      if (state.link.isClosed) return op.fail(new PeerGoneError(owner));
+      if (!(error instanceof MeshError) || error.code !== 'BACKPRESSURE') return op.fail(asMeshError(error));
+      // The queue is full: wait in line for room (bounded by the call's deadline), keeping the corr.
+      state.link.sendWhenRoom(frame, remaining, op.signal).catch((waitError: unknown) => {
+        op.fail(state.link.isClosed ? new PeerGoneError(owner) : asMeshError(waitError));
+      });
+    }
+  }
+
+  track(op: CallOp, on: boolean): void {
+    if (on) this.inflight.add(op);
+    else this.inflight.delete(op);
+  }
+
+  forget(op: CallOp): void {
+    if (op.corr !== 0 && this.pending.get(op.corr) === op) this.pending.delete(op.corr);
+    op.corr = 0;
+  }
+}
+
+const asMeshError = (error: unknown): MeshError => (error instanceof MeshError ? error : new TimeoutError(String(error)));
+
+/**
+ * One call in flight: routes, retries after NOT_OWNER while its deadline allows, and settles exactly once.
+ * The timer is armed only when the call does not complete synchronously, which keeps hot local calls cheap.
+ */
+class CallOp {
+  peer = '';
+  corr = 0;
+  ticket: Ticket | null = null;
+  readonly deadline: number;
+  readonly started: number;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private done = false;
+  private attempts = 0;
+  private onAbort: (() => void) | null = null;
+  private lastNotOwner: MeshError | null = null;
+
+  constructor(
+    private readonly calls: Calls,
+    readonly target: MessageTarget,
+    readonly payload: unknown,
+    private readonly timeoutMs: number,
+    readonly signal: AbortSignal | undefined,
+    private readonly resolve: (result: CallResult) => void,
+    private readonly reject: (error: MeshError) => void,
+  ) {
+    this.deadline = Date.now() + timeoutMs;
+    this.started = calls.parts.counters.now();
+  }
+
+  readonly localDone = (error: MeshError | null, result?: unknown, activation?: string): void => {
+    this.ticket = null;
+    if (error) return error.code === 'NOT_OWNER' ? this.notOwner(error) : this.fail(error);
+    let copy: unknown;
+    try {
+      // What a remote caller would receive; a result that could not travel fails here as it would there.
+      copy = wireCopy(result, 'result');
+    } catch (copyError) {
+      return this.fail(unsendableResult(asMeshError(copyError)));
+    }
+    this.succeed({ peer: this.peer, activation: activation ?? '', result: copy });
+  };
+
+  attempt(): void {
+    this.attempts++;
+    this.calls.route(this);
+    if (!this.done && this.timer === null) this.arm();
+  }
+
+  answer(frame: ReplyFrame | ErrorFrame): void {
+    this.corr = 0;
+    if (frame.t === 'reply') return this.succeed({ peer: this.peer, activation: frame.activation, result: frame.result });
+    const error = errorFromWire(frame.code, frame.message, frame.details);
+    if (error.code === 'NOT_OWNER') return this.notOwner(error);
+    this.fail(error);
+  }
+
+  fail(error: MeshError): void {
+    if (this.done) return;
+    this.finish();
+    this.calls.parts.counters.callSettled(error, this.started);
+    this.reject(error);
+  }
+
+  private retry(): void {
+    if (this.done) return;
+    if (Date.now() >= this.deadline) return this.timeout();
+    this.attempt();
+  }
+
+  /**
+   * The owner we tried disagrees with our view. If our view has moved the actor since, retry at once;
+   * otherwise wait for our view to change (or a short backoff) and retry.
+   */
+  private notOwner(error: MeshError): void {
+    if (this.done) return;
+    this.lastNotOwner = error;
+    this.calls.forget(this);
+    const remaining = this.deadline - Date.now();
+    if (remaining <= 0) return this.fail(error);
+    if (this.calls.parts.ownerOf(this.target) !== this.peer) return this.retry();
+    const backoff = Math.min(remaining, Math.min(200, 5 * 2 ** Math.min(this.attempts, 6)));
+    void this.calls.parts.nextView(backoff).then(() => this.retry());
+  }
+
+  private succeed(result: CallResult): void {
+    if (this.done) return;
+    this.finish();
+    this.calls.parts.counters.callSettled(null, this.started);
+    this.resolve(result);
+  }
+
+  private arm(): void {
+    this.calls.track(this, true);
+    this.timer = setTimeout(() => this.timeout(), Math.max(0, this.deadline - Date.now()));
+    if (this.signal) {
+      this.onAbort = () => this.fail(new AbortedError());
+      this.signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  private timeout(): void {
+    // Only ever refused: the call certainly did not run, which NOT_OWNER says and TIMEOUT would not.
+    if (this.lastNotOwner && this.corr === 0 && this.ticket === null) return this.fail(this.lastNotOwner);
+    this.fail(
+      new TimeoutError(`call to ${this.target.actor}(${this.target.id}) timed out after ${this.timeoutMs} ms`, {
+        peer: this.peer,
+        actor: this.target.actor,
+        id: this.target.id,
+      }),
+    );
+  }
+
+  private finish(): void {
+    this.done = true;
+    if (this.timer !== null) {
+      this.calls.track(this, false);
+      clearTimeout(this.timer);
+    }
+    this.timer = null;
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+    this.onAbort = null;
+    this.ticket?.cancel();
+    this.ticket = null;
+    this.calls.forget(this);
+  }
+}

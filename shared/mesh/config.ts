@@ -1,0 +1,68 @@
+import { InvalidArgumentError } from '../errors.js';
+import { PEER_ID_PATTERN, randomPeerId } from '../ids.js';
+import { normalizeNames, type PeerKind } from '../placement/membership.js';
+import { resolveStrategy, type PlacementStrategy } from '../placement/placement.js';
+import { DEFAULT_SHARD_COUNT, assertShardCount } from '../placement/shards.js';
+import type { FrameLinkOptions } from '../wire/frame-link.js';
+import { MAX_NAME } from '../wire/frames.js';
+import type { MeshOptions } from './types.js';
+
+/** MeshOptions checked once, with every default filled in. */
+export interface MeshConfig {
+  readonly peerId: string;
+  readonly kind: PeerKind;
+  readonly shardCount: number;
+  readonly strategy: PlacementStrategy;
+  readonly callTimeoutMs: number;
+  readonly maxMessageBytes: number;
+  readonly heartbeatMs: number;
+  readonly peerTimeoutMs: number;
+  readonly handoffTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  readonly idleTimeoutMs: number | undefined;
+  readonly link: FrameLinkOptions;
+}
+
+export function resolveConfig(options: MeshOptions): MeshConfig {
+  const shardCount = options.shards ?? DEFAULT_SHARD_COUNT;
+  assertShardCount(shardCount);
+  const peerId = options.peerId ?? randomPeerId();
+  if (!PEER_ID_PATTERN.test(peerId)) throw new InvalidArgumentError(`peerId must match ${PEER_ID_PATTERN}, got "${peerId}"`);
+  const maxMessageBytes = positive(options.maxMessageBytes ?? 16 * 1024 * 1024, 'maxMessageBytes');
+  return {
+    peerId,
+    kind: options.transport?.kind ?? 'memory',
+    shardCount,
+    strategy: resolveStrategy(options.strategy),
+    callTimeoutMs: positive(options.callTimeoutMs ?? 5000, 'callTimeoutMs'),
+    maxMessageBytes,
+    heartbeatMs: positive(options.heartbeatMs ?? 1000, 'heartbeatMs'),
+    peerTimeoutMs: positive(options.peerTimeoutMs ?? 5000, 'peerTimeoutMs'),
+    handoffTimeoutMs: positive(options.handoffTimeoutMs ?? 2000, 'handoffTimeoutMs'),
+    drainTimeoutMs: options.drainTimeoutMs === 0 ? 0 : positive(options.drainTimeoutMs ?? 2000, 'drainTimeoutMs'),
+    idleTimeoutMs: options.idleTimeoutMs,
+    link: {
+      ...options.link,
+      maxMessageBytes,
+      ...(options.transport?.schedule ? { schedule: options.transport.schedule } : {}),
+    },
+  };
+}
+
+export function positive(value: number, name: string): number {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new InvalidArgumentError(`${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Capability and actor type names: non-empty strings of at most MAX_NAME characters; sorted, unique. */
+export function checkNames(names: readonly string[], what: string): string[] {
+  if (!Array.isArray(names)) throw new InvalidArgumentError(`${what} list must be an array of strings`);
+  for (const name of names) {
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME) {
+      throw new InvalidArgumentError(`${what} names must be non-empty strings of at most ${MAX_NAME} characters`);
+    }
+  }
+  return normalizeNames(names);
+}

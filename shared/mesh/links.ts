@@ -1,0 +1,270 @@
+import { IncompatiblePeerError, type MeshError, type ProtocolError } from '../errors.js';
+import type { Membership, PeerInfo } from '../placement/membership.js';
+import { FrameLink } from '../wire/frame-link.js';
+import { PROTOCOL_VERSION, type Frame, type HelloFrame } from '../wire/frames.js';
+import type { ChannelSink, PeerChannel } from '../wire/transport.js';
+import type { MeshConfig } from './config.js';
+import type { PeerTraffic } from './stats.js';
+
+/** The frames the links hand on: everything that is not about the link itself. */
+export type AppFrame = Extract<Frame, { t: 'call' | 'cast' | 'reply' | 'error' | 'handoff' | 'released' }>;
+
+/** One open channel to a peer and what we know of that peer. */
+export interface PeerLink {
+  readonly peer: string;
+  readonly link: FrameLink;
+  readonly channel: PeerChannel;
+  /** Set once its hello was accepted: from then on it is in the view (until it leaves). */
+  info: PeerInfo | null;
+  /** It said bye: out of the view, channel kept open for its last replies. */
+  leaving: boolean;
+  /** It answered our bye: it sends us no more calls or casts. */
+  farewell: boolean;
+  lastHeard: number;
+  pings: number;
+}
+
+export interface LinkParts {
+  readonly config: MeshConfig;
+  readonly membership: Membership;
+  /** Our hello, with what we advertise right now (the link adds its window). */
+  hello(): Omit<HelloFrame, 'window'>;
+  /** A frame for the mesh from a peer whose hello was accepted. */
+  frame(link: PeerLink, frame: AppFrame, bytes: number | undefined): void;
+  /** The peer's channel closed; it has already left the view. */
+  closed(peer: string): void;
+  dropped(peer: string, error: ProtocolError): void;
+  refused(peer: string, error: MeshError): void;
+  /** A farewell arrived or a link closed: whoever waits for the links to settle re-checks. */
+  changed(): void;
+}
+
+/** Departed peers whose traffic stays in stats(), at most. */
+const GONE_TRAFFIC_KEPT = 256;
+const INCOMPATIBLE = 'incompatible: ';
+
+/**
+ * The peer links: opens and closes them, checks each peer's hello (protocol, shard count, strategy), keeps
+ * the view (membership) in step with hello, caps and bye, runs the heartbeat that finds frozen peers, and
+ * keeps the traffic of departed peers for stats. Everything else a peer sends goes to `parts.frame`.
+ */
+export class PeerLinks {
+  private readonly links = new Map<string, PeerLink>();
+  private readonly goneTraffic = new Map<string, PeerTraffic>();
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  private closing = false;
+
+  constructor(private readonly parts: LinkParts) {}
+
+  get size(): number {
+    return this.links.size;
+  }
+
+  get(peer: string): PeerLink | undefined {
+    return this.links.get(peer);
+  }
+
+  values(): IterableIterator<PeerLink> {
+    return this.links.values();
+  }
+
+  /** A transport opened a channel: wrap it in a link, say hello, and take its messages. */
+  opened(peer: string, channel: PeerChannel): ChannelSink {
+    if (this.closing) {
+      channel.close();
+      return { message: () => undefined };
+    }
+    this.links.get(peer)?.link.close();
+    const link: FrameLink = new FrameLink(
+      channel,
+      {
+        frame: (frame, bytes) => this.onFrame(state, frame, bytes),
+        dropped: (error) => this.parts.dropped(peer, error),
+      },
+      this.parts.config.link,
+    );
+    const state: PeerLink = { peer, link, channel, info: null, leaving: false, farewell: false, lastHeard: Date.now(), pings: 0 };
+    this.links.set(peer, state);
+    this.send(state, { ...this.parts.hello(), window: link.windowSize });
+    this.ensureHeartbeat();
+    return {
+      message: (data) => {
+        if (this.links.get(peer) !== state) return;
+        state.lastHeard = Date.now();
+        link.receive(data);
+      },
+    };
+  }
+
+  /** The transport reports the channel gone (or we decided so): forget the peer. */
+  closed(peer: string): void {
+    const state = this.links.get(peer);
+    if (!state) return;
+    this.links.delete(peer);
+    this.goneTraffic.set(peer, { ...trafficOf(state), inFlight: 0, queuedBytes: 0 });
+    // Keep the traffic of departed peers for stats, but not of every tab that ever came and went.
+    if (this.goneTraffic.size > GONE_TRAFFIC_KEPT) this.goneTraffic.delete(this.goneTraffic.keys().next().value as string);
+    state.link.close();
+    this.parts.closed(peer);
+    this.parts.membership.remove(peer);
+    this.parts.changed();
+  }
+
+  /** Sends a frame; false if it could not be queued (closed, saturated, unencodable). */
+  send(state: PeerLink, frame: Frame): boolean {
+    try {
+      state.link.send(frame);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  broadcast(frame: Frame): void {
+    for (const state of this.links.values()) this.send(state, frame);
+  }
+
+  /** Says bye to every peer: they take us out of their views and answer farewell. */
+  sayBye(reason: string): void {
+    this.broadcast({ t: 'bye', reason });
+  }
+
+  /** True once every open link answered our bye: no call or cast can still be on its way to us. */
+  allFarewelled(): boolean {
+    for (const state of this.links.values()) if (!state.farewell) return false;
+    return true;
+  }
+
+  /** Resolves once every link has handed its queued frames to its channel. */
+  async flushed(): Promise<void> {
+    await Promise.all([...this.links.values()].map((state) => state.link.whenFlushed()));
+  }
+
+  /** Closes every link and channel and stops the heartbeat. Idempotent. */
+  closeAll(): void {
+    this.closing = true;
+    this.stopHeartbeat();
+    for (const state of [...this.links.values()]) {
+      state.link.close();
+      state.channel.close();
+    }
+    this.links.clear();
+  }
+
+  traffic(): Record<string, PeerTraffic> {
+    const peers: Record<string, PeerTraffic> = {};
+    for (const [peer, traffic] of this.goneTraffic) peers[peer] = { ...traffic };
+    for (const state of this.links.values()) peers[state.peer] = trafficOf(state);
+    return peers;
+  }
+
+  private onFrame(state: PeerLink, frame: Frame, bytes: number | undefined): void {
+    switch (frame.t) {
+      case 'hello':
+        return this.onHello(state, frame);
+      case 'caps':
+        if (!state.info || state.leaving) return;
+        state.info = { ...state.info, capabilities: frame.capabilities, actorTypes: frame.actorTypes };
+        this.parts.membership.upsert(state.info);
+        return;
+      case 'ping':
+        this.send(state, { t: 'pong', n: frame.n });
+        return;
+      case 'pong':
+        state.pings = 0;
+        return;
+      case 'bye':
+        return this.onBye(state, frame.reason);
+      case 'farewell':
+        state.farewell = true;
+        this.parts.changed();
+        return;
+      case 'ack':
+      case 'chunk':
+        return; // handled inside FrameLink
+      default:
+        if (state.info === null) return; // nothing but a hello counts before the hello
+        this.parts.frame(state, frame, bytes);
+    }
+  }
+
+  private onHello(state: PeerLink, frame: HelloFrame): void {
+    const { shardCount, strategy } = this.parts.config;
+    const problem =
+      frame.protocol !== PROTOCOL_VERSION
+        ? `protocol ${frame.protocol}, we speak ${PROTOCOL_VERSION}`
+        : frame.peerId !== state.peer
+          ? `hello from ${frame.peerId} on the channel of ${state.peer}`
+          : frame.shards !== shardCount
+            ? `${frame.shards} shards, we use ${shardCount}`
+            : frame.strategy !== strategy.name
+              ? `strategy ${frame.strategy}, we use ${strategy.name}`
+              : null;
+    if (problem) {
+      // Peers that would compute different owners must not share a view: keep them out, loudly.
+      this.parts.refused(state.peer, new IncompatiblePeerError(problem, { peer: state.peer }));
+      // Tell the other side why, so it reports the refusal too, then close once the bye has left.
+      state.leaving = true;
+      this.send(state, { t: 'bye', reason: `${INCOMPATIBLE}${problem}`.slice(0, 256) });
+      void state.link.whenFlushed().then(() => state.channel.close());
+      return;
+    }
+    state.link.setPeerWindow(frame.window);
+    state.info = { id: state.peer, kind: frame.kind, capabilities: frame.capabilities, actorTypes: frame.actorTypes };
+    this.parts.membership.upsert(state.info);
+  }
+
+  private onBye(state: PeerLink, reason: string): void {
+    if (reason.startsWith(INCOMPATIBLE)) {
+      this.parts.refused(
+        state.peer,
+        new IncompatiblePeerError(`refused by ${state.peer}: ${reason.slice(INCOMPATIBLE.length)}`, { peer: state.peer }),
+      );
+    }
+    // The peer is leaving: route nothing more to it, but keep the channel until it closes it, so the
+    // replies to calls it is still finishing reach us. Our farewell tells it nothing more will come.
+    state.leaving = true;
+    this.parts.membership.remove(state.peer);
+    this.send(state, { t: 'farewell' });
+  }
+
+  private ensureHeartbeat(): void {
+    if (this.heartbeat !== null) return;
+    this.heartbeat = setInterval(() => this.beat(), this.parts.config.heartbeatMs);
+    (this.heartbeat as { unref?: () => void }).unref?.();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  private beat(): void {
+    if (this.links.size === 0) return this.stopHeartbeat();
+    const now = Date.now();
+    const { heartbeatMs, peerTimeoutMs } = this.parts.config;
+    for (const state of [...this.links.values()]) {
+      if (now - state.lastHeard > peerTimeoutMs) {
+        // Silent for too long: frozen or cut off without a close. Treat it as gone.
+        state.channel.close();
+        this.closed(state.peer);
+        continue;
+      }
+      state.link.sweep();
+      if (now - state.lastHeard >= heartbeatMs) this.send(state, { t: 'ping', n: ++state.pings });
+    }
+  }
+}
+
+function trafficOf(state: PeerLink): PeerTraffic {
+  const c = state.link.counters;
+  return {
+    framesIn: c.framesIn,
+    framesOut: c.framesOut,
+    bytesIn: c.bytesIn,
+    bytesOut: c.bytesOut,
+    dropped: c.dropped,
+    inFlight: state.link.framesInFlight,
+    queuedBytes: state.link.queued,
+  };
+}

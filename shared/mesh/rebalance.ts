@@ -1,0 +1,127 @@
+import type { ActorRuntime } from '../actors/runtime.js';
+import type { Emitter } from '../emitter.js';
+import type { Membership, MembershipChange } from '../placement/membership.js';
+import { encodeFrame } from '../wire/codec.js';
+import type { HandoffFrame, ReleasedFrame } from '../wire/frames.js';
+import type { MeshConfig } from './config.js';
+import { Handoff } from './handoff.js';
+import type { PeerLinks } from './links.js';
+import type { MeshCounters } from './stats.js';
+import type { MeshEvents } from './types.js';
+
+export interface RebalanceParts {
+  readonly config: MeshConfig;
+  readonly membership: Membership;
+  readonly runtime: ActorRuntime;
+  readonly links: PeerLinks;
+  readonly counters: MeshCounters;
+  readonly events: Emitter<MeshEvents>;
+  ownerOf(target: { readonly capability: string; readonly shard: number }): string | undefined;
+  /** Something a graceful stop waits on (moves in progress) may have changed. */
+  changed(): void;
+}
+
+type View = Map<string, readonly string[]>;
+
+/**
+ * What a view change does to this peer's actors: it works out which shards arrive here (and holds their
+ * calls until their state does) and which leave, stops the activations that moved after their message in
+ * progress, and hands their snapshots to the new owners (handoff.ts), then announces the release.
+ */
+export class Rebalance {
+  readonly handoff: Handoff;
+  /** peersFor of every capability as of the last view change: the "before" of the next one. */
+  private lastView: View;
+
+  constructor(private readonly parts: RebalanceParts) {
+    const { config, membership, runtime, links, counters, events } = parts;
+    this.handoff = new Handoff({
+      self: config.peerId,
+      shardCount: config.shardCount,
+      strategy: config.strategy,
+      timeoutMs: config.handoffTimeoutMs,
+      isMember: (peer) => membership.has(peer),
+      handsOff: () => runtime.handsOff(),
+      send: (peer, frame) => sendHandoff(links, peer, frame),
+      accept: (key, snapshot) => runtime.acceptHandoff(key, snapshot),
+      isActive: (key) => runtime.get(key) !== undefined,
+      hasState: (key) => runtime.hasHandoff(key),
+      sent: (peer, info, bytes) => {
+        counters.handoffsSent++;
+        counters.handoffBytes += bytes;
+        events.emit('handoff', { direction: 'sent', peer, actor: info.actor, id: info.id, capability: info.capability, bytes });
+        parts.changed();
+      },
+      received: (peer, frame, bytes) => {
+        counters.handoffsReceived++;
+        counters.handoffBytes += bytes;
+        events.emit('handoff', { direction: 'received', peer, actor: frame.actor, id: frame.id, capability: frame.capability, bytes });
+      },
+      lost: (target, from) => {
+        counters.handoffFresh++;
+        events.emit('handoff-lost', { actor: target.actor, id: target.id, capability: target.capability, from });
+      },
+    });
+    this.lastView = this.currentView();
+  }
+
+  /** A handoff frame arrived; `bytes` is its encoded size when known (chunked frames). */
+  onHandoff(from: string, frame: HandoffFrame, bytes: number | undefined): void {
+    this.handoff.onHandoff(from, frame, bytes ?? encodeFrame(frame).length);
+  }
+
+  onReleased(from: string, frame: ReleasedFrame): void {
+    this.handoff.onReleased(from, frame);
+  }
+
+  /** Applies a view change; returns how many activations this peer stopped because they moved away. */
+  viewChanged(change: MembershipChange, serving: boolean): number {
+    const before = this.lastView;
+    const after = this.currentView();
+    this.lastView = after;
+    if (!serving) return 0;
+    const { handoff } = this;
+    handoff.viewChanged(before, after, change.joined.map((p) => p.id), change.left.map((p) => p.id));
+    handoff.planRelease(before, after);
+    const destination = new Map<string, string>();
+    const self = this.parts.config.peerId;
+    const moved = handoff.sweep(() =>
+      this.parts.runtime.release(
+        (info) => {
+          const owner = this.parts.ownerOf(info);
+          if (owner === self) return true;
+          if (owner !== undefined) {
+            handoff.moving(owner);
+            destination.set(info.key, owner);
+          }
+          return false;
+        },
+        (info, snapshot) => {
+          const to = destination.get(info.key);
+          if (to !== undefined) handoff.moved(to, info, snapshot);
+          this.parts.changed();
+        },
+      ),
+    );
+    this.parts.changed();
+    return moved;
+  }
+
+  private currentView(): View {
+    const { membership } = this.parts;
+    const view: View = new Map();
+    for (const capability of membership.allCapabilities()) view.set(capability, membership.peersFor(capability));
+    return view;
+  }
+}
+
+/** A snapshot that cannot be encoded or is too large is not sent: the actor restarts fresh on the new owner. */
+function sendHandoff(links: PeerLinks, peer: string, frame: HandoffFrame | ReleasedFrame): number | null {
+  const state = links.get(peer);
+  if (!state) return null;
+  try {
+    return state.link.send(frame);
+  } catch {
+    return null;
+  }
+}
