@@ -7,7 +7,7 @@ import type { Mesh as CoreMesh } from '../shared/mesh.js';
 import { startMesh, type PeerMeshOptions } from './mesh.js';
 import type { RtcPlatform, SimplePeerConstructor } from './rtc.js';
 
-export * from '../shared/index.js';
+export * from '../shared/public.js';
 export type { PeerMeshOptions } from './mesh.js';
 export type { SignalingState } from './signaling-client.js';
 

@@ -7,9 +7,10 @@ import SimplePeer from 'simple-peer';
 import { InvalidArgumentError } from '../shared/errors.js';
 import type { Mesh as CoreMesh } from '../shared/mesh.js';
 import { startMesh, type PeerMeshOptions } from './mesh.js';
+import { plainDescriptions } from './peer-connection.js';
 import type { RtcBinding, RtcPlatform, SimplePeerConstructor } from './rtc.js';
 
-export * from '../shared/index.js';
+export * from '../shared/public.js';
 export type { PeerMeshOptions } from './mesh.js';
 export type { RtcBinding, RtcPlatform } from './rtc.js';
 export { WebRtcTransport } from './webrtc-transport.js';
@@ -27,36 +28,19 @@ export interface NodeMeshOptions extends PeerMeshOptions {
 const require = createRequire(import.meta.url);
 
 interface PolyfillModule {
-  RTCPeerConnection: new (config?: Record<string, unknown>) => {
-    createOffer(): Promise<{ type: string; sdp: string }>;
-    createAnswer(): Promise<{ type: string; sdp: string }>;
-  };
+  RTCPeerConnection: Parameters<typeof plainDescriptions>[0];
   RTCSessionDescription: unknown;
   RTCIceCandidate: unknown;
 }
 
 let nodeDataChannel: RtcBinding | undefined;
 
-/**
- * node-datachannel through its polyfill. Its descriptions are read-only objects, but simple-peer rewrites
- * `offer.sdp`, so offers and answers are handed out as plain { type, sdp }.
- */
+/** node-datachannel through its W3C polyfill (its descriptions made plain for simple-peer, see peer-connection.ts). */
 function loadNodeDataChannel(): RtcBinding {
   if (nodeDataChannel) return nodeDataChannel;
   const polyfill = require('node-datachannel/polyfill') as PolyfillModule;
-  const Base = polyfill.RTCPeerConnection;
-  class PlainDescriptionPeerConnection extends Base {
-    override async createOffer(): Promise<{ type: string; sdp: string }> {
-      const offer = await super.createOffer();
-      return { type: offer.type, sdp: offer.sdp };
-    }
-    override async createAnswer(): Promise<{ type: string; sdp: string }> {
-      const answer = await super.createAnswer();
-      return { type: answer.type, sdp: answer.sdp };
-    }
-  }
   nodeDataChannel = {
-    RTCPeerConnection: PlainDescriptionPeerConnection,
+    RTCPeerConnection: plainDescriptions(polyfill.RTCPeerConnection),
     RTCSessionDescription: polyfill.RTCSessionDescription,
     RTCIceCandidate: polyfill.RTCIceCandidate,
   };

@@ -2,7 +2,8 @@ import type { PeerKind } from '../shared/placement/membership.js';
 import type { IceServerConfig, RoomPeer, SignalData } from '../shared/wire/signaling.js';
 import type { ChannelSink, PeerChannel, Transport, TransportHandlers } from '../shared/wire/transport.js';
 import { SignalingClient, type SignalingState } from './signaling-client.js';
-import type { RtcPlatform, SimplePeerInstance } from './rtc.js';
+import { openPeerConnection, type PeerConnection } from './peer-connection.js';
+import type { RtcPlatform } from './rtc.js';
 import type { MeshError } from '../shared/errors.js';
 
 export interface WebRtcTransportOptions {
@@ -20,19 +21,13 @@ export interface WebRtcTransportOptions {
 
 interface Connection {
   readonly remote: string;
-  readonly peer: SimplePeerInstance;
+  peer: PeerConnection;
   readonly initiator: boolean;
   open: boolean;
   sink: ChannelSink | null;
   /** Messages that arrived before our own 'connect' (the remote side may open first and send its hello). */
   readonly early: Uint8Array[];
   timer: ReturnType<typeof setTimeout> | null;
-}
-
-interface DataChannelLike {
-  bufferedAmount: number;
-  bufferedAmountLowThreshold: number;
-  addEventListener(type: 'bufferedamountlow', listener: () => void): void;
 }
 
 /**
@@ -135,11 +130,7 @@ export class WebRtcTransport implements Transport {
       this.roomPeers.add(from);
       conn = this.create(from, false);
     }
-    try {
-      conn.peer.signal(data);
-    } catch {
-      this.drop(conn, 'bad signal');
-    }
+    if (!conn.peer.signal(data)) this.drop(conn, 'bad signal');
   }
 
   /**
@@ -166,28 +157,25 @@ export class WebRtcTransport implements Transport {
   }
 
   private create(remote: string, initiator: boolean): Connection {
-    const { SimplePeer, binding, peerConfig } = this.platform;
-    const peer = new SimplePeer({
-      initiator,
-      trickle: true,
-      config: { iceServers: this.iceServers, ...peerConfig },
-      channelConfig: { ordered: true },
-      ...(binding ? { wrtc: binding } : {}),
-    });
-    const conn: Connection = { remote, peer, initiator, open: false, sink: null, timer: null, early: [] };
+    const conn = { remote, initiator, open: false, sink: null, timer: null, early: [] } as Omit<Connection, 'peer'> as Connection;
+    conn.peer = openPeerConnection(
+      this.platform,
+      { initiator, iceServers: this.iceServers },
+      {
+        signal: (data) => this.signaling?.sendSignal(remote, data),
+        connect: () => this.opened(conn),
+        data: (data) => {
+          if (conn.sink) conn.sink.message(data);
+          else if (!conn.open && conn.early.length < 1024) conn.early.push(data);
+        },
+        closed: (reason) => this.drop(conn, reason),
+      },
+    );
     this.connections.set(remote, conn);
     conn.timer = setTimeout(() => {
       conn.timer = null;
       if (!conn.open) this.drop(conn, 'connection timed out');
     }, this.options.peerConnectTimeoutMs ?? 15_000);
-    peer.on('signal', (data: unknown) => this.signaling?.sendSignal(remote, data as SignalData));
-    peer.on('connect', () => this.opened(conn));
-    peer.on('data', (data: Uint8Array) => {
-      if (conn.sink) conn.sink.message(data);
-      else if (!conn.open && conn.early.length < 1024) conn.early.push(data);
-    });
-    peer.on('close', () => this.drop(conn, 'channel closed'));
-    peer.on('error', () => this.drop(conn, 'channel error'));
     return conn;
   }
 
@@ -203,15 +191,11 @@ export class WebRtcTransport implements Transport {
   }
 
   private channel(conn: Connection): PeerChannel {
-    const raw = (conn.peer as unknown as { _channel?: DataChannelLike })._channel;
+    const { peer } = conn;
     return {
-      send: (data) => conn.peer.send(data),
-      bufferedAmount: () => raw?.bufferedAmount ?? 0,
-      onDrain: (threshold, callback) => {
-        if (!raw) return;
-        raw.bufferedAmountLowThreshold = threshold;
-        raw.addEventListener('bufferedamountlow', callback);
-      },
+      send: (data) => peer.send(data),
+      bufferedAmount: () => peer.bufferedAmount(),
+      onDrain: (threshold, callback) => peer.onDrain(threshold, callback),
       close: () => this.drop(conn, 'closed by mesh'),
     };
   }
@@ -219,13 +203,13 @@ export class WebRtcTransport implements Transport {
   /** Tears a connection down exactly once; reports it closed if it was open; schedules a retry if due. */
   private drop(conn: Connection, reason: string): void {
     if (this.connections.get(conn.remote) !== conn) {
-      destroyQuietly(conn.peer);
+      conn.peer.destroy();
       return;
     }
     this.connections.delete(conn.remote);
     if (conn.timer !== null) clearTimeout(conn.timer);
     conn.timer = null;
-    destroyQuietly(conn.peer);
+    conn.peer.destroy();
     if (conn.open) this.handlers?.closed(conn.remote, reason);
     conn.sink = null;
     if (!this.closed && conn.initiator && this.roomPeers.has(conn.remote)) this.scheduleRetry(conn.remote);
@@ -248,17 +232,4 @@ export class WebRtcTransport implements Transport {
     if (retry?.timer != null) clearTimeout(retry.timer);
     this.retries.delete(remote);
   }
-}
-
-/** Destroys a simple-peer and clears the ICE timer it leaves behind (it would hold a Node process ~5 s). */
-function destroyQuietly(peer: SimplePeerInstance): void {
-  const internals = peer as unknown as { _iceCompleteTimer?: ReturnType<typeof setTimeout> | null; destroyed?: boolean };
-  try {
-    if (!internals.destroyed) peer.destroy();
-  } catch {
-    // destroying a half-open connection can throw inside the binding; it is gone either way
-  }
-  if (internals._iceCompleteTimer) clearTimeout(internals._iceCompleteTimer);
-  internals._iceCompleteTimer = null;
-  peer.removeAllListeners('data');
 }

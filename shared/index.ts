@@ -1,20 +1,15 @@
-// The isomorphic core of rtc-mesh: no Node, DOM or network dependency. Re-exports only.
-export { Mesh } from './mesh.js';
-export type { MeshOptions, CallRequest, CastRequest, CallResult, MeshEvents, TopologyEvent, ActivationEvent } from './mesh.js';
-export type { Actor, ActorClass, ActorContext, ActorRegistry, DeactivateReason } from './actors/actor.js';
-export type { ActivationInfo } from './actors/runtime.js';
-export { shardFor, DEFAULT_SHARD_COUNT } from './placement/shards.js';
-export { hashString, murmur3, SHARD_HASH_VERSION } from './placement/hash.js';
-export { rendezvous, modulo, resolveStrategy } from './placement/placement.js';
-export type { PlacementStrategy } from './placement/placement.js';
+// The isomorphic core of rtc-mesh (`rtc-mesh/shared`): no Node, DOM or network dependency. Re-exports only:
+// the application API (public.ts) plus the parts a transport, a test or another runtime builds on.
+export * from './public.js';
+export { hashString, murmur3 } from './placement/hash.js';
+export { resolveStrategy } from './placement/placement.js';
 export { Membership } from './placement/membership.js';
-export type { PeerInfo, PeerKind, MembershipChange } from './placement/membership.js';
+export type { MembershipChange } from './placement/membership.js';
 export { MemoryNetwork } from './wire/memory-transport.js';
 export type { Transport, TransportHandlers, PeerChannel, ChannelSink } from './wire/transport.js';
 export type { ByteChannel, FrameLinkOptions } from './wire/frame-link.js';
 export { PROTOCOL_VERSION } from './wire/frames.js';
 export type { Frame } from './wire/frames.js';
 export { encodeFrame, decodeBatch } from './wire/codec.js';
-export type { MeshStats, PeerTraffic } from './mesh/stats.js';
-export * from './errors.js';
+export { checkWireValue, wireCopy } from './wire/values.js';
 export * from './wire/signaling.js';
