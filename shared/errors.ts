@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'UNAUTHORIZED',
   'ROOM_FULL',
   'INCOMPATIBLE_PEER',
+  'BUSY',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -117,6 +118,13 @@ export class IncompatiblePeerError extends MeshError {
   }
 }
 
+/** The owner refused a call its sender should not have sent yet: past the owner's receive window. */
+export class BusyError extends MeshError {
+  constructor(message: string, details?: Readonly<Record<string, unknown>>) {
+    super('BUSY', message, details);
+  }
+}
+
 const isCode = (code: unknown): code is ErrorCode =>
   typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code);
 
@@ -150,6 +158,7 @@ const CLASS_BY_CODE: Record<ErrorCode, abstract new (...args: never[]) => MeshEr
   UNAUTHORIZED: UnauthorizedError,
   ROOM_FULL: RoomFullError,
   INCOMPATIBLE_PEER: IncompatiblePeerError,
+  BUSY: BusyError,
 };
 
 /** Converts anything thrown by user code into a message that can cross the wire. */

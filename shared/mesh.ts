@@ -14,7 +14,8 @@ import type { MeshStats } from './mesh/stats.js';
 import type { CallRequest, CallResult, CastRequest, MeshEvents, MeshOptions } from './mesh/types.js';
 import { Waiters } from './mesh/waiters.js';
 import { Membership, type MembershipChange, type PeerInfo, type PeerKind } from './placement/membership.js';
-import { OwnerTable, type PlacementStrategy } from './placement/placement.js';
+import type { PlacementStrategy } from './placement/placement.js';
+import { ShardMap } from './placement/shard-map.js';
 import { shardFor } from './placement/shards.js';
 import { PROTOCOL_VERSION, type HelloFrame } from './wire/frames.js';
 import type { Transport } from './wire/transport.js';
@@ -34,7 +35,7 @@ export class Mesh {
   private readonly config: MeshConfig;
   private readonly transport: Transport | undefined;
   private readonly membership = new Membership();
-  private readonly owners: OwnerTable;
+  private readonly shards: ShardMap;
   private readonly actorTypes = new Map<string, ActorClass>();
   private readonly report: Report;
   private readonly runtime: ActorRuntime;
@@ -63,7 +64,7 @@ export class Mesh {
     this.config = config;
     ({ peerId: this.peerId, kind: this.kind, shardCount: this.shardCount, strategy: this.strategy } = config);
     this.transport = options.transport;
-    this.owners = new OwnerTable(config.strategy, config.shardCount);
+    this.shards = new ShardMap(config.strategy, config.shardCount);
     for (const [name, cls] of Object.entries(options.actors ?? {})) this.registerActor(name, cls);
     this.capabilities = checkNames(options.capabilities ?? [], 'capability');
     const report = (this.report = new Report(config.peerId));
@@ -80,11 +81,14 @@ export class Mesh {
       closed: (peer) => this.calls.peerGone(peer),
       dropped: (peer, error) => this.inbound.onDropped(peer, error),
       refused: (peer, error) => events.emit('peer-refused', { peer, error }),
+      rejectedFrame: (peer, frame, reason) => events.emit('frame-rejected', { peer, frame, reason }),
       changed,
     });
     this.membership.upsert(this.selfInfo());
-    const { membership, runtime, links } = this;
-    this.rebalance = new Rebalance({ config, membership, runtime, links, counters, events, ownerOf, changed });
+    const { membership, runtime, links, shards } = this;
+    shards.update(membership);
+    const rejected = (peer: string, frame: string, reason: string): void => links.rejected(peer, frame, reason);
+    this.rebalance = new Rebalance({ config, membership, shards, runtime, links, counters, events, ownerOf, changed, rejected });
     const version = (): number => membership.version;
     const host = new Host({ self: config.peerId, runtime, handoff: this.rebalance.handoff, ownerOf, version, closed: () => this.closed });
     this.inbound = new Inbound({ shardCount: config.shardCount, host, links, report, changed });
@@ -97,7 +101,7 @@ export class Mesh {
       peer: (id) => membership.get(id),
       stopping: () => this.stopping !== null,
       nextView: (ms) => this.views.next(ms),
-      rejected: () => counters.dropped++,
+      rejected: (peer, reason) => rejected(peer, 'reply', reason),
     });
     this.membership.onChange((change) => this.onViewChange(change));
   }
@@ -164,7 +168,7 @@ export class Mesh {
     if (!Number.isInteger(shard) || shard < 0 || shard >= this.shardCount) {
       throw new InvalidArgumentError(`shard must be an integer in [0, ${this.shardCount}), got ${shard}`);
     }
-    return this.owners.owner(shard, capability, this.membership.peersFor(capability));
+    return this.shards.owner(shard, capability);
   }
 
   /** Sorted ids of the peers (this one included) holding `capability`. */
@@ -190,6 +194,7 @@ export class Mesh {
     return this.report.counters.snapshot({
       peerId: this.peerId,
       activeActivations: () => this.runtime.size,
+      heldHandoffs: () => this.runtime.handedOver(),
       traffic: () => this.links.traffic(),
     });
   }
@@ -256,8 +261,8 @@ export class Mesh {
   }
 
   private onViewChange(change: MembershipChange): void {
-    this.owners.clear();
-    const moved = this.rebalance.viewChanged(change, !this.closed);
+    const moves = this.shards.update(this.membership);
+    const moved = this.rebalance.viewChanged(change, moves, !this.closed);
     for (const peer of change.joined) if (peer.id !== this.peerId) this.report.events.emit('peer-joined', peer);
     for (const peer of change.left) if (peer.id !== this.peerId) this.report.events.emit('peer-left', peer);
     this.report.events.emit('topology', {
@@ -272,7 +277,7 @@ export class Mesh {
   }
 
   private ownerOf(target: { readonly capability: string; readonly shard: number }): string | undefined {
-    return this.owners.owner(target.shard, target.capability, this.membership.peersFor(target.capability));
+    return this.shards.owner(target.shard, target.capability);
   }
 
   /** Puts what we advertise into our own view and tells every peer. */

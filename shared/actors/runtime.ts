@@ -1,10 +1,12 @@
 import type { Actor, ActorClass, ActorContext, DeactivateReason } from './actor.js';
+import { HandedOver, type HandedOverLimits } from './handed-over.js';
 import {
   ActorFailedError,
   InvalidArgumentError,
   MeshError,
   NotOwnerError,
   StoppedError,
+  TimeoutError,
   UnknownActorError,
   describeThrown,
 } from '../errors.js';
@@ -49,6 +51,8 @@ interface Envelope {
   readonly kind: typeof CALL | typeof CAST;
   readonly payload: unknown;
   readonly done: Done | null;
+  /** Date.now() after which the message is not worth starting (its caller gave up); 0: none. */
+  readonly deadline: number;
   /** Set when the caller gave up (timeout/abort) before the message started: it is skipped, never run. */
   cancelled: boolean;
 }
@@ -106,6 +110,8 @@ export interface RuntimeOptions {
   readonly idleTimeoutMs?: number | undefined;
   readonly events: RuntimeEvents;
   readonly now?: () => number;
+  /** Bounds on handed-over state waiting for its actor's first message (default 64 MiB, 10 min). */
+  readonly handedOver?: HandedOverLimits;
 }
 
 /**
@@ -124,7 +130,7 @@ export class ActorRuntime {
   private idlePeriod = Infinity;
   private stopped = false;
   /** Restored state waiting for its first message (handoff). */
-  private readonly restored = new Map<string, Snapshot>();
+  private readonly restored: HandedOver;
 
   constructor(options: RuntimeOptions) {
     this.peerId = options.peerId;
@@ -132,6 +138,7 @@ export class ActorRuntime {
     this.events = options.events;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.now = options.now ?? Date.now;
+    this.restored = new HandedOver(options.handedOver ?? { maxBytes: 64 * 1024 * 1024, ttlMs: 10 * 60_000 }, this.now);
     if (this.idleTimeoutMs < 0 || !Number.isFinite(this.idleTimeoutMs)) {
       throw new InvalidArgumentError(`idleTimeoutMs must be a non-negative number, got ${this.idleTimeoutMs}`);
     }
@@ -153,9 +160,12 @@ export class ActorRuntime {
     return [...this.activations.values()];
   }
 
-  /** Delivers a call; `done` runs exactly once. Returns a ticket that cancels the message if not yet started. */
-  call(target: MessageTarget, payload: unknown, done: Done): Ticket {
-    return this.deliver(target, CALL, payload, done);
+  /**
+   * Delivers a call; `done` runs exactly once. Returns a ticket that cancels the message if not yet started.
+   * A call still waiting in the mailbox at `deadline` (Date.now() ms; 0: none) is answered TIMEOUT unrun.
+   */
+  call(target: MessageTarget, payload: unknown, done: Done, deadline = 0): Ticket {
+    return this.deliver(target, CALL, payload, done, deadline);
   }
 
   /** Delivers a cast; failures are reported through `castFailed`, and `done` (if any) runs once when handled. */
@@ -191,9 +201,14 @@ export class ActorRuntime {
     return count;
   }
 
-  /** Keeps state received from a previous owner until the first message for that actor arrives here. */
-  acceptHandoff(key: string, snapshot: Snapshot): void {
-    this.restored.set(key, snapshot);
+  /** Keeps state received from a previous owner (`bytes` encoded) until the first message for that actor. */
+  acceptHandoff(key: string, snapshot: Snapshot, bytes: number): void {
+    this.restored.put(key, snapshot, bytes);
+  }
+
+  /** Handed-over state waiting here: entries and bytes (bounded, see HandedOverLimits). */
+  handedOver(): { readonly entries: number; readonly bytes: number } {
+    return { entries: this.restored.size, bytes: this.restored.heldBytes };
   }
 
   hasHandoff(key: string): boolean {
@@ -218,7 +233,7 @@ export class ActorRuntime {
 
   private readonly initArgs = new Map<string, unknown>();
 
-  private deliver(target: MessageTarget, kind: typeof CALL | typeof CAST, payload: unknown, done: Done | null): Ticket {
+  private deliver(target: MessageTarget, kind: typeof CALL | typeof CAST, payload: unknown, done: Done | null, deadline = 0): Ticket {
     if (this.stopped) {
       done?.(new StoppedError());
       return NOOP_TICKET;
@@ -240,7 +255,7 @@ export class ActorRuntime {
       activation = created;
     }
     if (activation.busy) {
-      const envelope: Envelope = { kind, payload, done, cancelled: false };
+      const envelope: Envelope = { kind, payload, done, deadline, cancelled: false };
       (activation.queue ??= []).push(envelope);
       return { cancel: () => (envelope.cancelled = true) };
     }
@@ -253,8 +268,7 @@ export class ActorRuntime {
     const cls = this.actors.get(target.actor);
     if (cls === undefined) return new UnknownActorError(target.actor, this.peerId);
     const key = activationKey(target.capability, target.actor, target.id);
-    const handed = this.restored.get(key);
-    if (handed) this.restored.delete(key);
+    const handed = this.restored.take(key);
     let instance: Actor;
     try {
       if (handed && typeof cls.restore === 'function') instance = cls.restore(target.id, handed.state, handed.initArg);
@@ -322,6 +336,10 @@ export class ActorRuntime {
   private run(activation: Activation, first: Envelope): void {
     let envelope: Envelope | undefined = first;
     while (envelope !== undefined) {
+      if (envelope.deadline !== 0 && !envelope.cancelled && Date.now() > envelope.deadline) {
+        envelope.cancelled = true;
+        envelope.done?.(new TimeoutError(`call to ${activation.actor}(${activation.id}) dropped: its deadline passed before it started`));
+      }
       if (!envelope.cancelled && !this.step(activation, envelope.kind, envelope.payload, envelope.done)) return;
       envelope = this.next(activation);
     }
@@ -367,7 +385,7 @@ export class ActorRuntime {
     }
     const target: MessageTarget = { ...activation, initArg: this.initArgs.get(activation.key) };
     for (const queued of waiting) {
-      if (!queued.cancelled) this.deliver(target, queued.kind, queued.payload, queued.done);
+      if (!queued.cancelled) this.deliver(target, queued.kind, queued.payload, queued.done, queued.deadline);
     }
   }
 

@@ -1,19 +1,22 @@
 import type { HandoffFrame, ReleasedFrame } from '../wire/frames.js';
-import type { PlacementStrategy } from '../placement/placement.js';
+import type { ShardMap } from '../placement/shard-map.js';
+import type { ShardMove } from '../placement/shard-table.js';
 import { activationKey, type ActivationInfo, type MessageTarget, type Snapshot } from '../actors/runtime.js';
 
 export interface HandoffParts {
   readonly self: string;
-  readonly shardCount: number;
-  readonly strategy: PlacementStrategy;
   readonly timeoutMs: number;
+  /** Who owns what in this peer's view, and who did before the last view change. */
+  readonly shards: ShardMap;
+  readonly shardCount: number;
+  shardOf(id: string): number;
   isMember(peer: string): boolean;
   /** Whether this peer hosts any type that takes snapshots (only then is waiting for state worth it). */
   handsOff(): boolean;
   /** Sends a frame to a peer; returns its encoded size, or null when it could not be sent. */
   send(peer: string, frame: HandoffFrame | ReleasedFrame): number | null;
-  /** Stores handed-over state for the first activation of `key`. */
-  accept(key: string, snapshot: Snapshot): void;
+  /** Stores handed-over state (`bytes` encoded) for the first activation of `key`. */
+  accept(key: string, snapshot: Snapshot, bytes: number): void;
   /** True when `key` is already active here (a late snapshot must not overwrite live state). */
   isActive(key: string): boolean;
   /** True when state for `key` has arrived and waits for its first call. */
@@ -22,6 +25,8 @@ export interface HandoffParts {
   received(peer: string, frame: HandoffFrame, bytes: number): void;
   /** A call activates an actor fresh because its previous owner vanished before handing it over. */
   lost(target: MessageTarget, from: string): void;
+  /** A frame `peer` had no right to send was dropped. */
+  rejected(peer: string, frame: 'handoff' | 'released', reason: string): void;
 }
 
 interface Wait {
@@ -34,8 +39,6 @@ interface Outgoing {
   readonly byCapability: Map<string, { shards: Set<number>; keys: [string, string][] }>;
 }
 
-type View = ReadonlyMap<string, readonly string[]>;
-
 /**
  * State handoff on rebalance. The old owner of a shard stops its moved activations after their message in
  * progress, sends each snapshot to the new owner, then a `released` frame listing the shards (and actors) it
@@ -43,8 +46,10 @@ type View = ReadonlyMap<string, readonly string[]>;
  * arrives, bounded by timeoutMs; if the old owner vanishes first, the actor starts fresh and `lost` says so.
  *
  * Both sides derive the moved shards from the same placement, so no extra round trip is needed: a peer
- * expects `released` from X for the shards it owns whose owner would be X without itself (X older than us
- * or not), or whose owner was X in its previous view (capability changes, modulo placement).
+ * expects `released` from X for the shards that moved to it from X, and for the shards it keeps whose owner
+ * would be X without itself when X has just appeared in its view (X held them before it saw us). State and
+ * `released` are taken only from a peer that owned the shard in this peer's view (now, before the last view
+ * change, or as the peer we wait for): nobody else can inject an actor's state.
  */
 export class Handoff {
   private readonly awaitingShard = new Map<string, Wait>();
@@ -57,53 +62,40 @@ export class Handoff {
 
   constructor(private readonly parts: HandoffParts) {}
 
-  /** Recomputes which shards to hold calls for, after a view change. */
-  viewChanged(before: View, after: View, joined: readonly string[], left: readonly string[]): void {
-    const { self, shardCount, strategy } = this.parts;
+  /** What a view change means for handoff: which shards to wait for, and which to announce as released. */
+  viewChanged(moves: ReadonlyMap<string, readonly ShardMove[]>, joined: readonly string[], left: readonly string[]): void {
+    const { self, shards } = this.parts;
     const now = Date.now();
     const until = now + this.parts.timeoutMs;
     for (const peer of left) this.peerGone(peer);
     const waits = this.parts.handsOff();
-    const capabilities = new Set([...before.keys(), ...after.keys()]);
-    for (const capability of capabilities) {
-      const oldPeers = before.get(capability) ?? [];
-      const newPeers = after.get(capability) ?? [];
-      const holdsNow = newPeers.includes(self);
-      if (!holdsNow) continue;
-      const joinedHere = joined.filter((p) => p !== self && newPeers.includes(p));
-      if (sameList(oldPeers, newPeers) && joinedHere.length === 0) continue;
-      const withoutSelf = newPeers.filter((p) => p !== self);
-      for (let shard = 0; shard < shardCount; shard++) {
-        const newOwner = newPeers.length ? strategy.owner(shard, capability, newPeers) : undefined;
-        if (newOwner !== self) continue;
-        if (!waits) continue;
-        const sk = shardKey(capability, shard);
-        const oldOwner = oldPeers.length ? strategy.owner(shard, capability, oldPeers) : undefined;
-        if (oldOwner !== undefined && oldOwner !== self) {
-          if (this.parts.isMember(oldOwner)) this.awaitingShard.set(sk, { from: oldOwner, until });
-          else this.lostShards.set(sk, { from: oldOwner, until: now + 30_000, told: new Set() });
-          continue;
-        }
-        if (joinedHere.length > 0 && withoutSelf.length > 0) {
-          const second = strategy.owner(shard, capability, withoutSelf);
-          if (second !== undefined && joinedHere.includes(second)) this.awaitingShard.set(sk, { from: second, until });
+    const awaited = new Set<string>();
+    for (const [capability, list] of moves) {
+      for (const { shard, from, to } of list) {
+        if (to === self && from !== undefined && from !== self) {
+          if (!waits) continue;
+          const sk = shardKey(capability, shard);
+          awaited.add(sk);
+          if (this.parts.isMember(from)) this.awaitingShard.set(sk, { from, until });
+          else this.lostShards.set(sk, { from, until: now + 30_000, told: new Set() });
+        } else if (from === self && to !== undefined && to !== self && this.parts.isMember(to)) {
+          this.entry(to, capability).shards.add(shard);
         }
       }
     }
-  }
-
-  /** Shards this peer gave up (old view -> new view), grouped by their new owner: announce them once released. */
-  planRelease(before: View, after: View): void {
-    const { self, shardCount, strategy } = this.parts;
-    for (const [capability, oldPeers] of before) {
-      if (!oldPeers.includes(self)) continue;
-      const newPeers = after.get(capability) ?? [];
-      if (sameList(oldPeers, newPeers)) continue;
-      for (let shard = 0; shard < shardCount; shard++) {
-        if (strategy.owner(shard, capability, oldPeers) !== self) continue;
-        const newOwner = newPeers.length ? strategy.owner(shard, capability, newPeers) : undefined;
-        if (newOwner === undefined || newOwner === self || !this.parts.isMember(newOwner)) continue;
-        this.entry(newOwner, capability).shards.add(shard);
+    if (!waits || joined.length === 0) return;
+    // Every capability a joined peer holds is in `moves` (its peer list changed, even if nothing moved).
+    for (const capability of moves.keys()) {
+      const peers = shards.peersFor(capability);
+      if (!peers.includes(self)) continue;
+      const joinedHere = new Set(joined.filter((p) => p !== self && peers.includes(p)));
+      if (joinedHere.size === 0) continue;
+      for (let shard = 0; shard < this.parts.shardCount; shard++) {
+        if (shards.owner(shard, capability) !== self) continue;
+        const sk = shardKey(capability, shard);
+        if (awaited.has(sk)) continue;
+        const second = shards.ownerWithout(shard, capability, self);
+        if (second !== undefined && joinedHere.has(second)) this.awaitingShard.set(sk, { from: second, until });
       }
     }
   }
@@ -169,8 +161,12 @@ export class Handoff {
 
   onHandoff(from: string, frame: HandoffFrame, bytes: number): void {
     const key = activationKey(frame.capability, frame.actor, frame.id);
+    const shard = this.parts.shardOf(frame.id);
+    if (!this.mayRelease(from, frame.capability, shard) && this.awaitingKey.get(key)?.from !== from) {
+      return this.parts.rejected(from, 'handoff', `state of ${frame.capability}/${frame.id} from a peer that did not own its shard`);
+    }
     if (!this.parts.isActive(key)) {
-      this.parts.accept(key, { state: frame.state, initArg: frame.initArg });
+      this.parts.accept(key, { state: frame.state, initArg: frame.initArg }, bytes);
       this.parts.received(from, frame, bytes);
     }
     this.awaitingKey.delete(key);
@@ -179,16 +175,31 @@ export class Handoff {
 
   onReleased(from: string, frame: ReleasedFrame): void {
     const until = Date.now() + this.parts.timeoutMs;
-    for (const [actor, id] of frame.keys) {
+    const { capability } = frame;
+    const shards = frame.shards.filter((shard) => this.mayRelease(from, capability, shard));
+    const keys = frame.keys.filter(([, id]) => this.mayRelease(from, capability, this.parts.shardOf(id)));
+    if (shards.length < frame.shards.length || keys.length < frame.keys.length) {
+      const refused = frame.shards.length - shards.length + frame.keys.length - keys.length;
+      this.parts.rejected(from, 'released', `${refused} shards or actors it did not own`);
+    }
+    for (const [actor, id] of keys) {
       const key = activationKey(frame.capability, actor, id);
       // The state travels ahead of this frame unless it was chunked; then wait for it a little longer.
       if (!this.parts.isActive(key) && !this.hasState(key)) this.awaitingKey.set(key, { from, until });
     }
-    for (const shard of frame.shards) {
+    for (const shard of shards) {
       const sk = shardKey(frame.capability, shard);
       if (this.awaitingShard.get(sk)?.from === from) this.awaitingShard.delete(sk);
       this.wake(sk);
     }
+  }
+
+  /** Whether `from` may hand over or release `shard`: it owns it in our view, did before, or we wait for it. */
+  private mayRelease(from: string, capability: string, shard: number): boolean {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.parts.shardCount) return false;
+    const { shards } = this.parts;
+    if (shards.owner(shard, capability) === from || shards.ownerBefore(shard, capability) === from) return true;
+    return this.awaitingShard.get(shardKey(capability, shard))?.from === from;
   }
 
   /** Runs `run` now, or once the state it may need has arrived (bounded by timeoutMs). */
@@ -304,5 +315,3 @@ export class Handoff {
 
 const shardKey = (capability: string, shard: number): string => `${capability}\u0000${shard}`;
 
-const sameList = (a: readonly string[], b: readonly string[]): boolean =>
-  a === b || (a.length === b.length && a.every((value, i) => value === b[i]));

@@ -1,5 +1,5 @@
 import type { ActorRuntime, Done, MessageTarget, Ticket } from '../actors/runtime.js';
-import { ActorFailedError, NotOwnerError, StoppedError, UnknownActorError, type MeshError } from '../errors.js';
+import { ActorFailedError, NotOwnerError, StoppedError, TimeoutError, UnknownActorError, type MeshError } from '../errors.js';
 import type { Handoff } from './handoff.js';
 
 export interface HostParts {
@@ -42,17 +42,20 @@ export class Host {
     return null;
   }
 
-  /** Runs a call here; `done` runs exactly once. The ticket cancels it while it has not started. */
-  call(target: MessageTarget, payload: unknown, done: Done): Ticket {
-    return this.run(target, payload, done, false);
+  /**
+   * Runs a call here; `done` runs exactly once. The ticket cancels it while it has not started; a call not
+   * started by `deadline` (Date.now() ms, 0: none) is answered TIMEOUT unrun, since its caller gave up.
+   */
+  call(target: MessageTarget, payload: unknown, done: Done, deadline = 0): Ticket {
+    return this.run(target, payload, done, false, deadline);
   }
 
   /** Runs a cast here; `done` (failures included) runs once it was handled or refused. */
   cast(target: MessageTarget, payload: unknown, done: Done): void {
-    this.run(target, payload, done, true);
+    this.run(target, payload, done, true, 0);
   }
 
-  private run(target: MessageTarget, payload: unknown, done: Done, isCast: boolean): Ticket {
+  private run(target: MessageTarget, payload: unknown, done: Done, isCast: boolean, deadline: number): Ticket {
     const refusal = this.refuse(target);
     if (refusal) {
       done(refusal);
@@ -63,10 +66,10 @@ export class Host {
     this.parts.handoff.gate(target, () => {
       if (cancelled) return;
       // Re-check after a wait: the view may have moved the shard again meanwhile.
-      const late = this.refuse(target);
+      const late = this.refuse(target) ?? (deadline !== 0 && Date.now() > deadline ? expired(target) : null);
       if (late) return done(late);
       if (isCast) this.parts.runtime.cast(target, payload, done);
-      else inner = this.parts.runtime.call(target, payload, done);
+      else inner = this.parts.runtime.call(target, payload, done, deadline);
     });
     if (inner !== null) return inner;
     return {
@@ -77,6 +80,9 @@ export class Host {
     };
   }
 }
+
+const expired = (target: MessageTarget): MeshError =>
+  new TimeoutError(`call to ${target.actor}(${target.id}) dropped: its deadline passed before it started`);
 
 /** What a caller gets when the result of its call cannot be sent back: the same locally and remotely. */
 export function unsendableResult(error: MeshError): MeshError {

@@ -1,5 +1,5 @@
 import type { MessageTarget } from '../actors/runtime.js';
-import { MeshError, ProtocolError } from '../errors.js';
+import { BusyError, MeshError, ProtocolError } from '../errors.js';
 import { shardFor } from '../placement/shards.js';
 import type { CallFrame, CastFrame } from '../wire/frames.js';
 import { checkWireValue } from '../wire/values.js';
@@ -28,6 +28,12 @@ export class Inbound {
   constructor(private readonly parts: InboundParts) {}
 
   onCall(state: PeerLink, frame: CallFrame): void {
+    if (this.pastWindow(state, 'call')) {
+      state.link.credit(1);
+      return this.sendError(state, frame.corr, new BusyError(`peer ${state.peer} has more than ${state.link.windowSize} calls and casts unhandled here`));
+    }
+    // The caller stops waiting after timeoutMs: work still queued by then is answered unrun.
+    const deadline = Date.now() + frame.timeoutMs;
     this.inProgress++;
     const answer = (error: MeshError | null, result?: unknown, activation?: string): void => {
       this.inProgress--;
@@ -38,10 +44,11 @@ export class Inbound {
       }
       this.parts.changed();
     };
-    this.parts.host.call(this.targetOf(frame), frame.payload, answer);
+    this.parts.host.call(this.targetOf(frame), frame.payload, answer, deadline);
   }
 
   onCast(state: PeerLink, frame: CastFrame): void {
+    if (this.pastWindow(state, 'cast')) return state.link.credit(1);
     this.parts.report.counters.castsReceived++;
     this.parts.host.cast(this.targetOf(frame), frame.payload, (error) => {
       state.link.credit(1);
@@ -58,6 +65,16 @@ export class Inbound {
     const corr = error.details?.['corr'];
     const state = links.get(peer);
     if (typeof corr === 'number' && state) this.sendError(state, corr, error);
+  }
+
+  /**
+   * Our window is enforced here, whatever the sender does: an honest peer never has more than our window
+   * of calls and casts unhandled with us, so the excess is refused (calls get BUSY) and counted, not queued.
+   */
+  private pastWindow(state: PeerLink, frame: 'call' | 'cast'): boolean {
+    if (state.link.framesUnhandled <= state.link.windowSize) return false;
+    this.parts.links.rejected(state.peer, frame, `past our window of ${state.link.windowSize}`);
+    return true;
   }
 
   private targetOf(frame: CallFrame | CastFrame): MessageTarget {

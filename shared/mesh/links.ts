@@ -22,6 +22,14 @@ export interface PeerLink {
   farewell: boolean;
   lastHeard: number;
   pings: number;
+  /** Frames it had no right to send, dropped. */
+  rejected: number;
+  /** When we last answered a ping (answers are rate-limited: a ping flood costs us a pong now and then). */
+  lastPong: number;
+  /** A capability change waiting for its turn (changes apply at most every CAPS_INTERVAL_MS). */
+  pendingCaps: { readonly capabilities: readonly string[]; readonly actorTypes: readonly string[] } | null;
+  capsAppliedAt: number;
+  capsTimer: ReturnType<typeof setTimeout> | null;
 }
 
 export interface LinkParts {
@@ -35,12 +43,18 @@ export interface LinkParts {
   closed(peer: string): void;
   dropped(peer: string, error: ProtocolError): void;
   refused(peer: string, error: MeshError): void;
+  /** A frame `peer` had no right to send was dropped (already counted on its link). */
+  rejectedFrame(peer: string, frame: string, reason: string): void;
   /** A farewell arrived or a link closed: whoever waits for the links to settle re-checks. */
   changed(): void;
 }
 
 /** Departed peers whose traffic stays in stats(), at most. */
 const GONE_TRAFFIC_KEPT = 256;
+/** A peer's capability changes apply at most this often; changes in between are coalesced (latest wins). */
+const CAPS_INTERVAL_MS = 100;
+/** At most one pong per this interval per peer, however many pings it sends. */
+const PONG_INTERVAL_MS = 100;
 const INCOMPATIBLE = 'incompatible: ';
 
 /**
@@ -83,7 +97,21 @@ export class PeerLinks {
       },
       this.parts.config.link,
     );
-    const state: PeerLink = { peer, link, channel, info: null, leaving: false, farewell: false, lastHeard: Date.now(), pings: 0 };
+    const state: PeerLink = {
+      peer,
+      link,
+      channel,
+      info: null,
+      leaving: false,
+      farewell: false,
+      lastHeard: Date.now(),
+      pings: 0,
+      rejected: 0,
+      lastPong: 0,
+      pendingCaps: null,
+      capsAppliedAt: 0,
+      capsTimer: null,
+    };
     this.links.set(peer, state);
     this.send(state, { ...this.parts.hello(), window: link.windowSize });
     this.ensureHeartbeat();
@@ -101,13 +129,21 @@ export class PeerLinks {
     const state = this.links.get(peer);
     if (!state) return;
     this.links.delete(peer);
-    this.goneTraffic.set(peer, { ...trafficOf(state), inFlight: 0, queuedBytes: 0 });
+    if (state.capsTimer !== null) clearTimeout(state.capsTimer);
+    this.goneTraffic.set(peer, { ...trafficOf(state), inFlight: 0, queuedBytes: 0, unhandled: 0 });
     // Keep the traffic of departed peers for stats, but not of every tab that ever came and went.
     if (this.goneTraffic.size > GONE_TRAFFIC_KEPT) this.goneTraffic.delete(this.goneTraffic.keys().next().value as string);
     state.link.close();
     this.parts.closed(peer);
     this.parts.membership.remove(peer);
     this.parts.changed();
+  }
+
+  /** Drops a frame `peer` had no right to send: counted per peer (stats) and reported. */
+  rejected(peer: string, frame: string, reason: string): void {
+    const state = this.links.get(peer);
+    if (state) state.rejected++;
+    this.parts.rejectedFrame(peer, frame, reason);
   }
 
   /** Sends a frame; false if it could not be queued (closed, saturated, unencodable). */
@@ -145,6 +181,7 @@ export class PeerLinks {
     this.closing = true;
     this.stopHeartbeat();
     for (const state of [...this.links.values()]) {
+      if (state.capsTimer !== null) clearTimeout(state.capsTimer);
       state.link.close();
       state.channel.close();
     }
@@ -161,15 +198,19 @@ export class PeerLinks {
   private onFrame(state: PeerLink, frame: Frame, bytes: number | undefined): void {
     switch (frame.t) {
       case 'hello':
+        if (state.info !== null || state.leaving) return this.rejected(state.peer, 'hello', 'a second hello on one channel');
         return this.onHello(state, frame);
       case 'caps':
-        if (!state.info || state.leaving) return;
-        state.info = { ...state.info, capabilities: frame.capabilities, actorTypes: frame.actorTypes };
-        this.parts.membership.upsert(state.info);
-        return;
-      case 'ping':
+        if (!state.info || state.leaving) return this.rejected(state.peer, 'caps', 'caps before hello or after bye');
+        state.pendingCaps = frame;
+        return this.applyCapsSoon(state);
+      case 'ping': {
+        const now = Date.now();
+        if (now - state.lastPong < PONG_INTERVAL_MS) return;
+        state.lastPong = now;
         this.send(state, { t: 'pong', n: frame.n });
         return;
+      }
       case 'pong':
         state.pings = 0;
         return;
@@ -183,7 +224,7 @@ export class PeerLinks {
       case 'chunk':
         return; // handled inside FrameLink
       default:
-        if (state.info === null) return; // nothing but a hello counts before the hello
+        if (state.info === null) return this.rejected(state.peer, frame.t, 'before its hello');
         this.parts.frame(state, frame, bytes);
     }
   }
@@ -211,6 +252,28 @@ export class PeerLinks {
     }
     state.link.setPeerWindow(frame.window);
     state.info = { id: state.peer, kind: frame.kind, capabilities: frame.capabilities, actorTypes: frame.actorTypes };
+    this.parts.membership.upsert(state.info);
+  }
+
+  /**
+   * Applies the latest capability change of a peer now, or at its next turn: every change costs us a view
+   * change (shards move), so a peer flipping its capabilities gets at most one per CAPS_INTERVAL_MS.
+   */
+  private applyCapsSoon(state: PeerLink): void {
+    if (state.capsTimer !== null) return;
+    const wait = state.capsAppliedAt + CAPS_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      state.capsTimer = setTimeout(() => {
+        state.capsTimer = null;
+        if (this.links.get(state.peer) === state) this.applyCapsSoon(state);
+      }, wait);
+      return;
+    }
+    const caps = state.pendingCaps;
+    state.pendingCaps = null;
+    if (caps === null || state.info === null || state.leaving) return;
+    state.capsAppliedAt = Date.now();
+    state.info = { ...state.info, capabilities: caps.capabilities, actorTypes: caps.actorTypes };
     this.parts.membership.upsert(state.info);
   }
 
@@ -264,7 +327,9 @@ function trafficOf(state: PeerLink): PeerTraffic {
     bytesIn: c.bytesIn,
     bytesOut: c.bytesOut,
     dropped: c.dropped,
+    rejected: state.rejected,
     inFlight: state.link.framesInFlight,
+    unhandled: state.link.framesUnhandled,
     queuedBytes: state.link.queued,
   };
 }

@@ -1,6 +1,9 @@
 import type { ActorRuntime } from '../actors/runtime.js';
 import type { Emitter } from '../emitter.js';
 import type { Membership, MembershipChange } from '../placement/membership.js';
+import type { ShardMap } from '../placement/shard-map.js';
+import { shardFor } from '../placement/shards.js';
+import type { ShardMove } from '../placement/shard-table.js';
 import { encodeFrame } from '../wire/codec.js';
 import type { HandoffFrame, ReleasedFrame } from '../wire/frames.js';
 import type { MeshConfig } from './config.js';
@@ -12,6 +15,7 @@ import type { MeshEvents } from './types.js';
 export interface RebalanceParts {
   readonly config: MeshConfig;
   readonly membership: Membership;
+  readonly shards: ShardMap;
   readonly runtime: ActorRuntime;
   readonly links: PeerLinks;
   readonly counters: MeshCounters;
@@ -19,9 +23,9 @@ export interface RebalanceParts {
   ownerOf(target: { readonly capability: string; readonly shard: number }): string | undefined;
   /** Something a graceful stop waits on (moves in progress) may have changed. */
   changed(): void;
+  /** A frame `peer` had no right to send was dropped. */
+  rejected(peer: string, frame: string, reason: string): void;
 }
-
-type View = Map<string, readonly string[]>;
 
 /**
  * What a view change does to this peer's actors: it works out which shards arrive here (and holds their
@@ -30,20 +34,20 @@ type View = Map<string, readonly string[]>;
  */
 export class Rebalance {
   readonly handoff: Handoff;
-  /** peersFor of every capability as of the last view change: the "before" of the next one. */
-  private lastView: View;
 
   constructor(private readonly parts: RebalanceParts) {
-    const { config, membership, runtime, links, counters, events } = parts;
+    const { config, membership, runtime, links, counters, events, shards } = parts;
     this.handoff = new Handoff({
       self: config.peerId,
       shardCount: config.shardCount,
-      strategy: config.strategy,
+      shards,
+      shardOf: (id) => shardFor(id, config.shardCount),
       timeoutMs: config.handoffTimeoutMs,
       isMember: (peer) => membership.has(peer),
       handsOff: () => runtime.handsOff(),
       send: (peer, frame) => sendHandoff(links, peer, frame),
-      accept: (key, snapshot) => runtime.acceptHandoff(key, snapshot),
+      accept: (key, snapshot, bytes) => runtime.acceptHandoff(key, snapshot, bytes),
+      rejected: (peer, frame, reason) => parts.rejected(peer, frame, reason),
       isActive: (key) => runtime.get(key) !== undefined,
       hasState: (key) => runtime.hasHandoff(key),
       sent: (peer, info, bytes) => {
@@ -62,7 +66,6 @@ export class Rebalance {
         events.emit('handoff-lost', { actor: target.actor, id: target.id, capability: target.capability, from });
       },
     });
-    this.lastView = this.currentView();
   }
 
   /** A handoff frame arrived; `bytes` is its encoded size when known (chunked frames). */
@@ -74,15 +77,14 @@ export class Rebalance {
     this.handoff.onReleased(from, frame);
   }
 
-  /** Applies a view change; returns how many activations this peer stopped because they moved away. */
-  viewChanged(change: MembershipChange, serving: boolean): number {
-    const before = this.lastView;
-    const after = this.currentView();
-    this.lastView = after;
+  /**
+   * Applies a view change (`moves`: the shards whose owner changed, per capability whose peers changed);
+   * returns how many activations this peer stopped because they moved away.
+   */
+  viewChanged(change: MembershipChange, moves: ReadonlyMap<string, readonly ShardMove[]>, serving: boolean): number {
     if (!serving) return 0;
     const { handoff } = this;
-    handoff.viewChanged(before, after, change.joined.map((p) => p.id), change.left.map((p) => p.id));
-    handoff.planRelease(before, after);
+    handoff.viewChanged(moves, change.joined.map((p) => p.id), change.left.map((p) => p.id));
     const destination = new Map<string, string>();
     const self = this.parts.config.peerId;
     const moved = handoff.sweep(() =>
@@ -105,13 +107,6 @@ export class Rebalance {
     );
     this.parts.changed();
     return moved;
-  }
-
-  private currentView(): View {
-    const { membership } = this.parts;
-    const view: View = new Map();
-    for (const capability of membership.allCapabilities()) view.set(capability, membership.peersFor(capability));
-    return view;
   }
 }
 

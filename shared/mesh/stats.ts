@@ -38,9 +38,14 @@ export interface PeerTraffic {
   framesOut: number;
   bytesIn: number;
   bytesOut: number;
+  /** Frames that could not be read (malformed, oversized). */
   dropped: number;
+  /** Frames the peer had no right to send (a reply for a call not sent to it, state for a shard it never owned, calls past our window...). */
+  rejected: number;
   /** Calls/casts sent to the peer and not yet handled there (bounded by the link window). */
   inFlight: number;
+  /** Calls/casts the peer sent us that we have not handled yet (bounded by our window). */
+  unhandled: number;
   /** Bytes waiting in our send queue for the peer (bounded by maxQueuedBytes). */
   queuedBytes: number;
 }
@@ -52,7 +57,14 @@ export interface MeshStats {
   readonly errors: Readonly<Record<string, number>>;
   readonly activations: { readonly active: number; readonly created: number };
   readonly deactivations: Readonly<Record<DeactivateReason, number>>;
-  readonly handoffs: { readonly sent: number; readonly received: number; readonly bytes: number; readonly fresh: number };
+  readonly handoffs: {
+    readonly sent: number;
+    readonly received: number;
+    readonly bytes: number;
+    readonly fresh: number;
+    /** Handed-over state waiting here for its actor's first message (bounded). */
+    readonly held: { readonly entries: number; readonly bytes: number };
+  };
   readonly droppedFrames: number;
   readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly count: number; readonly sumMs: number };
   readonly latencyBuckets: { readonly boundsUs: readonly number[]; readonly counts: readonly number[] };
@@ -62,6 +74,8 @@ export interface MeshStats {
 export interface StatsSources {
   readonly peerId: string;
   activeActivations(): number;
+  /** Handed-over state waiting for its actor's first message. */
+  heldHandoffs(): { readonly entries: number; readonly bytes: number };
   /** Per-peer traffic of open links and of recently departed peers. */
   traffic(): Record<string, PeerTraffic>;
 }
@@ -119,7 +133,13 @@ export class MeshCounters {
       errors: { ...this.errors },
       activations: { active: sources.activeActivations(), created: this.created },
       deactivations: { ...this.deactivations },
-      handoffs: { sent: this.handoffsSent, received: this.handoffsReceived, bytes: this.handoffBytes, fresh: this.handoffFresh },
+      handoffs: {
+        sent: this.handoffsSent,
+        received: this.handoffsReceived,
+        bytes: this.handoffBytes,
+        fresh: this.handoffFresh,
+        held: sources.heldHandoffs(),
+      },
       droppedFrames: this.dropped,
       latencyMs: {
         p50: latency.quantileMs(0.5),

@@ -97,6 +97,8 @@ export interface MeshEvents {
   deactivated: ActivationEvent & { readonly reason: DeactivateReason };
   'cast-failed': { readonly actor: string; readonly id: string; readonly capability: string; readonly error: MeshError };
   'frame-dropped': { readonly peer: string; readonly error: ProtocolError };
+  /** A frame `peer` had no right to send was dropped (and counted in stats().peers[peer].rejected). */
+  'frame-rejected': { readonly peer: string; readonly frame: string; readonly reason: string };
   'peer-refused': { readonly peer: string; readonly error: MeshError };
   handoff: HandoffEvent;
   /** The previous owner vanished before handing state over: the actor starts fresh. */

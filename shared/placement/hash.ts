@@ -87,3 +87,8 @@ export function hashString(str: string, seed = 0): number {
   const len = encodeUtf8(str); // may replace `scratch`, so read it only afterwards
   return murmur3(scratch, len, seed);
 }
+
+/** The UTF-8 bytes `hashString` hashes for `str` (a copy the caller keeps, to hash it again cheaply). */
+export function utf8Bytes(str: string): Uint8Array {
+  return scratch.slice(0, encodeUtf8(str));
+}
