@@ -35,6 +35,21 @@ export interface PeerConnection {
   onDrain(threshold: number, callback: () => void): void;
   /** Tears the connection down; idempotent, never throws, leaves no timer behind. */
   destroy(): void;
+  /**
+   * The DTLS fingerprints the two SDPs announced (ours, theirs); empty until the offer/answer exchange. The
+   * browser or binding checks the remote certificate against the remote one, so they name this connection.
+   */
+  fingerprints(): { readonly local: string; readonly remote: string };
+}
+
+const FINGERPRINT = /^a=fingerprint:(\S+) (\S+)\s*$/im;
+
+/** The `a=fingerprint` of a signal carrying an SDP, normalised ("sha-256 AB:CD:..."); null for candidates. */
+export function sdpFingerprint(data: SignalData): string | null {
+  const sdp = data['sdp'];
+  if (typeof sdp !== 'string') return null;
+  const match = FINGERPRINT.exec(sdp);
+  return match ? `${match[1]!.toLowerCase()} ${match[2]!.toUpperCase()}` : null;
 }
 
 interface DataChannelLike {
@@ -60,12 +75,17 @@ export function openPeerConnection(platform: RtcPlatform, options: PeerConnectio
   });
   const internals = peer as unknown as Internals;
   let done = false;
+  let local = '';
+  let remote = '';
   const close = (reason: string): void => {
     if (done) return;
     done = true;
     handlers.closed(reason);
   };
-  peer.on('signal', (data: unknown) => handlers.signal(data as SignalData));
+  peer.on('signal', (data: unknown) => {
+    local = sdpFingerprint(data as SignalData) ?? local;
+    handlers.signal(data as SignalData);
+  });
   peer.on('connect', () => handlers.connect());
   peer.on('data', (data: Uint8Array) => handlers.data(data));
   peer.on('close', () => close('channel closed'));
@@ -73,6 +93,7 @@ export function openPeerConnection(platform: RtcPlatform, options: PeerConnectio
   return {
     initiator: options.initiator,
     signal(data) {
+      remote = sdpFingerprint(data) ?? remote;
       try {
         peer.signal(data);
         return true;
@@ -81,6 +102,7 @@ export function openPeerConnection(platform: RtcPlatform, options: PeerConnectio
       }
     },
     send: (data) => peer.send(data),
+    fingerprints: () => ({ local, remote }),
     bufferedAmount: () => internals._channel?.bufferedAmount ?? 0,
     onDrain(threshold, callback) {
       const channel = internals._channel;

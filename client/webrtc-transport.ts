@@ -193,6 +193,7 @@ export class WebRtcTransport implements Transport {
   private channel(conn: Connection): PeerChannel {
     const { peer } = conn;
     return {
+      fingerprints: peer.fingerprints(),
       send: (data) => peer.send(data),
       bufferedAmount: () => peer.bufferedAmount(),
       onDrain: (threshold, callback) => peer.onDrain(threshold, callback),

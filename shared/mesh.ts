@@ -1,6 +1,6 @@
 import type { ActorClass } from './actors/actor.js';
 import { ActorRuntime, type ActivationInfo, type MessageTarget } from './actors/runtime.js';
-import { InvalidArgumentError, StoppedError } from './errors.js';
+import { InvalidArgumentError, StoppedError, UnauthorizedError } from './errors.js';
 import { Calls } from './mesh/calls.js';
 import { checkNames, resolveConfig, type MeshConfig } from './mesh/config.js';
 import { Host } from './mesh/host.js';
@@ -76,7 +76,8 @@ export class Mesh {
     this.links = new PeerLinks({
       config,
       membership: this.membership,
-      hello: () => this.hello(),
+      hello: { ...config.hello, identity: options.transport?.identity },
+      helloFrame: () => this.hello(),
       frame: (link, frame, bytes) => this.onFrame(link, frame, bytes),
       closed: (peer) => this.calls.peerGone(peer),
       dropped: (peer, error) => this.inbound.onDropped(peer, error),
@@ -92,17 +93,8 @@ export class Mesh {
     const version = (): number => membership.version;
     const host = new Host({ self: config.peerId, runtime, handoff: this.rebalance.handoff, ownerOf, version, closed: () => this.closed });
     this.inbound = new Inbound({ shardCount: config.shardCount, host, links, report, changed });
-    this.calls = new Calls({
-      config,
-      counters,
-      host,
-      links,
-      ownerOf,
-      peer: (id) => membership.get(id),
-      stopping: () => this.stopping !== null,
-      nextView: (ms) => this.views.next(ms),
-      rejected: (peer, reason) => rejected(peer, 'reply', reason),
-    });
+    const [peer, stopping, nextView] = [(id: string) => membership.get(id), () => this.stopping !== null, (ms: number) => this.views.next(ms)];
+    this.calls = new Calls({ config, counters, host, links, ownerOf, peer, stopping, nextView });
     this.membership.onChange((change) => this.onViewChange(change));
   }
 
@@ -147,7 +139,9 @@ export class Mesh {
   /** Replaces the capabilities this peer advertises; peers are told at once and shards move accordingly. */
   registerCapabilities(capabilities: readonly string[]): void {
     this.assertRunning();
-    this.capabilities = checkNames(capabilities, 'capability');
+    const checked = checkNames(capabilities, 'capability');
+    this.assertGranted(checked);
+    this.capabilities = checked;
     this.advertise();
   }
 
@@ -207,22 +201,11 @@ export class Mesh {
 
   private async shutdown(): Promise<void> {
     const { config, transport, links, runtime, inbound, calls, settling } = this;
+    const withdraw = (): void => void ((this.capabilities = []), this.advertise());
     try {
-      await drainAndClose({
-        drainTimeoutMs: config.drainTimeoutMs,
-        transport,
-        links,
-        runtime,
-        inbound,
-        calls,
-        settling,
-        handoff: this.rebalance.handoff,
-        withdraw: () => {
-          this.capabilities = [];
-          this.advertise();
-        },
-        close: () => (this.closed = true),
-      });
+      const close = (): void => void (this.closed = true);
+      const { handoff } = this.rebalance;
+      await drainAndClose({ drainTimeoutMs: config.drainTimeoutMs, transport, links, runtime, inbound, calls, settling, handoff, withdraw, close });
     } finally {
       this.views.wake();
       this.report.events.emit('stopped', undefined);
@@ -238,6 +221,7 @@ export class Mesh {
         { open: (peer, channel) => this.links.opened(peer, channel), closed: (peer) => this.links.closed(peer) },
         signal,
       );
+      this.assertGranted(this.capabilities);
     } catch (error) {
       await this.stop();
       throw error;
@@ -286,7 +270,7 @@ export class Mesh {
     this.links.broadcast({ t: 'caps', capabilities: this.capabilities, actorTypes: [...this.actorTypes.keys()] });
   }
 
-  private hello(): Omit<HelloFrame, 'window'> {
+  private hello(): Omit<HelloFrame, 'window' | 'auth'> {
     const { peerId, kind, shardCount, strategy } = this;
     const { capabilities, actorTypes } = this.selfInfo();
     return { t: 'hello', protocol: PROTOCOL_VERSION, peerId, kind, capabilities, actorTypes, shards: shardCount, strategy: strategy.name };
@@ -298,5 +282,11 @@ export class Mesh {
 
   private assertRunning(): void {
     if (this.stopping) throw new StoppedError();
+  }
+
+  /** In a room that signs identities, peers refuse a capability our token does not grant: so do we. */
+  private assertGranted(capabilities: readonly string[]): void {
+    const missing = this.links.ungrantedToUs(capabilities);
+    if (missing !== null) throw new UnauthorizedError(`capability "${missing}" is not granted to peer ${this.peerId} in this room`);
   }
 }

@@ -29,8 +29,6 @@ export interface CallsParts {
   stopping(): boolean;
   /** Resolves on the next view change or after `ms`. */
   nextView(ms: number): Promise<void>;
-  /** A reply or error came from a peer the call was not sent to: dropped. */
-  rejected(peer: string, reason: string): void;
 }
 
 /**
@@ -90,7 +88,7 @@ export class Calls {
   answer(from: string, frame: ReplyFrame | ErrorFrame): void {
     const op = this.pending.get(frame.corr);
     if (op === undefined) return;
-    if (op.peer !== from) return this.parts.rejected(from, `${frame.t} for a call sent to ${op.peer}`);
+    if (op.peer !== from) return this.parts.links.rejected(from, frame.t, `${frame.t} for a call sent to ${op.peer}`);
     this.pending.delete(frame.corr);
     op.answer(frame);
   }

@@ -5,6 +5,7 @@ import { resolveStrategy, type PlacementStrategy } from '../placement/placement.
 import { DEFAULT_SHARD_COUNT, assertShardCount } from '../placement/shards.js';
 import type { FrameLinkOptions } from '../wire/frame-link.js';
 import { MAX_NAME } from '../wire/frames.js';
+import type { HelloContext } from './hello.js';
 import type { MeshOptions } from './types.js';
 
 /** MeshOptions checked once, with every default filled in. */
@@ -21,6 +22,8 @@ export interface MeshConfig {
   readonly drainTimeoutMs: number;
   readonly idleTimeoutMs: number | undefined;
   readonly link: FrameLinkOptions;
+  /** What admitting peers needs from the configuration (the transport adds the identity). */
+  readonly hello: Omit<HelloContext, 'identity'>;
 }
 
 export function resolveConfig(options: MeshOptions): MeshConfig {
@@ -29,11 +32,12 @@ export function resolveConfig(options: MeshOptions): MeshConfig {
   const peerId = options.peerId ?? randomPeerId();
   if (!PEER_ID_PATTERN.test(peerId)) throw new InvalidArgumentError(`peerId must match ${PEER_ID_PATTERN}, got "${peerId}"`);
   const maxMessageBytes = positive(options.maxMessageBytes ?? 16 * 1024 * 1024, 'maxMessageBytes');
+  const strategy = resolveStrategy(options.strategy);
   return {
     peerId,
     kind: options.transport?.kind ?? 'memory',
     shardCount,
-    strategy: resolveStrategy(options.strategy),
+    strategy,
     callTimeoutMs: positive(options.callTimeoutMs ?? 5000, 'callTimeoutMs'),
     maxMessageBytes,
     heartbeatMs: positive(options.heartbeatMs ?? 1000, 'heartbeatMs'),
@@ -46,7 +50,15 @@ export function resolveConfig(options: MeshOptions): MeshConfig {
       maxMessageBytes,
       ...(options.transport?.schedule ? { schedule: options.transport.schedule } : {}),
     },
+    hello: { self: peerId, shardCount, strategy: strategy.name, trustedKeys: checkKeys(options.trustedKeys ?? []) },
   };
+}
+
+function checkKeys(keys: readonly string[]): readonly string[] {
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' && k.length > 0 && k.length <= 64)) {
+    throw new InvalidArgumentError('trustedKeys must be base64url Ed25519 public keys');
+  }
+  return [...keys];
 }
 
 export function positive(value: number, name: string): number {

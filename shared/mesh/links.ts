@@ -1,9 +1,11 @@
-import { IncompatiblePeerError, type MeshError, type ProtocolError } from '../errors.js';
+import { IncompatiblePeerError, UnauthorizedError, type MeshError, type ProtocolError } from '../errors.js';
+import { peekClaims, type IdentityClaims } from '../identity/token.js';
 import type { Membership, PeerInfo } from '../placement/membership.js';
 import { FrameLink } from '../wire/frame-link.js';
-import { PROTOCOL_VERSION, type Frame, type HelloFrame } from '../wire/frames.js';
+import type { Frame, HelloFrame } from '../wire/frames.js';
 import type { ChannelSink, PeerChannel } from '../wire/transport.js';
 import type { MeshConfig } from './config.js';
+import { checkIdentity, checkRenewal, helloFor, incompatibility, isOpen, ungranted, type HelloContext } from './hello.js';
 import type { PeerTraffic } from './stats.js';
 
 /** The frames the links hand on: everything that is not about the link itself. */
@@ -16,6 +18,14 @@ export interface PeerLink {
   readonly channel: PeerChannel;
   /** Set once its hello was accepted: from then on it is in the view (until it leaves). */
   info: PeerInfo | null;
+  /** What its token grants, in a room with signed identities. */
+  claims: IdentityClaims | null;
+  /** Frames that arrived while its hello was being checked, replayed once it is accepted; null otherwise. */
+  held: Frame[] | null;
+  /** Frames of ours waiting for our own (signed) hello to go out first; null once it has. */
+  outbox: Frame[] | null;
+  /** Resolves once our hello is out: no peer is admitted (and so called) before it has our hello. */
+  helloOut: Promise<void>;
   /** It said bye: out of the view, channel kept open for its last replies. */
   leaving: boolean;
   /** It answered our bye: it sends us no more calls or casts. */
@@ -35,8 +45,9 @@ export interface PeerLink {
 export interface LinkParts {
   readonly config: MeshConfig;
   readonly membership: Membership;
-  /** Our hello, with what we advertise right now (the link adds its window). */
-  hello(): Omit<HelloFrame, 'window'>;
+  readonly hello: HelloContext;
+  /** Our hello, with what we advertise right now (each link adds its window and proof). */
+  helloFrame(): Omit<HelloFrame, 'window' | 'auth'>;
   /** A frame for the mesh from a peer whose hello was accepted. */
   frame(link: PeerLink, frame: AppFrame, bytes: number | undefined): void;
   /** The peer's channel closed; it has already left the view. */
@@ -55,20 +66,40 @@ const GONE_TRAFFIC_KEPT = 256;
 const CAPS_INTERVAL_MS = 100;
 /** At most one pong per this interval per peer, however many pings it sends. */
 const PONG_INTERVAL_MS = 100;
-const INCOMPATIBLE = 'incompatible: ';
+/** Frames kept while a hello is checked; a peer that sends more is not following the protocol. */
+const MAX_HELD = 4096;
+const REFUSALS: readonly [string, (message: string, peer: string) => MeshError][] = [
+  ['incompatible: ', (m, peer) => new IncompatiblePeerError(m, { peer })],
+  ['unauthorized: ', (m) => new UnauthorizedError(m)],
+];
 
 /**
- * The peer links: opens and closes them, checks each peer's hello (protocol, shard count, strategy), keeps
- * the view (membership) in step with hello, caps and bye, runs the heartbeat that finds frozen peers, and
- * keeps the traffic of departed peers for stats. Everything else a peer sends goes to `parts.frame`.
+ * The peer links: opens and closes them, admits each peer by its hello (hello.ts: compatibility and, in a
+ * signed room, identity), keeps the view (membership) in step with hello, caps and bye, runs the heartbeat
+ * that finds frozen peers and expired tokens, and keeps the traffic of departed peers for stats.
+ * Everything else a peer sends goes to `parts.frame`.
  */
 export class PeerLinks {
   private readonly links = new Map<string, PeerLink>();
   private readonly goneTraffic = new Map<string, PeerTraffic>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private closing = false;
+  private readonly stopRenewals: () => void;
 
-  constructor(private readonly parts: LinkParts) {}
+  constructor(private readonly parts: LinkParts) {
+    // A renewed token of ours reaches every peer before the old one expires there.
+    const identity = parts.hello.identity;
+    this.stopRenewals = identity?.onRenewed(() => {
+      const token = identity.grant()?.token;
+      if (token !== undefined) this.broadcast({ t: 'token', token });
+    }) ?? (() => undefined);
+  }
+
+  /** The first of `capabilities` our own token does not grant (null in an open room or when all are granted). */
+  ungrantedToUs(capabilities: readonly string[]): string | null {
+    const token = this.parts.hello.identity?.grant()?.token;
+    return token === undefined ? null : ungranted(peekClaims(token), capabilities);
+  }
 
   get size(): number {
     return this.links.size;
@@ -76,10 +107,6 @@ export class PeerLinks {
 
   get(peer: string): PeerLink | undefined {
     return this.links.get(peer);
-  }
-
-  values(): IterableIterator<PeerLink> {
-    return this.links.values();
   }
 
   /** A transport opened a channel: wrap it in a link, say hello, and take its messages. */
@@ -91,29 +118,15 @@ export class PeerLinks {
     this.links.get(peer)?.link.close();
     const link: FrameLink = new FrameLink(
       channel,
-      {
-        frame: (frame, bytes) => this.onFrame(state, frame, bytes),
-        dropped: (error) => this.parts.dropped(peer, error),
-      },
+      { frame: (frame, bytes) => this.onFrame(state, frame, bytes), dropped: (error) => this.parts.dropped(peer, error) },
       this.parts.config.link,
     );
     const state: PeerLink = {
-      peer,
-      link,
-      channel,
-      info: null,
-      leaving: false,
-      farewell: false,
-      lastHeard: Date.now(),
-      pings: 0,
-      rejected: 0,
-      lastPong: 0,
-      pendingCaps: null,
-      capsAppliedAt: 0,
-      capsTimer: null,
+      ...{ peer, link, channel, info: null, claims: null, held: null, outbox: null, helloOut: Promise.resolve(), leaving: false, farewell: false },
+      ...{ lastHeard: Date.now(), pings: 0, rejected: 0, lastPong: 0, pendingCaps: null, capsAppliedAt: 0, capsTimer: null },
     };
     this.links.set(peer, state);
-    this.send(state, { ...this.parts.hello(), window: link.windowSize });
+    this.sayHello(state);
     this.ensureHeartbeat();
     return {
       message: (data) => {
@@ -148,6 +161,10 @@ export class PeerLinks {
 
   /** Sends a frame; false if it could not be queued (closed, saturated, unencodable). */
   send(state: PeerLink, frame: Frame): boolean {
+    if (state.outbox !== null) {
+      state.outbox.push(frame);
+      return true;
+    }
     try {
       state.link.send(frame);
       return true;
@@ -179,6 +196,7 @@ export class PeerLinks {
   /** Closes every link and channel and stops the heartbeat. Idempotent. */
   closeAll(): void {
     this.closing = true;
+    this.stopRenewals();
     this.stopHeartbeat();
     for (const state of [...this.links.values()]) {
       if (state.capsTimer !== null) clearTimeout(state.capsTimer);
@@ -195,15 +213,44 @@ export class PeerLinks {
     return peers;
   }
 
+  /** Our hello goes first on every link; while it is being signed, our other frames wait behind it. */
+  private sayHello(state: PeerLink): void {
+    const base = { ...this.parts.helloFrame(), window: state.link.windowSize };
+    const { identity } = this.parts.hello;
+    if (isOpen(identity)) {
+      this.send(state, { ...base, auth: null });
+      return;
+    }
+    state.outbox = [];
+    state.helloOut = helloFor(base, state.peer, state.channel, identity).then(
+      (hello) => {
+        const waiting = state.outbox ?? [];
+        state.outbox = null;
+        this.send(state, hello);
+        for (const frame of waiting) this.send(state, frame);
+      },
+      () => state.channel.close(), // we cannot sign: this link cannot be admitted by anyone
+    );
+  }
+
   private onFrame(state: PeerLink, frame: Frame, bytes: number | undefined): void {
+    // A bye is never held: a peer that refuses us while we check its hello must be heard.
+    if (state.held !== null && frame.t !== 'bye') {
+      if (state.held.length >= MAX_HELD) return this.refuse(state, new UnauthorizedError(`peer ${state.peer} sent too much before its hello was checked`));
+      state.held.push(frame);
+      return;
+    }
     switch (frame.t) {
       case 'hello':
         if (state.info !== null || state.leaving) return this.rejected(state.peer, 'hello', 'a second hello on one channel');
         return this.onHello(state, frame);
       case 'caps':
         if (!state.info || state.leaving) return this.rejected(state.peer, 'caps', 'caps before hello or after bye');
+        if (ungranted(state.claims, frame.capabilities) !== null) return this.rejected(state.peer, 'caps', 'a capability its token does not grant');
         state.pendingCaps = frame;
         return this.applyCapsSoon(state);
+      case 'token':
+        return this.onToken(state, frame.token);
       case 'ping': {
         const now = Date.now();
         if (now - state.lastPong < PONG_INTERVAL_MS) return;
@@ -230,29 +277,55 @@ export class PeerLinks {
   }
 
   private onHello(state: PeerLink, frame: HelloFrame): void {
-    const { shardCount, strategy } = this.parts.config;
-    const problem =
-      frame.protocol !== PROTOCOL_VERSION
-        ? `protocol ${frame.protocol}, we speak ${PROTOCOL_VERSION}`
-        : frame.peerId !== state.peer
-          ? `hello from ${frame.peerId} on the channel of ${state.peer}`
-          : frame.shards !== shardCount
-            ? `${frame.shards} shards, we use ${shardCount}`
-            : frame.strategy !== strategy.name
-              ? `strategy ${frame.strategy}, we use ${strategy.name}`
-              : null;
-    if (problem) {
-      // Peers that would compute different owners must not share a view: keep them out, loudly.
-      this.parts.refused(state.peer, new IncompatiblePeerError(problem, { peer: state.peer }));
-      // Tell the other side why, so it reports the refusal too, then close once the bye has left.
-      state.leaving = true;
-      this.send(state, { t: 'bye', reason: `${INCOMPATIBLE}${problem}`.slice(0, 256) });
-      void state.link.whenFlushed().then(() => state.channel.close());
-      return;
-    }
+    const incompatible = incompatibility(frame, state.peer, this.parts.hello);
+    if (incompatible) return this.refuse(state, incompatible);
+    if (isOpen(this.parts.hello.identity)) return this.admit(state, frame, null);
+    state.held = [];
+    const checked = checkIdentity(frame, state.peer, state.channel, this.parts.hello);
+    void Promise.all([checked, state.helloOut]).then(([check]) => {
+      if (this.links.get(state.peer) !== state || state.leaving) return;
+      if (!check.ok) return this.refuse(state, check.error);
+      this.admit(state, frame, check.claims);
+    });
+  }
+
+  /** The peer is in: into the view, then whatever it sent while we checked its hello. */
+  private admit(state: PeerLink, frame: HelloFrame, claims: IdentityClaims | null): void {
+    const held = state.held ?? [];
+    state.held = null;
+    state.claims = claims;
     state.link.setPeerWindow(frame.window);
     state.info = { id: state.peer, kind: frame.kind, capabilities: frame.capabilities, actorTypes: frame.actorTypes };
     this.parts.membership.upsert(state.info);
+    for (const next of held) this.onFrame(state, next, undefined);
+  }
+
+  /** Keeps a peer out of the view, loudly: tell it why (it reports the refusal too), then close. */
+  private refuse(state: PeerLink, error: MeshError): void {
+    state.held = null;
+    state.leaving = true;
+    this.parts.refused(state.peer, error);
+    const prefix = error.code === 'UNAUTHORIZED' ? 'unauthorized: ' : 'incompatible: ';
+    this.send(state, { t: 'bye', reason: `${prefix}${error.message}`.slice(0, 256) });
+    if (state.info !== null) this.parts.membership.remove(state.peer);
+    void state.link.whenFlushed().then(() => state.channel.close());
+  }
+
+  private onToken(state: PeerLink, token: string): void {
+    const current = state.claims;
+    if (current === null || state.info === null) return this.rejected(state.peer, 'token', 'a token outside a signed room or before hello');
+    void checkRenewal(token, current, this.parts.hello).then((renewed) => {
+      if (this.links.get(state.peer) !== state || state.claims !== current) return;
+      if (typeof renewed === 'string') return this.rejected(state.peer, 'token', renewed);
+      state.claims = renewed;
+      // Capabilities the new token no longer grants are dropped from the view at once.
+      const info = state.info;
+      if (info !== null && ungranted(renewed, info.capabilities) !== null) {
+        const granted = renewed.caps ?? [];
+        state.info = { ...info, capabilities: info.capabilities.filter((c) => granted.includes(c)) };
+        this.parts.membership.upsert(state.info);
+      }
+    });
   }
 
   /**
@@ -278,11 +351,8 @@ export class PeerLinks {
   }
 
   private onBye(state: PeerLink, reason: string): void {
-    if (reason.startsWith(INCOMPATIBLE)) {
-      this.parts.refused(
-        state.peer,
-        new IncompatiblePeerError(`refused by ${state.peer}: ${reason.slice(INCOMPATIBLE.length)}`, { peer: state.peer }),
-      );
+    for (const [prefix, make] of REFUSALS) {
+      if (reason.startsWith(prefix)) this.parts.refused(state.peer, make(`refused by ${state.peer}: ${reason.slice(prefix.length)}`, state.peer));
     }
     // The peer is leaving: route nothing more to it, but keep the channel until it closes it, so the
     // replies to calls it is still finishing reach us. Our farewell tells it nothing more will come.
@@ -311,6 +381,10 @@ export class PeerLinks {
         // Silent for too long: frozen or cut off without a close. Treat it as gone.
         state.channel.close();
         this.closed(state.peer);
+        continue;
+      }
+      if (state.claims !== null && !state.leaving && state.claims.exp <= now) {
+        this.refuse(state, new UnauthorizedError(`peer ${state.peer}: its identity token expired and was not renewed`));
         continue;
       }
       state.link.sweep();

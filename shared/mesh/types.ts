@@ -37,6 +37,11 @@ export interface MeshOptions {
   readonly abortSignal?: AbortSignal;
   /** On stop, hand actors over and answer calls in progress for up to this long before closing (ms, default 2000; 0 = no drain). */
   readonly drainTimeoutMs?: number;
+  /**
+   * In rooms whose signaling server signs identities: public keys (base64url, raw Ed25519) trusted to sign
+   * peer tokens besides the ones the server names, e.g. to pin your own key.
+   */
+  readonly trustedKeys?: readonly string[];
   /** Tuning of the per-peer link (chunk size, window, queue bound). */
   readonly link?: Omit<FrameLinkOptions, 'maxMessageBytes' | 'schedule'>;
 }

@@ -18,6 +18,17 @@ export interface HelloFrame {
   readonly strategy: string;
   /** How many unhandled calls/casts this peer accepts from the receiver of this hello (its receive window). */
   readonly window: number;
+  /** In rooms with signed identities: the sender's token and its proof for this connection (identity/proof.ts). */
+  readonly auth: HelloAuth | null;
+}
+export interface HelloAuth {
+  readonly token: string;
+  readonly proof: Uint8Array;
+}
+/** A renewed identity token (same key as the one proven in the hello), sent before the old one expires. */
+export interface TokenFrame {
+  readonly t: 'token';
+  readonly token: string;
 }
 export interface CapsFrame {
   readonly t: 'caps';
@@ -120,6 +131,7 @@ export type Frame =
   | PongFrame
   | ByeFrame
   | FarewellFrame
+  | TokenFrame
   | HandoffFrame
   | ReleasedFrame;
 
@@ -141,12 +153,24 @@ const TAG = {
   handoff: 11,
   released: 12,
   farewell: 13,
+  token: 14,
 } as const satisfies Record<FrameType, number>;
 
 export function toWire(frame: Frame): unknown[] {
   switch (frame.t) {
     case 'hello':
-      return [TAG.hello, frame.protocol, frame.peerId, frame.kind, frame.capabilities, frame.actorTypes, frame.shards, frame.strategy, frame.window];
+      return [
+        TAG.hello,
+        frame.protocol,
+        frame.peerId,
+        frame.kind,
+        frame.capabilities,
+        frame.actorTypes,
+        frame.shards,
+        frame.strategy,
+        frame.window,
+        frame.auth === null ? null : [frame.auth.token, frame.auth.proof],
+      ];
     case 'caps':
       return [TAG.caps, frame.capabilities, frame.actorTypes];
     case 'call':
@@ -173,6 +197,8 @@ export function toWire(frame: Frame): unknown[] {
       return [TAG.released, frame.capability, frame.shards, frame.keys];
     case 'farewell':
       return [TAG.farewell];
+    case 'token':
+      return [TAG.token, frame.token];
   }
 }
 
@@ -209,6 +235,14 @@ const keyList = (v: unknown): [string, string][] => {
   }
   return v as [string, string][];
 };
+const MAX_TOKEN = 8192;
+const helloAuth = (v: unknown): HelloAuth | null => {
+  if (v === null) return null;
+  if (!Array.isArray(v) || v.length !== 2) return bad('hello.auth');
+  const proof: unknown = v[1];
+  if (!(proof instanceof Uint8Array) || proof.length > 256) return bad('hello.auth.proof');
+  return { token: str(v[0], 'hello.auth.token', MAX_TOKEN), proof };
+};
 const kind = (v: unknown): PeerKind => (v === 'browser' || v === 'node' || v === 'memory' ? v : bad('peer kind'));
 const bytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? v : bad('chunk bytes'));
 const arity = (a: unknown[], n: number, what: string): void => {
@@ -237,7 +271,7 @@ export function fromWire(raw: unknown): Frame {
   const a = raw as unknown[];
   switch (a[0]) {
     case TAG.hello:
-      arity(a, 9, 'hello');
+      arity(a, 10, 'hello');
       return {
         t: 'hello',
         protocol: uint(a[1], 'hello.protocol'),
@@ -248,6 +282,7 @@ export function fromWire(raw: unknown): Frame {
         shards: uint(a[6], 'hello.shards'),
         strategy: str(a[7], 'hello.strategy', MAX_NAME),
         window: uint(a[8], 'hello.window'),
+        auth: helloAuth(a[9]),
       };
     case TAG.caps:
       arity(a, 3, 'caps');
@@ -333,6 +368,9 @@ export function fromWire(raw: unknown): Frame {
     case TAG.farewell:
       arity(a, 1, 'farewell');
       return { t: 'farewell' };
+    case TAG.token:
+      arity(a, 2, 'token');
+      return { t: 'token', token: str(a[1], 'token.token', MAX_TOKEN) };
     default:
       return bad(`unknown frame tag ${typeof a[0] === 'number' ? a[0] : typeof a[0]}`);
   }

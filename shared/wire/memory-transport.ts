@@ -1,4 +1,4 @@
-import type { ChannelSink, PeerChannel, Transport, TransportHandlers } from './transport.js';
+import type { ChannelSink, LocalIdentity, PeerChannel, Transport, TransportHandlers } from './transport.js';
 
 interface Endpoint {
   readonly peerId: string;
@@ -6,11 +6,15 @@ interface Endpoint {
   readonly pairs: Map<string, MemoryPair>;
 }
 
+let fingerprintSeq = 0;
+
 /** Two ends of an in-memory channel. Delivery is asynchronous and ordered, like a reliable data channel. */
 class MemoryPair {
   closed = false;
   frozen = false;
   private readonly sinks = new Map<string, ChannelSink>();
+  /** Stand-ins for DTLS fingerprints: unique per pair and end, as a real connection's certificates are. */
+  private readonly fingerprints = new Map<string, string>();
 
   constructor(
     private readonly network: MemoryNetwork,
@@ -23,8 +27,18 @@ class MemoryPair {
     this.sinks.set(this.a.peerId, this.b.handlers.open(this.a.peerId, this.channel(this.b, this.a)));
   }
 
+  private fingerprint(end: Endpoint): string {
+    let fp = this.fingerprints.get(end.peerId);
+    if (fp === undefined) {
+      fp = `memory:${++fingerprintSeq}:${end.peerId}`;
+      this.fingerprints.set(end.peerId, fp);
+    }
+    return fp;
+  }
+
   private channel(from: Endpoint, to: Endpoint): PeerChannel {
     return {
+      fingerprints: { local: this.fingerprint(from), remote: this.fingerprint(to) },
       send: (data) => {
         if (this.closed) throw new Error('channel closed');
         if (this.frozen) return;
@@ -34,7 +48,6 @@ class MemoryPair {
         queueMicrotask(() => {
           if (!this.closed && !this.frozen) this.sinks.get(from.peerId)?.message(copy);
         });
-        void to;
       },
       bufferedAmount: () => 0,
       onDrain: () => undefined,
@@ -63,10 +76,12 @@ export class MemoryNetwork {
   readonly stats = { messages: 0, bytes: 0 };
   private readonly endpoints = new Map<string, Endpoint>();
 
-  transport(): Transport {
+  /** A transport on this network; `identity` makes it a peer of a room with signed identities. */
+  transport(options: { readonly identity?: LocalIdentity } = {}): Transport {
     let self: Endpoint | undefined;
     return {
       kind: 'memory',
+      ...(options.identity ? { identity: options.identity } : {}),
       start: async (peerId, handlers) => {
         if (this.endpoints.has(peerId)) throw new Error(`peer id ${peerId} is already on this network`);
         self = { peerId, handlers, pairs: new Map() };

@@ -1,10 +1,37 @@
 import type { ByteChannel } from './frame-link.js';
 import type { PeerKind } from '../placement/membership.js';
+import type { ConnectionBinding } from '../identity/proof.js';
 
 /** A byte channel the transport opened to one remote peer. */
 export interface PeerChannel extends ByteChannel {
   /** Closes this channel; the transport then reports `closed` for the peer. */
   close(): void;
+  /**
+   * The DTLS certificate fingerprints of this connection, ours and the remote's, as the SDPs announced them
+   * (WebRTC checks the remote's against its certificate). Signed hellos are bound to them.
+   */
+  readonly fingerprints: { readonly local: string; readonly remote: string };
+}
+
+/** A signed identity and the keys to check other peers' with (see shared/identity/token.ts). */
+export interface IdentityGrant {
+  readonly token: string;
+  /** base64url raw Ed25519 public keys whose tokens this room accepts. */
+  readonly serverKeys: readonly string[];
+}
+
+/**
+ * This peer's identity in a room whose server signs identities: its current token, the keys that vouch
+ * for tokens, and its private key (only through `sign`). Absent (or a null grant) means open mode.
+ */
+export interface LocalIdentity {
+  readonly room: string;
+  /** The current grant, renewed before it expires; null when the server signs no identities. */
+  grant(): IdentityGrant | null;
+  /** Signs a hello proof with the private key the token names. */
+  sign(binding: ConnectionBinding): Promise<Uint8Array>;
+  /** Runs `listener` whenever the grant is renewed; returns the unsubscribe function. */
+  onRenewed(listener: () => void): () => void;
 }
 
 /** Where a transport delivers the messages of a channel it opened. */
@@ -25,6 +52,8 @@ export interface TransportHandlers {
  */
 export interface Transport {
   readonly kind: PeerKind;
+  /** Set when the room may sign identities: available once start() resolved. */
+  readonly identity?: LocalIdentity;
   /**
    * How the links over this transport schedule a flush (default: a microtask). Node's WebRTC transport
    * passes setImmediate: its channels deliver each message in a callback of its own, so a microtask flush

@@ -173,7 +173,7 @@ describe('4. capability flapping', () => {
   });
 
   it('a second hello on a channel is refused', async () => {
-    evil.send('peer-a', { t: 'hello', protocol: 2, peerId: 'peer-evil', kind: 'memory', capabilities: [CAP], actorTypes: ['Counter'], shards: 4096, strategy: 'rendezvous', window: 10 });
+    evil.send('peer-a', { t: 'hello', protocol: 2, peerId: 'peer-evil', kind: 'memory', capabilities: [CAP], actorTypes: ['Counter'], shards: 4096, strategy: 'rendezvous', window: 10, auth: null });
     await until(() => rejectedBy(a, 'peer-evil') === 1, 'the second hello to be refused');
     expect(a.peersFor(CAP)).toEqual(['peer-a', 'peer-b']);
   });
