@@ -2,6 +2,7 @@ import type { PeerKind } from '../shared/placement/membership.js';
 import type { IceServerConfig, RoomPeer, SignalData } from '../shared/wire/signaling.js';
 import type { ChannelSink, PeerChannel, Transport, TransportHandlers } from '../shared/wire/transport.js';
 import { SignalingClient, type SignalingState } from './signaling-client.js';
+import { ConnectionBudget, type ConnectionBudgetOptions } from './connection-budget.js';
 import { openPeerConnection, type PeerConnection } from './peer-connection.js';
 import type { RtcPlatform } from './rtc.js';
 import type { MeshError } from '../shared/errors.js';
@@ -16,6 +17,8 @@ export interface WebRtcTransportOptions {
   readonly connectTimeoutMs?: number;
   /** Give up on a peer connection that has not opened after this long and retry (ms, default 15000). */
   readonly peerConnectTimeoutMs?: number;
+  /** How many RTCPeerConnections to build, per remote peer and in all (see connection-budget.ts). */
+  readonly connectionBudget?: ConnectionBudgetOptions;
   readonly onSignalingState?: (state: SignalingState, detail?: MeshError) => void;
 }
 
@@ -33,7 +36,8 @@ interface Connection {
 /**
  * The WebRTC mesh: a simple-peer connection to every other peer of the room, introduced by the signaling
  * server. The lower peer id initiates (no glare). A channel that fails is retried while its peer is still
- * in the room; a peer the server reports gone is closed at once, so its pending calls fail fast.
+ * in the room; a peer the server reports gone is probed by the mesh and closed if it stays silent. Every
+ * RTCPeerConnection, ours or asked for by a remote offer, comes out of a budget (connection-budget.ts).
  */
 export class WebRtcTransport implements Transport {
   readonly kind: PeerKind;
@@ -46,6 +50,7 @@ export class WebRtcTransport implements Transport {
   private peerId = '';
   private iceServers: readonly IceServerConfig[];
   private closed = false;
+  private readonly budget: ConnectionBudget;
 
   constructor(
     private readonly platform: RtcPlatform,
@@ -54,6 +59,12 @@ export class WebRtcTransport implements Transport {
     this.kind = platform.kind;
     if (platform.schedule) this.schedule = platform.schedule;
     this.iceServers = options.iceServers ?? [];
+    this.budget = new ConnectionBudget(options.connectionBudget ?? {}, platform.kind === 'browser');
+  }
+
+  /** Connections built and refused by the budget (offers beyond it are ignored). */
+  stats(): Readonly<Record<string, number>> {
+    return { connectionsCreated: this.budget.created, connectionsRefused: this.budget.refused, connectionsOpen: this.connections.size };
   }
 
   /** Signaling state, for UIs: 'connecting' | 'joined' | 'disconnected' | 'closed'. */
@@ -110,11 +121,16 @@ export class WebRtcTransport implements Transport {
     if (!this.connections.has(remote)) this.connect(remote);
   }
 
+  /**
+   * The server lost the peer's socket. An open data channel may well be healthy (a signaling blip, a
+   * server restart): the mesh probes it rather than cutting it. A connection still being set up is dropped.
+   */
   private onPeerLeft(remote: string): void {
     this.roomPeers.delete(remote);
     this.cancelRetry(remote);
     const conn = this.connections.get(remote);
-    if (conn) this.drop(conn, 'peer left the room');
+    if (conn?.open) this.handlers?.suspect?.(remote);
+    else if (conn) this.drop(conn, 'peer left the room');
   }
 
   private onSignal(from: string, data: SignalData): void {
@@ -127,6 +143,7 @@ export class WebRtcTransport implements Transport {
     }
     if (!conn) {
       if (data['type'] !== 'offer' || this.shouldInitiate(from)) return; // stale signal of an old connection
+      if (!this.budget.take(from)) return; // too many connections from this peer: ignore its offer
       this.roomPeers.add(from);
       conn = this.create(from, false);
     }
@@ -153,6 +170,7 @@ export class WebRtcTransport implements Transport {
   }
 
   private connect(remote: string): void {
+    if (!this.budget.take(remote)) return this.scheduleRetry(remote, this.budget.waitFor(remote));
     this.create(remote, true);
   }
 
@@ -216,11 +234,12 @@ export class WebRtcTransport implements Transport {
     if (!this.closed && conn.initiator && this.roomPeers.has(conn.remote)) this.scheduleRetry(conn.remote);
   }
 
-  private scheduleRetry(remote: string): void {
+  private scheduleRetry(remote: string, atLeastMs = 0): void {
     const retry = this.retries.get(remote) ?? { attempts: 0, timer: null };
     if (retry.timer !== null) return;
     retry.attempts++;
-    const delay = Math.min(5000, 100 * 2 ** Math.min(retry.attempts, 6)) * (0.5 + Math.random() / 2);
+    const backoff = Math.min(5000, 100 * 2 ** Math.min(retry.attempts, 6)) * (0.5 + Math.random() / 2);
+    const delay = Math.max(backoff, atLeastMs);
     retry.timer = setTimeout(() => {
       retry.timer = null;
       if (!this.closed && this.roomPeers.has(remote) && !this.connections.has(remote)) this.connect(remote);

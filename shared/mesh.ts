@@ -218,7 +218,11 @@ export class Mesh {
     try {
       await this.transport.start(
         this.peerId,
-        { open: (peer, channel) => this.links.opened(peer, channel), closed: (peer) => this.links.closed(peer) },
+        {
+          open: (peer, channel) => this.links.opened(peer, channel),
+          closed: (peer) => this.links.closed(peer),
+          suspect: (peer) => this.links.suspect(peer),
+        },
         signal,
       );
       this.assertGranted(this.capabilities);

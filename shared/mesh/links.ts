@@ -40,6 +40,8 @@ export interface PeerLink {
   pendingCaps: { readonly capabilities: readonly string[]; readonly actorTypes: readonly string[] } | null;
   capsAppliedAt: number;
   capsTimer: ReturnType<typeof setTimeout> | null;
+  /** A probe after the transport suspected the peer gone: closes the link unless the peer speaks first. */
+  probe: ReturnType<typeof setTimeout> | null;
 }
 
 export interface LinkParts {
@@ -66,6 +68,8 @@ const GONE_TRAFFIC_KEPT = 256;
 const CAPS_INTERVAL_MS = 100;
 /** At most one pong per this interval per peer, however many pings it sends. */
 const PONG_INTERVAL_MS = 100;
+/** How long a suspected peer has to answer a probe before its link is closed (at most peerTimeoutMs). */
+const PROBE_MS = 1000;
 /** Frames kept while a hello is checked; a peer that sends more is not following the protocol. */
 const MAX_HELD = 4096;
 const REFUSALS: readonly [string, (message: string, peer: string) => MeshError][] = [
@@ -123,7 +127,7 @@ export class PeerLinks {
     );
     const state: PeerLink = {
       ...{ peer, link, channel, info: null, claims: null, held: null, outbox: null, helloOut: Promise.resolve(), leaving: false, farewell: false },
-      ...{ lastHeard: Date.now(), pings: 0, rejected: 0, lastPong: 0, pendingCaps: null, capsAppliedAt: 0, capsTimer: null },
+      ...{ lastHeard: Date.now(), pings: 0, rejected: 0, lastPong: 0, pendingCaps: null, capsAppliedAt: 0, capsTimer: null, probe: null },
     };
     this.links.set(peer, state);
     this.sayHello(state);
@@ -137,12 +141,30 @@ export class PeerLinks {
     };
   }
 
+  /**
+   * The transport heard the peer may be gone (e.g. its signaling socket dropped). Its data channel may be
+   * fine (a signaling blip must not cut healthy links), so ask it: a peer that says nothing within the probe
+   * time is closed, which fails its calls fast; one that answers stays.
+   */
+  suspect(peer: string): void {
+    const state = this.links.get(peer);
+    if (!state || state.probe !== null) return;
+    const heard = state.link.counters.messagesIn;
+    this.send(state, { t: 'ping', n: ++state.pings });
+    state.probe = setTimeout(() => {
+      state.probe = null;
+      if (this.links.get(peer) !== state || state.link.counters.messagesIn > heard) return;
+      state.channel.close();
+      this.closed(peer);
+    }, Math.min(PROBE_MS, this.parts.config.peerTimeoutMs));
+  }
+
   /** The transport reports the channel gone (or we decided so): forget the peer. */
   closed(peer: string): void {
     const state = this.links.get(peer);
     if (!state) return;
     this.links.delete(peer);
-    if (state.capsTimer !== null) clearTimeout(state.capsTimer);
+    clearTimers(state);
     this.goneTraffic.set(peer, { ...trafficOf(state), inFlight: 0, queuedBytes: 0, unhandled: 0 });
     // Keep the traffic of departed peers for stats, but not of every tab that ever came and went.
     if (this.goneTraffic.size > GONE_TRAFFIC_KEPT) this.goneTraffic.delete(this.goneTraffic.keys().next().value as string);
@@ -199,7 +221,7 @@ export class PeerLinks {
     this.stopRenewals();
     this.stopHeartbeat();
     for (const state of [...this.links.values()]) {
-      if (state.capsTimer !== null) clearTimeout(state.capsTimer);
+      clearTimers(state);
       state.link.close();
       state.channel.close();
     }
@@ -391,6 +413,13 @@ export class PeerLinks {
       if (now - state.lastHeard >= heartbeatMs) this.send(state, { t: 'ping', n: ++state.pings });
     }
   }
+}
+
+function clearTimers(state: PeerLink): void {
+  if (state.capsTimer !== null) clearTimeout(state.capsTimer);
+  if (state.probe !== null) clearTimeout(state.probe);
+  state.capsTimer = null;
+  state.probe = null;
 }
 
 function trafficOf(state: PeerLink): PeerTraffic {

@@ -44,6 +44,11 @@ export interface TransportHandlers {
   open(remoteId: string, channel: PeerChannel): ChannelSink;
   /** The channel to `remoteId` closed (or could not be kept); nothing more arrives from it. */
   closed(remoteId: string, reason: string): void;
+  /**
+   * Something other than the channel says `remoteId` may be gone (the signaling server lost its socket).
+   * The channel may still be healthy: the mesh probes it and closes it only if the peer stays silent.
+   */
+  suspect?(remoteId: string): void;
 }
 
 /**
