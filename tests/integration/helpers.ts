@@ -14,6 +14,7 @@ import { createSignalingServer, type SignalingServer } from '../../server/signal
 import type { ActivationInfo, CallRequest, CallResult, MeshStats, PeerInfo } from '../../shared/index.js';
 import { observeActors, testActors } from './fixtures/actors.js';
 import type { PeerCommand, PeerProcessConfig, WireError } from './fixtures/peer-process.js';
+import { until } from '../fixtures/wait.js';
 
 export const LOOPBACK = '127.0.0.1';
 /** Steps slower than this are reported on the console (they pass, but explain a slow or flaky run). */
@@ -27,26 +28,6 @@ const SERVER_PROCESS = fileURLToPath(new URL('./fixtures/server-process.ts', imp
 export const ALL_ACTORS = { ...demoActors, ...testActors };
 
 // ------------------------------------------------------------------------------------------- waiting
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` until it holds; throws `message` (plus how long it waited) after `timeoutMs`. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  message: string | (() => string | Promise<string>),
-  intervalMs = 25,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() >= deadline) {
-      const text = typeof message === 'string' ? message : await message();
-      throw new Error(`waitFor: ${text} (not within ${timeoutMs} ms)`);
-    }
-    await sleep(intervalMs);
-  }
-}
 
 /** Settles like `promise`, or rejects with `message` after `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
@@ -161,10 +142,10 @@ observeActors((event, fields) => actorEvents.push({ event, fields }));
 /** Waits until an in-process actor reported `event` for actor id `id`. */
 export async function waitForActorEvent(event: string, id: string, timeoutMs = 10_000): Promise<Readonly<Record<string, unknown>>> {
   let found: Readonly<Record<string, unknown>> | undefined;
-  await waitFor(
+  await until(
     () => (found = actorEvents.find((e) => e.event === event && e.fields['id'] === id)?.fields) !== undefined,
-    timeoutMs,
     `an in-process actor reporting ${event} for ${id}`,
+    { timeoutMs },
   );
   return found!;
 }
@@ -343,11 +324,10 @@ export class PeerProcess {
   /** Waits for an event line (already received or future) matching `predicate`. */
   async waitForEvent(predicate: (event: PeerEvent) => boolean, timeoutMs = 10_000, what = 'an event'): Promise<PeerEvent> {
     let found: PeerEvent | undefined;
-    await waitFor(
+    await until(
       () => (found = this.events.find(predicate)) !== undefined,
-      timeoutMs,
       () => `child peer ${this.describe()}: ${what}${this.tail()}`,
-      10,
+      { timeoutMs, intervalMs: 10 },
     );
     return found!;
   }
@@ -458,14 +438,13 @@ export async function waitForViews(
     });
   };
   const started = performance.now();
-  await waitFor(
+  await until(
     async () => (await Promise.all(peers.map(viewOf))).every(matches),
-    timeoutMs,
     async () => {
       const views = await Promise.all(peers.map(async (p) => `${p.peerId} sees [${(await viewOf(p)).map((i) => `${i.id}(${i.capabilities.join('+')})`).join(', ')}]`));
       return `every peer to see exactly [${want.join(', ')}]; ${views.join('; ')}`;
     },
-    50,
+    { timeoutMs, intervalMs: 50 },
   );
   const tookMs = performance.now() - started;
   if (tookMs > SLOW_MS) slow(`${peers.length} views converged after ${tookMs.toFixed(0)} ms`);
@@ -510,10 +489,10 @@ export class ServerProcess {
   }
 
   async ready(timeoutMs = 25_000): Promise<void> {
-    await waitFor(
+    await until(
       () => this.done || /"type":"ready"/.test(this.output),
-      timeoutMs,
       () => `signaling server process to listen; output: ${this.output.slice(-1000)}`,
+      { timeoutMs },
     );
     const line = this.output.split('\n').find((l) => l.includes('"type":"ready"'));
     if (this.done || line === undefined) throw new Error(`signaling server process died: ${this.output.slice(-1000)}`);

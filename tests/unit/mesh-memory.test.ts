@@ -12,7 +12,8 @@ import { Mesh, type CallRequest, type MeshEvents, type MeshOptions } from '../..
 import { rendezvous } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
 import { HeldTransport } from '../fixtures/held-transport.js';
-import { Gate, expectMeshError, expectRejects, rejection, sleep, startMeshes, until, waitConverged } from '../fixtures/mesh-helpers.js';
+import { Gate, expectMeshError, expectRejects, rejection, startMeshes, waitConverged } from '../fixtures/mesh-helpers.js';
+import { sleep, until } from '../fixtures/wait.js';
 import { DurableCounter, GatedDurableCounter, ProbeActor, gates, journal, resetActors, type ProbeCommand } from '../fixtures/test-actors.js';
 
 const actors: ActorRegistry = { ProbeActor, DurableCounter, GatedDurableCounter, GameActor };
@@ -446,7 +447,7 @@ describe('leaves and faults', () => {
     net.freeze('peer-c');
     const error = await expectRejects(a.call(probe(id, { op: 'count' }, { timeoutMs: 80 })), 'TIMEOUT');
     expect(error.details).toMatchObject({ peer: 'peer-c' });
-    await until(() => a.peers().every((p) => p.id !== 'peer-c'), 'peer-c to be dropped', 5000);
+    await until(() => a.peers().every((p) => p.id !== 'peer-c'), 'peer-c to be dropped', { timeoutMs: 5000 });
     expect(left.map((p) => p.id)).toEqual(['peer-c']);
     const r = await a.call(probe(id, { op: 'count' }));
     expect(['peer-a', 'peer-b']).toContain(r.peer);

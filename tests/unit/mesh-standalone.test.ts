@@ -8,7 +8,8 @@ import type { ActorClass } from '../../shared/actors/actor.js';
 import { AbortedError, MeshError, NoPeersForCapabilityError, StoppedError, TimeoutError, UnknownActorError } from '../../shared/errors.js';
 import { Mesh, type CallRequest, type MeshEvents, type MeshOptions } from '../../shared/mesh.js';
 import { DEFAULT_SHARD_COUNT, shardFor } from '../../shared/placement/shards.js';
-import { Gate, events, expectMeshError, expectRejects, rejection, settlesWithinTicks, sleep, until } from '../fixtures/mesh-helpers.js';
+import { Gate, events, expectMeshError, expectRejects, rejection, settlesWithinTicks } from '../fixtures/mesh-helpers.js';
+import { sleep, until } from '../fixtures/wait.js';
 import { ProbeActor, gates, journal, resetActors, type ProbeCommand } from '../fixtures/test-actors.js';
 
 const meshes: Mesh[] = [];

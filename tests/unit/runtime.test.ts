@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Actor, ActorContext, DeactivateReason } from '../../shared/actors/actor.js';
 import { ActorFailedError } from '../../shared/errors.js';
 import { Mesh, type MeshOptions } from '../../shared/mesh.js';
-import { Gate, events, expectRejects, sleep, until } from '../fixtures/mesh-helpers.js';
+import { Gate, events, expectRejects } from '../fixtures/mesh-helpers.js';
+import { sleep, until } from '../fixtures/wait.js';
 import {
   BrokenActor,
   NeverIdleActor,
@@ -263,7 +264,7 @@ describe('idle passivation', () => {
     const mesh = await start({ idleTimeoutMs: 50 });
     const deactivated = events(mesh, 'deactivated');
     const first = await probe(mesh, 'idle', { op: 'count' });
-    await until(() => deactivated.length === 1, 'idle deactivation', 3000);
+    await until(() => deactivated.length === 1, 'idle deactivation', { timeoutMs: 3000 });
     expect(deactivated[0]).toMatchObject({ id: 'idle', reason: 'idle', activation: first.activation });
     expect(journal.filter((h) => h.kind === 'deactivate')).toEqual([{ kind: 'deactivate', id: 'idle', reason: 'idle' }]);
     expect(mesh.activations()).toEqual([]);
@@ -278,7 +279,7 @@ describe('idle passivation', () => {
     const deactivated = events(mesh, 'deactivated');
     await mesh.call({ actor: 'QuickIdleActor', id: 'q', capability: 'game' });
     await probe(mesh, 'p');
-    await until(() => deactivated.length === 1, 'idle deactivation of the quick type', 3000);
+    await until(() => deactivated.length === 1, 'idle deactivation of the quick type', { timeoutMs: 3000 });
     expect(deactivated[0]).toMatchObject({ actor: 'QuickIdleActor', reason: 'idle' });
     await sleep(150);
     expect(mesh.activations().map((a) => a.actor)).toEqual(['ProbeActor']);
@@ -289,7 +290,7 @@ describe('idle passivation', () => {
     const deactivated = events(mesh, 'deactivated');
     await mesh.call({ actor: 'NeverIdleActor', id: 'n', capability: 'game' });
     await probe(mesh, 'p');
-    await until(() => deactivated.length === 1, 'the global-timeout actor going idle', 3000);
+    await until(() => deactivated.length === 1, 'the global-timeout actor going idle', { timeoutMs: 3000 });
     expect(deactivated[0]).toMatchObject({ actor: 'ProbeActor' });
     await sleep(200);
     expect(mesh.activations().map((a) => a.actor)).toEqual(['NeverIdleActor']);
@@ -305,7 +306,7 @@ describe('idle passivation', () => {
     expect(deactivated).toEqual([]);
     gate.open(null);
     expect((await call).result).toBe('done');
-    await until(() => deactivated.length === 1, 'idle after the message', 3000);
+    await until(() => deactivated.length === 1, 'idle after the message', { timeoutMs: 3000 });
   });
 
   describe('with fake timers (exact clock)', () => {
