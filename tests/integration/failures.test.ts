@@ -252,7 +252,7 @@ describe('the signaling server going away', () => {
     b.kill('SIGSTOP');
     try {
       await until(() => a.peers().length === 1, 'A to drop the frozen B', { timeoutMs: 10_000 });
-      await sleep(1000);
+      await sleep(1000); // B stays frozen while A's transport retries: those failed attempts are internal to it
     } finally {
       b.kill('SIGCONT');
     }
