@@ -22,12 +22,11 @@ import {
   uniqueRoom,
   viewOf,
   waitForViews,
-  withTimeout,
   type AnyPeer,
   type Outcome,
   type PeerProcess,
 } from './helpers.js';
-import { sleep, until } from '../fixtures/wait.js';
+import { sleep, until, withTimeout } from '../fixtures/wait.js';
 
 afterEach(cleanup, 30_000);
 
@@ -65,7 +64,7 @@ describe('a peer process killed mid-call', () => {
 
     const killedAt = performance.now();
     b.kill('SIGKILL');
-    const [outA, outC] = await withTimeout(Promise.all([fromA, fromC]), 15_000, 'the calls in flight on the killed peer to settle');
+    const [outA, outC] = await withTimeout(Promise.all([fromA, fromC]), 'the calls in flight on the killed peer to settle', 15_000);
     expect((await b.exited).signal).toBe('SIGKILL');
 
     for (const [who, outcome] of [

@@ -26,7 +26,7 @@ import {
   type JoinResponse,
   type ServerToClientEvents,
 } from '../../shared/wire/signaling.js';
-import { until } from '../fixtures/wait.js';
+import { until, withTimeout } from '../fixtures/wait.js';
 import { freePort, startRedis, type TestRedis } from './redis-helpers.js';
 
 const WAIT_MS = 5000;
@@ -63,14 +63,6 @@ async function startInstance(options: StartSignalingOptions = {}): Promise<Start
   const server = await startSignaling({ port: 0, host: '127.0.0.1', redisUrl: redis.url, ...options });
   servers.push(server);
   return server;
-}
-
-function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 // ------------------------------------------------------------------------------------------- raw clients
