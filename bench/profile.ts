@@ -7,13 +7,13 @@
  * `__name` wrappers, real line numbers through the source map) - closer to a production build.
  * Profiles land in bench/results/prof/<mode>-<time>/ (ignored by git).
  */
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { SourceMap, type SourceMapPayload, type SourceMapping } from 'node:module';
 import { join, relative, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createSignalingServer } from '../server/signaling-server.js';
 import { formatSummary, summarizeProfile, type Resolver } from './lib/cpuprofile.js';
 import { BUNDLE_DIR, buildChildren, childScript } from './lib/bundle.js';
-import { SourceMap } from './lib/sourcemap.js';
 import { BENCH_DIR, BenchChild, REPO_DIR, killAllChildren } from './lib/proc.js';
 import type { DriveResult } from './lib/workload.js';
 import { nextRoom, startMeshes, stopMeshes } from './scenarios/remote.js';
@@ -45,12 +45,17 @@ let resolver: Resolver | undefined;
 if (values.bundle) {
   await buildChildren();
   const maps = new Map<string, SourceMap>();
-  for (const name of ['local', 'peer']) maps.set(name, await SourceMap.load(join(BUNDLE_DIR, `${name}.mjs.map`)));
+  for (const name of ['local', 'peer']) {
+    const payload = JSON.parse(await readFile(join(BUNDLE_DIR, `${name}.mjs.map`), 'utf8')) as SourceMapPayload;
+    maps.set(name, new SourceMap(payload));
+  }
   resolver = (url, line, column) => {
     const m = /\/results\/build\/(\w+)\.mjs$/.exec(url);
-    const hit = m ? maps.get(m[1]!)?.lookup(line, column) : null;
+    // findEntry answers {} where nothing maps.
+    const hit: Partial<SourceMapping> | undefined = m ? maps.get(m[1]!)?.findEntry(line, column) : undefined;
+    if (hit?.originalSource === undefined || hit.originalLine === undefined) return null;
     // Map sources are relative to the map file: make them relative to the repository.
-    return hit ? { source: relative(REPO_DIR, resolvePath(BUNDLE_DIR, hit.source)), line: hit.line } : null;
+    return { source: relative(REPO_DIR, resolvePath(BUNDLE_DIR, hit.originalSource)), line: hit.originalLine + 1 };
   };
 }
 const script = (name: 'local' | 'peer'): string => childScript(name, values.bundle).script;

@@ -1,5 +1,8 @@
 /** Reads a V8 .cpuprofile (node --cpu-prof) and ranks functions and files by self time. */
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
 
 interface ProfileNode {
   readonly id: number;
@@ -32,7 +35,7 @@ export interface ProfileSummary {
 
 function shortUrl(url: string): string {
   let u = url.replace(/^file:\/\//, '');
-  for (const marker of ['/work/main/', '../../../../']) {
+  for (const marker of [REPO_DIR, '../../../../']) {
     const i = u.indexOf(marker);
     if (i >= 0) u = u.slice(i + marker.length);
   }

@@ -14,7 +14,6 @@ import {
   settle,
   signalingLog,
   signalingState,
-  sleep,
   spawnPeer,
   spawnServer,
   startPeer,
@@ -22,13 +21,12 @@ import {
   startServer,
   uniqueRoom,
   viewOf,
-  waitFor,
   waitForViews,
-  withTimeout,
   type AnyPeer,
   type Outcome,
   type PeerProcess,
 } from './helpers.js';
+import { sleep, until, withTimeout } from '../fixtures/wait.js';
 
 afterEach(cleanup, 30_000);
 
@@ -66,7 +64,7 @@ describe('a peer process killed mid-call', () => {
 
     const killedAt = performance.now();
     b.kill('SIGKILL');
-    const [outA, outC] = await withTimeout(Promise.all([fromA, fromC]), 15_000, 'the calls in flight on the killed peer to settle');
+    const [outA, outC] = await withTimeout(Promise.all([fromA, fromC]), 'the calls in flight on the killed peer to settle', 15_000);
     expect((await b.exited).signal).toBe('SIGKILL');
 
     for (const [who, outcome] of [
@@ -148,10 +146,10 @@ describe('the signaling server going away', () => {
 
   /** After the server is back: every peer re-joins, a new peer joins and reaches, and is reached by, everyone. */
   async function rejoinWithNewPeer(trio: readonly AnyPeer[], a: Mesh, url: string, room: string, upAt: number): Promise<void> {
-    await waitFor(
+    await until(
       () => trio.every((p) => joinedSince(p, upAt)),
-      15_000,
       () => `every peer to re-join the restarted server; re-joined: ${trio.filter((p) => joinedSince(p, upAt)).map((p) => p.peerId).join(', ') || 'none'}`,
+      { timeoutMs: 15_000 },
     );
     const d = await startPeer({ signal: url, room, capabilities: ['game'] });
     const all = [...trio, d];
@@ -182,13 +180,13 @@ describe('the signaling server going away', () => {
 
     await closeServer(first);
     const downAt = performance.now();
-    await waitFor(
+    await until(
       () =>
         signalingState(a) !== 'joined' &&
         signalingState(b) !== 'joined' &&
         c.events.slice(cMark).some((e) => e.event === 'signaling' && e['state'] !== 'joined'),
-      5000,
       'every peer to notice the signaling server is gone',
+      { timeoutMs: 5000 },
     );
 
     // Down for ~2 s: the data channels do not need the server.
@@ -222,7 +220,7 @@ describe('the signaling server going away', () => {
 
     await crashing.crash();
     const downAt = performance.now();
-    await waitFor(() => signalingState(a) !== 'joined' && signalingState(b) !== 'joined', 5000, 'in-process peers to notice the crash');
+    await until(() => signalingState(a) !== 'joined' && signalingState(b) !== 'joined', 'in-process peers to notice the crash', { timeoutMs: 5000 });
     const problems: string[] = [];
     for (let round = 0; performance.now() - downAt < 2000 || round < 2; round++) {
       problems.push(...(await probe(trio, owners, activations, `round ${round} while down`)));
@@ -248,18 +246,18 @@ describe('the signaling server going away', () => {
     await waitForViews([a, b], [a, b], 20_000);
 
     await crashing.crash();
-    await waitFor(() => signalingState(a) !== 'joined', 5000, 'A to notice the crash');
+    await until(() => signalingState(a) !== 'joined', 'A to notice the crash', { timeoutMs: 5000 });
     // B freezes: A's heartbeat drops it and A's transport retries the connection, with no server to signal through.
     b.kill('SIGSTOP');
     try {
-      await waitFor(() => a.peers().length === 1, 10_000, 'A to drop the frozen B');
-      await sleep(1000);
+      await until(() => a.peers().length === 1, 'A to drop the frozen B', { timeoutMs: 10_000 });
+      await sleep(1000); // B stays frozen while A's transport retries: those failed attempts are internal to it
     } finally {
       b.kill('SIGCONT');
     }
     const upAt = performance.now();
     const second = await startServer(port);
-    await waitFor(() => joinedSince(a, upAt) && joinedSince(b, upAt), 15_000, 'A and B to re-join the restarted server');
+    await until(() => joinedSince(a, upAt) && joinedSince(b, upAt), 'A and B to re-join the restarted server', { timeoutMs: 15_000 });
     const rejoinedMs = performance.now() - upAt;
     await waitForViews([a, b], [a, b], 10_000);
     console.info(`[lost channel] A and B re-connected ${(performance.now() - upAt).toFixed(0)} ms after the restart (re-joined after ${rejoinedMs.toFixed(0)} ms)`);

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../client/node.js';
 import { rendezvous, type MeshEvents } from '../../shared/index.js';
-import { cleanup, spawnPeer, startPeer, startPeers, startServer, uniqueRoom, waitFor } from './helpers.js';
+import { cleanup, spawnPeer, startPeer, startPeers, startServer, uniqueRoom } from './helpers.js';
+import { until } from '../fixtures/wait.js';
 
 afterEach(cleanup);
 
@@ -26,7 +27,7 @@ describe('handoff over WebRTC', () => {
     const server = await startServer();
     const room = uniqueRoom('handoff');
     const [a, b] = await startPeers(2, { signal: server.url, room, capabilities: ['game'] });
-    await waitFor(() => a.peers().length === 2 && b.peers().length === 2, 15_000, 'a and b to see each other');
+    await until(() => a.peers().length === 2 && b.peers().length === 2, 'a and b to see each other', { timeoutMs: 15_000 });
     const joinerId = 'zz-joiner-handoff';
     const player = idOwnedAmong(a, [a.peerId, b.peerId, joinerId], joinerId, 'player_');
     for (let k = 0; k < 5; k++) await a.call(game('increment_score', player));
@@ -41,7 +42,7 @@ describe('handoff over WebRTC', () => {
     const lost: MeshEvents['handoff-lost'][] = [];
     joiner.on('handoff', (e) => received.push(e));
     joiner.on('handoff-lost', (e) => lost.push(e));
-    await waitFor(() => [a, b, joiner].every((m) => m.peers().length === 3), 15_000, 'the three views to converge');
+    await until(() => [a, b, joiner].every((m) => m.peers().length === 3), 'the three views to converge', { timeoutMs: 15_000 });
 
     const next = await a.call(game('increment_score', player));
     expect(next.peer).toBe(joinerId);
@@ -60,7 +61,7 @@ describe('handoff over WebRTC', () => {
     const [a, b] = await startPeers(2, { signal: server.url, room, capabilities: ['game'], heartbeatMs: 250, peerTimeoutMs: 2000 });
     const child = await spawnPeer('doomed', { signal: server.url, room, capabilities: ['game'] });
     const doomed = await child.ready();
-    await waitFor(() => a.peers().length === 3 && b.peers().length === 3, 15_000, 'a and b to see the child peer');
+    await until(() => a.peers().length === 3 && b.peers().length === 3, 'a and b to see the child peer', { timeoutMs: 15_000 });
     const player = idOwnedAmong(a, [a.peerId, b.peerId, doomed], doomed, 'crash_');
     for (let k = 0; k < 5; k++) expect((await a.call(game('increment_score', player))).peer).toBe(doomed);
     const lost: MeshEvents['handoff-lost'][] = [];
@@ -68,7 +69,7 @@ describe('handoff over WebRTC', () => {
     b.on('handoff-lost', (e) => lost.push(e));
 
     child.kill('SIGKILL');
-    await waitFor(() => a.peers().length === 2 && b.peers().length === 2, 15_000, 'the killed peer to leave both views');
+    await until(() => a.peers().length === 2 && b.peers().length === 2, 'the killed peer to leave both views', { timeoutMs: 15_000 });
     const fresh = await a.call(game('increment_score', player));
     expect([a.peerId, b.peerId]).toContain(fresh.peer);
     expect(fresh.result).toBe(1);

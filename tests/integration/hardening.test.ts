@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Mesh } from '../../client/node.js';
 import { MeshError } from '../../shared/index.js';
-import { ALL_ACTORS, cleanup, LOOPBACK, settle, sleep, spawnPeer, startPeer, startPeers, startServer, uniqueRoom, waitFor } from './helpers.js';
+import { ALL_ACTORS, cleanup, LOOPBACK, settle, spawnPeer, startPeer, startPeers, startServer, uniqueRoom } from './helpers.js';
+import { until } from '../fixtures/wait.js';
 
 afterEach(cleanup);
 
@@ -35,7 +36,7 @@ describe('backpressure', () => {
     const window = 256;
     const maxQueuedBytes = 64 * 1024;
     const [a, b] = await startPeers(2, { signal: server.url, room, capabilities: ['game'], link: { window, maxQueuedBytes } });
-    await waitFor(() => a.peers().length === 2 && b.peers().length === 2, 15_000, 'the two peers to see each other');
+    await until(() => a.peers().length === 2 && b.peers().length === 2, 'the two peers to see each other', { timeoutMs: 15_000 });
     const id = idOwnedBy(a, b.peerId, 'burst_');
 
     let maxInFlight = 0;
@@ -61,7 +62,7 @@ describe('backpressure', () => {
       const outcomes = await Promise.allSettled(sends);
       expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
       // Every cast ran exactly once, in order, on one activation: the next call sees the count after them.
-      await waitFor(() => b.stats().casts.received === total, 60_000, 'all casts to arrive');
+      await until(() => b.stats().casts.received === total, 'all casts to arrive', { timeoutMs: 60_000 });
       const after = await a.call<{ count: number; peer: string }>({ actor: 'CounterActor', id, capability: 'game' });
       expect(after.result).toEqual({ count: total + 1, peer: b.peerId });
     } finally {
@@ -84,7 +85,7 @@ describe('faults', () => {
     const a = await startPeer({ signal: server.url, room, capabilities: ['game'], heartbeatMs: 250, peerTimeoutMs: 1500 });
     const frozen = await spawnPeer('frozen', { signal: server.url, room, capabilities: ['game'], heartbeatMs: 250, peerTimeoutMs: 1500 });
     const frozenId = await frozen.ready();
-    await waitFor(() => a.peers().length === 2, 15_000, 'a to see the child peer');
+    await until(() => a.peers().length === 2, 'a to see the child peer', { timeoutMs: 15_000 });
     const id = idOwnedBy(a, frozenId, 'frozen_');
     expect((await a.call({ actor: 'EchoActor', id, capability: 'game', payload: 1 })).peer).toBe(frozenId);
 
@@ -93,22 +94,23 @@ describe('faults', () => {
       const outcome = await settle(a.call({ actor: 'EchoActor', id, capability: 'game', payload: 2, timeoutMs: 500 }));
       expect(outcome.ok).toBe(false);
       if (!outcome.ok) expect((outcome.error as MeshError).code).toBe('TIMEOUT');
-      await waitFor(() => !a.peers().some((p) => p.id === frozenId), 10_000, 'the frozen peer to be dropped from the view');
+      await until(() => !a.peers().some((p) => p.id === frozenId), 'the frozen peer to be dropped from the view', { timeoutMs: 10_000 });
       // Its shards moved: the same id now runs here.
       expect((await a.call({ actor: 'EchoActor', id, capability: 'game', payload: 3 })).peer).toBe(a.peerId);
     } finally {
       frozen.kill('SIGCONT');
     }
     // Resumed, it reconnects and the views settle again.
-    await waitFor(() => a.peers().some((p) => p.id === frozenId), 30_000, 'the resumed peer to re-enter the view');
-    await waitFor(async () => (await a.call({ actor: 'EchoActor', id, capability: 'game', payload: 4 })).peer === frozenId, 15_000, 'calls to reach the resumed owner');
+    await until(() => a.peers().some((p) => p.id === frozenId), 'the resumed peer to re-enter the view', { timeoutMs: 30_000 });
+    await until(async () => (await a.call({ actor: 'EchoActor', id, capability: 'game', payload: 4 })).peer === frozenId, 'calls to reach the resumed owner', { timeoutMs: 15_000 });
   }, 90_000);
 
   it('a signaling server that is down at start-up: a clear SIGNALING error after connectTimeoutMs', async () => {
     const port = await freePort();
+    const connectTimeoutMs = 500;
     const started = performance.now();
     const outcome = await settle(
-      Mesh.start({ signal: `http://${LOOPBACK}:${port}`, room: uniqueRoom('down'), bindAddress: LOOPBACK, connectTimeoutMs: 1500, actors: ALL_ACTORS }),
+      Mesh.start({ signal: `http://${LOOPBACK}:${port}`, room: uniqueRoom('down'), bindAddress: LOOPBACK, connectTimeoutMs, actors: ALL_ACTORS }),
     );
     const took = performance.now() - started;
     expect(outcome.ok).toBe(false);
@@ -117,20 +119,32 @@ describe('faults', () => {
       expect((outcome.error as MeshError).code).toBe('SIGNALING');
       expect((outcome.error as MeshError).message).toContain(`127.0.0.1:${port}`);
     }
-    expect(took).toBeGreaterThan(1400);
+    expect(took).toBeGreaterThan(connectTimeoutMs - 100);
     expect(took).toBeLessThan(5000);
   });
 
   it('a signaling server that comes up while a peer is retrying: start() resolves and the peer joins', async () => {
     const port = await freePort();
     const room = uniqueRoom('late');
-    const starting = Mesh.start({ signal: `http://${LOOPBACK}:${port}`, room, bindAddress: LOOPBACK, connectTimeoutMs: 15_000, capabilities: ['game'], actors: ALL_ACTORS });
-    await sleep(1000); // a few refused attempts first
+    let refused = 0;
+    const starting = Mesh.start({
+      signal: `http://${LOOPBACK}:${port}`,
+      room,
+      bindAddress: LOOPBACK,
+      connectTimeoutMs: 15_000,
+      capabilities: ['game'],
+      actors: ALL_ACTORS,
+      onSignalingState: (state) => {
+        if (state === 'disconnected') refused++;
+      },
+    });
+    // Refused, then refused again: it is retrying when the server comes up.
+    await until(() => refused >= 2, 'two refused attempts to reach the signaling server', { timeoutMs: 10_000 });
     const server = await startServer(port);
     const late = await starting;
     try {
       const other = await startPeer({ signal: server.url, room, capabilities: ['game'] });
-      await waitFor(() => late.peers().length === 2 && other.peers().length === 2, 15_000, 'the late peer to join the mesh');
+      await until(() => late.peers().length === 2 && other.peers().length === 2, 'the late peer to join the mesh', { timeoutMs: 15_000 });
       const id = idOwnedBy(other, late.peerId, 'late_');
       expect((await other.call({ actor: 'EchoActor', id, capability: 'game', payload: 'hi' })).result).toBe('hi');
     } finally {

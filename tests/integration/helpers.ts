@@ -14,6 +14,7 @@ import { createSignalingServer, type SignalingServer } from '../../server/signal
 import type { ActivationInfo, CallRequest, CallResult, MeshStats, PeerInfo } from '../../shared/index.js';
 import { observeActors, testActors } from './fixtures/actors.js';
 import type { PeerCommand, PeerProcessConfig, WireError } from './fixtures/peer-process.js';
+import { until, withTimeout } from '../fixtures/wait.js';
 
 export const LOOPBACK = '127.0.0.1';
 /** Steps slower than this are reported on the console (they pass, but explain a slow or flaky run). */
@@ -27,35 +28,6 @@ const SERVER_PROCESS = fileURLToPath(new URL('./fixtures/server-process.ts', imp
 export const ALL_ACTORS = { ...demoActors, ...testActors };
 
 // ------------------------------------------------------------------------------------------- waiting
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` until it holds; throws `message` (plus how long it waited) after `timeoutMs`. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  message: string | (() => string | Promise<string>),
-  intervalMs = 25,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() >= deadline) {
-      const text = typeof message === 'string' ? message : await message();
-      throw new Error(`waitFor: ${text} (not within ${timeoutMs} ms)`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
-/** Settles like `promise`, or rejects with `message` after `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${message}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 export type Outcome<T> =
   | { readonly ok: true; readonly value: T; readonly at: number }
@@ -90,7 +62,7 @@ export async function startServer(port = 0): Promise<SignalingServer> {
 
 /** Closes one server now (idempotent); cleanup() would close it too. */
 export async function closeServer(server: SignalingServer): Promise<void> {
-  await withTimeout(server.close(), 10_000, `closing signaling server ${server.url}`);
+  await withTimeout(server.close(), `closing signaling server ${server.url}`, 10_000);
   servers.delete(server);
 }
 
@@ -150,7 +122,7 @@ export function startPeers<N extends number>(count: N, options: PeerOptions | ((
 
 /** Stops one in-process peer now (idempotent). */
 export async function stopPeer(mesh: Mesh): Promise<void> {
-  await withTimeout(mesh.stop(), 10_000, `stopping peer ${mesh.peerId}`);
+  await withTimeout(mesh.stop(), `stopping peer ${mesh.peerId}`, 10_000);
   meshes.delete(mesh);
 }
 
@@ -161,10 +133,10 @@ observeActors((event, fields) => actorEvents.push({ event, fields }));
 /** Waits until an in-process actor reported `event` for actor id `id`. */
 export async function waitForActorEvent(event: string, id: string, timeoutMs = 10_000): Promise<Readonly<Record<string, unknown>>> {
   let found: Readonly<Record<string, unknown>> | undefined;
-  await waitFor(
+  await until(
     () => (found = actorEvents.find((e) => e.event === event && e.fields['id'] === id)?.fields) !== undefined,
-    timeoutMs,
     `an in-process actor reporting ${event} for ${id}`,
+    { timeoutMs },
   );
   return found!;
 }
@@ -177,7 +149,7 @@ export async function waitForActorEvent(event: string, id: string, timeoutMs = 1
 export async function cleanup(): Promise<void> {
   const problems: string[] = [];
   const bounded = (promise: Promise<unknown>, what: string): Promise<void> =>
-    withTimeout(promise, 10_000, what).then(
+    withTimeout(promise, what, 10_000).then(
       () => undefined,
       (error: unknown) => void problems.push(`${what}: ${String(error)}`),
     );
@@ -268,8 +240,8 @@ export class PeerProcess {
           throw new Error(`child peer ${this.label} exited before it was ready (code ${how.code}, signal ${how.signal})${this.tail()}`);
         }),
       ]),
-      timeoutMs,
       `child peer ${this.label} to start and join its room${this.tail()}`,
+      timeoutMs,
     ).then((peerId) => (this.peerId = peerId));
   }
 
@@ -279,7 +251,7 @@ export class PeerProcess {
     const id = this.nextId++;
     const reply = new Promise<unknown>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.child.stdin.write(`${JSON.stringify({ id, ...command })}\n`);
-    return withTimeout(reply, timeoutMs, `child peer ${this.describe()} answering ${command.cmd}${this.tail()}`).finally(() =>
+    return withTimeout(reply, `child peer ${this.describe()} answering ${command.cmd}${this.tail()}`, timeoutMs).finally(() =>
       this.pending.delete(id),
     ) as Promise<T>;
   }
@@ -321,7 +293,7 @@ export class PeerProcess {
   async stop(timeoutMs = 10_000): Promise<void> {
     if (this.exitInfo) return;
     await Promise.race([this.request({ cmd: 'stop' }, timeoutMs).catch(() => undefined), this.exited]);
-    await withTimeout(this.exited, timeoutMs, `child peer ${this.describe()} exiting after stop`);
+    await withTimeout(this.exited, `child peer ${this.describe()} exiting after stop`, timeoutMs);
   }
 
   /** Sends a signal (default SIGKILL) and returns at once; await `exited` to see it die. */
@@ -336,18 +308,17 @@ export class PeerProcess {
       await this.stop(5000);
     } catch {
       this.kill('SIGKILL');
-      await withTimeout(this.exited, 5000, `child peer ${this.describe()} dying after SIGKILL`);
+      await withTimeout(this.exited, `child peer ${this.describe()} dying after SIGKILL`, 5000);
     }
   }
 
   /** Waits for an event line (already received or future) matching `predicate`. */
   async waitForEvent(predicate: (event: PeerEvent) => boolean, timeoutMs = 10_000, what = 'an event'): Promise<PeerEvent> {
     let found: PeerEvent | undefined;
-    await waitFor(
+    await until(
       () => (found = this.events.find(predicate)) !== undefined,
-      timeoutMs,
       () => `child peer ${this.describe()}: ${what}${this.tail()}`,
-      10,
+      { timeoutMs, intervalMs: 10 },
     );
     return found!;
   }
@@ -458,14 +429,13 @@ export async function waitForViews(
     });
   };
   const started = performance.now();
-  await waitFor(
+  await until(
     async () => (await Promise.all(peers.map(viewOf))).every(matches),
-    timeoutMs,
     async () => {
       const views = await Promise.all(peers.map(async (p) => `${p.peerId} sees [${(await viewOf(p)).map((i) => `${i.id}(${i.capabilities.join('+')})`).join(', ')}]`));
       return `every peer to see exactly [${want.join(', ')}]; ${views.join('; ')}`;
     },
-    50,
+    { timeoutMs, intervalMs: 50 },
   );
   const tookMs = performance.now() - started;
   if (tookMs > SLOW_MS) slow(`${peers.length} views converged after ${tookMs.toFixed(0)} ms`);
@@ -510,10 +480,10 @@ export class ServerProcess {
   }
 
   async ready(timeoutMs = 25_000): Promise<void> {
-    await waitFor(
+    await until(
       () => this.done || /"type":"ready"/.test(this.output),
-      timeoutMs,
       () => `signaling server process to listen; output: ${this.output.slice(-1000)}`,
+      { timeoutMs },
     );
     const line = this.output.split('\n').find((l) => l.includes('"type":"ready"'));
     if (this.done || line === undefined) throw new Error(`signaling server process died: ${this.output.slice(-1000)}`);
@@ -525,14 +495,14 @@ export class ServerProcess {
   /** SIGKILL: the server vanishes without telling anyone (no peer-left, no close handshake). */
   async crash(): Promise<void> {
     if (!this.done) this.child.kill('SIGKILL');
-    await withTimeout(this.exited, 5000, 'signaling server process dying after SIGKILL');
+    await withTimeout(this.exited, 'signaling server process dying after SIGKILL', 5000);
   }
 
   async dispose(): Promise<void> {
     if (this.done) return;
     this.child.stdin.end();
     try {
-      await withTimeout(this.exited, 5000, 'signaling server process exiting');
+      await withTimeout(this.exited, 'signaling server process exiting', 5000);
     } catch {
       await this.crash();
     }

@@ -19,10 +19,10 @@ import {
   startPeers,
   startServer,
   uniqueRoom,
-  waitFor,
   waitForViews,
   type AnyPeer,
 } from './helpers.js';
+import { until } from '../fixtures/wait.js';
 
 afterEach(cleanup, 30_000);
 
@@ -157,10 +157,10 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
     const before = await a.call<{ score: number }>({ actor: 'GameActor', id: gameCase.id, capability: 'game', payload: { action: 'get_stats' } });
     expect(before.result.score).toBe(4);
     await d.cast({ actor: 'GameActor', id: gameCase.id, capability: 'game', payload: { action: 'reset' } });
-    await waitFor(
+    await until(
       async () => (await b.call<{ score: number }>({ actor: 'GameActor', id: gameCase.id, capability: 'game', payload: { action: 'get_stats' } })).result.score === 0,
-      10_000,
       `the cast from D to reset ${gameCase.id} on ${a.peerId}`,
+      { timeoutMs: 10_000 },
     );
     expect(a.activations().filter((i) => i.id === gameCase.id).map((i) => i.activation)).toEqual([before.activation]);
 
@@ -248,10 +248,10 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
       [chatX.peerId]: ['chat'],
       [chatY.peerId]: ['chat'],
     });
-    await waitFor(
+    await until(
       () => procGame.every((key) => proc.events.some((e) => e.event === 'deactivated' && e['key'] === key)),
-      10_000,
       'the child to deactivate every game actor it hosted',
+      { timeoutMs: 10_000 },
     );
     const reasons = new Set(proc.events.filter((e) => e.event === 'deactivated').map((e) => e['reason'] as DeactivateReason));
     expect(reasons).toEqual(new Set(['rebalance']));
@@ -314,10 +314,10 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
     const movedIds = ids.filter((id) => ownerOf(a, id, 'game') === joiner.peerId);
     const stayingIds = ids.filter((id) => ownerOf(a, id, 'game') !== joiner.peerId);
     expect(movedIds.length, 'counters on moved shards').toBeGreaterThan(20);
-    await waitFor(
+    await until(
       () => movedIds.every((id) => deactivations.some((d) => d.id === id)),
-      10_000,
       () => `old owners to stop the ${movedIds.length} moved counters; stopped ${deactivations.length}`,
+      { timeoutMs: 10_000 },
     );
     for (const id of movedIds) {
       const stopped = deactivations.filter((d) => d.id === id);

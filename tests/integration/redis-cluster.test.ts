@@ -26,6 +26,7 @@ import {
   type JoinResponse,
   type ServerToClientEvents,
 } from '../../shared/wire/signaling.js';
+import { until, withTimeout } from '../fixtures/wait.js';
 import { freePort, startRedis, type TestRedis } from './redis-helpers.js';
 
 const WAIT_MS = 5000;
@@ -62,22 +63,6 @@ async function startInstance(options: StartSignalingOptions = {}): Promise<Start
   const server = await startSignaling({ port: 0, host: '127.0.0.1', redisUrl: redis.url, ...options });
   servers.push(server);
   return server;
-}
-
-function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(condition: () => boolean, what: () => string, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 // ------------------------------------------------------------------------------------------- raw clients
@@ -224,10 +209,10 @@ describe('signaling cluster over Redis: one mesh across instances', () => {
     const ids = peers.map((p) => p.id);
     expect(instances.map((s) => s.stats().peers), 'each instance holds its own two peers').toEqual([2, 2, 2]);
 
-    await waitFor(
+    await until(
       () => peers.every((p) => sees(p, ids)),
       () => `every peer to see all 6 (views: ${JSON.stringify(peers.map((p) => [p.id, p.mesh.peers().map((q) => q.id)]))})`,
-      MESH_MS,
+      { timeoutMs: MESH_MS },
     );
     expect(peers.every((p) => p.mesh.peers().length === 6)).toBe(true);
 
@@ -262,18 +247,18 @@ describe('signaling cluster over Redis: one mesh across instances', () => {
 
     // The orphaned peers re-join through another instance (their next URL)...
     const rejoined = (p: TestPeer): boolean => p.states.slice(statesAtKill.get(p.id)).includes('joined');
-    await waitFor(
+    await until(
       () => rejoined(victimA) && rejoined(victimB),
       () => `the peers of the closed instance to re-join (states: ${JSON.stringify([victimA.states, victimB.states])})`,
-      MESH_MS,
+      { timeoutMs: MESH_MS },
     );
     expect(instances[1]!.stats().peers + instances[2]!.stats().peers).toBe(6);
     // ... which a newcomer proves: it only learns of peers through the cluster's room membership.
     const newcomer = await startPeer('n9', room, [urls[2]!], 2);
-    await waitFor(
+    await until(
       () => sees(newcomer, [...ids, newcomer.id]) && peers.every((p) => sees(p, [newcomer.id])),
       () => `the newcomer to connect to everyone (its view: ${JSON.stringify(newcomer.mesh.peers().map((p) => p.id))})`,
-      MESH_MS,
+      { timeoutMs: MESH_MS },
     );
     for (const victim of [victimA, victimB]) {
       const result = await increment(newcomer.mesh, idOwnedBy(newcomer.mesh, victim.id, `n9->${victim.id}`));
@@ -394,7 +379,7 @@ describe('signaling cluster over Redis: a Redis outage', () => {
       for (let i = 0; i < 50; i++) alice.signal('bob', { i });
       own.process.kill('SIGKILL');
       await own.stop();
-      await waitFor(() => lines.some((line) => line.startsWith('[redis] sub')), () => 'the instances to notice');
+      await until(() => lines.some((line) => line.startsWith('[redis] sub')), 'the instances to notice', { timeoutMs: WAIT_MS });
       // Relays within one instance do not need Redis.
       alice.signal('erin', { during: 'outage' });
       expect(await erin.next()).toEqual({ event: 'signal', payload: { from: 'alice', data: { during: 'outage' } } });
@@ -412,13 +397,16 @@ describe('signaling cluster over Redis: a Redis outage', () => {
       own = await startRedis({ port: own.port });
       // Both instances reconnect and resubscribe by themselves; then cross-instance joins work again.
       let response: JoinResponse | undefined;
-      for (let attempt = 0; response?.ok !== true; attempt++) {
-        if (attempt > 50) throw new Error(`no successful join after Redis came back: ${JSON.stringify(response)}`);
-        const dave = await Client.connect(s1.url, 'dave');
-        response = await dave.join(room).catch(() => undefined);
-        if (response?.ok !== true) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect(peerIds(response)).toEqual(['alice', 'bob', 'erin']);
+      await until(
+        async () => {
+          const dave = await Client.connect(s1.url, 'dave');
+          response = await dave.join(room).catch(() => undefined);
+          return response?.ok === true;
+        },
+        () => `a successful join after Redis came back (last answer: ${JSON.stringify(response)})`,
+        { timeoutMs: 10_000, intervalMs: 100 },
+      );
+      expect(response && peerIds(response)).toEqual(['alice', 'bob', 'erin']);
       bob.signal('alice', { after: 'outage' });
       const signals = async (): Promise<ServerEvent> => {
         for (;;) {

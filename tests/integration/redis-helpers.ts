@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { until } from '../fixtures/wait.js';
 
 export const REDIS_SERVER_BIN = process.env['REDIS_SERVER_BIN'] ?? '/usr/bin/redis-server';
 
@@ -100,18 +101,23 @@ async function startOnce(port: number, timeoutMs: number): Promise<TestRedis> {
       }
     })());
 
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (spawnError !== undefined) throw new Error(`could not start ${REDIS_SERVER_BIN}: ${spawnError.message}`);
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`redis-server on port ${port} exited (${child.exitCode ?? child.signalCode}): ${output.trim()}`);
-    }
-    if (await ping(port)) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms: ${output.trim()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
+  try {
+    await until(
+      async () => {
+        if (spawnError !== undefined) throw new Error(`could not start ${REDIS_SERVER_BIN}: ${spawnError.message}`);
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`redis-server on port ${port} exited (${child.exitCode ?? child.signalCode}): ${output.trim()}`);
+        }
+        return ping(port);
+      },
+      () => `redis-server on port ${port} to answer PING: ${output.trim()}`,
+      { timeoutMs, intervalMs: 25 },
+    );
+  } catch (error) {
+    // Still starting after the timeout: do not leave it behind. (One that failed to spawn may never emit
+    // 'exit', so stop() is not awaited for it.)
+    if (spawnError === undefined && child.exitCode === null && child.signalCode === null) await stop();
+    throw error;
   }
   return { url: `redis://127.0.0.1:${port}`, port, process: child, stop };
 }

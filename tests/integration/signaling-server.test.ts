@@ -23,6 +23,7 @@ import {
   type JoinResponse,
   type ServerToClientEvents,
 } from '../../shared/wire/signaling.js';
+import { withTimeout } from '../fixtures/wait.js';
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 type Payload<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>[0];
@@ -49,14 +50,6 @@ async function startServer(options: SignalingServerOptions = {}): Promise<Signal
 
 function closeHttp(server: HttpServer): Promise<void> {
   return new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
-}
-
-function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** A client that records every server event from the start, so no event is missed between awaits. */
@@ -115,7 +108,7 @@ class Peer {
 
   joinRaw(request: unknown): Promise<JoinResponse> {
     const acked = new Promise<JoinResponse>((resolve) => this.raw.emit('join', request, resolve));
-    return withTimeout(acked, `${this.name}'s join ack`);
+    return withTimeout(acked, `${this.name}'s join ack`, WAIT_MS);
   }
 
   signal(to: string, data: unknown): void {
@@ -142,7 +135,7 @@ async function connect(server: SignalingServer, name: string, auth?: Record<stri
     socket.once('connect', () => resolve());
     socket.once('connect_error', (error) => reject(new Error(`${name} could not connect: ${error.message}`)));
   });
-  await withTimeout(connected, `${name} to connect`);
+  await withTimeout(connected, `${name} to connect`, WAIT_MS);
   return peer;
 }
 
@@ -152,7 +145,7 @@ function connectError(server: SignalingServer, auth?: Record<string, unknown>): 
     socket.once('connect_error', resolve);
     socket.once('connect', () => reject(new Error(`connected with auth ${JSON.stringify(auth)} but expected a refusal`)));
   });
-  return withTimeout(refused, 'connect_error');
+  return withTimeout(refused, 'connect_error', WAIT_MS);
 }
 
 async function joined(server: SignalingServer, room: string, peerId: string, kind: PeerKind = 'node'): Promise<Peer> {
@@ -183,6 +176,7 @@ function httpGet(url: string, method = 'GET'): Promise<{ status: number; type: s
       body: await res.text(),
     })),
     `${method} ${url}`,
+    WAIT_MS,
   );
 }
 
@@ -361,6 +355,7 @@ describe('signaling server: refusals', () => {
     const extra = await withTimeout(
       new Promise<JoinResponse>((resolve) => garbage.raw.emit('join', valid, 'extra', resolve)),
       'the ack of a join with an extra argument',
+      WAIT_MS,
     );
     expect(extra).toMatchObject({ ok: false, code: 'INVALID_ARGUMENT' });
     const badJoins: unknown[] = [
@@ -393,7 +388,7 @@ describe('signaling server: refusals', () => {
     // A packet beyond the transport limit closes only that connection.
     const closed = new Promise<string>((resolve) => garbage.socket.once('disconnect', resolve));
     garbage.raw.emit('signal', { to: 'bob', data: { blob: 'z'.repeat(SIGNALING_LIMITS.maxSignalBytes * 5) } });
-    await withTimeout(closed, 'the oversized packet to close the garbage connection');
+    await withTimeout(closed, 'the oversized packet to close the garbage connection', WAIT_MS);
     bob.signal('alice', { type: 'answer' });
     expect(await alice.next('signal')).toEqual({ from: 'bob', data: { type: 'answer' } });
     expect(bob.all('signal')).toHaveLength(1);
@@ -615,9 +610,9 @@ describe('signaling server: http and lifecycle', () => {
     const first = server.close();
     const second = server.close();
     expect(second).toBe(first);
-    await withTimeout(first, 'close()');
-    await withTimeout(disconnected, 'clients to see the disconnect');
-    await withTimeout(server.close(), 'a third close()');
+    await withTimeout(first, 'close()', WAIT_MS);
+    await withTimeout(disconnected, 'clients to see the disconnect', WAIT_MS);
+    await withTimeout(server.close(), 'a third close()', WAIT_MS);
     expect(server.httpServer.listening).toBe(false);
     expect(server.stats()).toEqual({ rooms: 0, peers: 0, relayed: 1, refused: 0 });
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();

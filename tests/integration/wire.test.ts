@@ -33,7 +33,8 @@ const idOnB = (): string => {
 beforeAll(async () => {
   const server = await startServer();
   const room = uniqueRoom('wire');
-  const base = { signal: server.url, room, capabilities: ['svc'], maxMessageBytes: LIMIT };
+  // HangActor never finishes, so stopping B drains until drainTimeoutMs: short, not the 2 s default.
+  const base = { signal: server.url, room, capabilities: ['svc'], maxMessageBytes: LIMIT, drainTimeoutMs: 200 };
   [a, b] = await Promise.all([startPeer(base), spawnPeer('proc-b', base)]);
   await waitForViews([a, b], [a, b], 20_000);
   ids = idsOwnedBy(a, b.peerId, 'svc', 64, 'wire-');
@@ -93,15 +94,16 @@ describe('errors over the wire', () => {
 
   it('TIMEOUT when the remote handler never answers, after the call’s own timeoutMs', async () => {
     const id = idOnB();
+    const timeoutMs = 300;
     const started = performance.now();
-    const outcome = await settle(a.call({ actor: 'HangActor', id, capability: 'svc', timeoutMs: 1000 }));
+    const outcome = await settle(a.call({ actor: 'HangActor', id, capability: 'svc', timeoutMs }));
     const elapsed = outcome.at - started;
     expect(outcome.ok).toBe(false);
     if (!outcome.ok) {
       expect(outcome.error).toBeInstanceOf(TimeoutError);
       expect(outcome.error).toMatchObject({ code: 'TIMEOUT', details: { peer: b.peerId, actor: 'HangActor', id } });
     }
-    expect(elapsed, 'ms until TIMEOUT').toBeGreaterThanOrEqual(950);
+    expect(elapsed, 'ms until TIMEOUT').toBeGreaterThanOrEqual(timeoutMs - 50);
     expect(elapsed, 'ms until TIMEOUT').toBeLessThan(4000);
     await b.waitForEvent((e) => e.event === 'hang-started' && e['id'] === id, 1000, 'the call to have reached HangActor on B');
     // The link is still fine.

@@ -3,21 +3,13 @@ import { decodeBatch, encodeFrame, encodeValue, joinBatch } from '../../shared/w
 import { MeshError, PayloadTooLargeError, ProtocolError } from '../../shared/errors.js';
 import { FrameLink, type ByteChannel, type FrameLinkOptions } from '../../shared/wire/frame-link.js';
 import type { Frame } from '../../shared/wire/frames.js';
+import { macrotask, until } from '../fixtures/wait.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
-const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 async function ticks(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await macrotask();
-}
-/** Steps the event loop until `cond` holds; fails loudly instead of hanging. */
-async function until(cond: () => boolean, what: string, maxSteps = 20_000): Promise<void> {
-  for (let i = 0; i < maxSteps; i++) {
-    if (cond()) return;
-    await macrotask();
-  }
-  throw new Error(`gave up waiting for: ${what}`);
 }
 
 /**

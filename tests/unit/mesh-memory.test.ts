@@ -3,7 +3,7 @@
  * joins and leaves with rebalancing and handoff, faults (disconnect, freeze), NOT_OWNER retries with a
  * lagging view, refused peers, and capability changes.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GameActor } from '../../demo/actors.js';
 import type { ActorRegistry } from '../../shared/actors/actor.js';
 import { ActorFailedError, MeshError } from '../../shared/errors.js';
@@ -12,7 +12,8 @@ import { Mesh, type CallRequest, type MeshEvents, type MeshOptions } from '../..
 import { rendezvous } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
 import { HeldTransport } from '../fixtures/held-transport.js';
-import { Gate, expectMeshError, expectRejects, rejection, sleep, startMeshes, until, waitConverged } from '../fixtures/mesh-helpers.js';
+import { Gate, expectMeshError, expectRejects, rejection, startMeshes, waitConverged } from '../fixtures/mesh-helpers.js';
+import { macrotask, settled, until, useFakeClock } from '../fixtures/wait.js';
 import { DurableCounter, GatedDurableCounter, ProbeActor, gates, journal, resetActors, type ProbeCommand } from '../fixtures/test-actors.js';
 
 const actors: ActorRegistry = { ProbeActor, DurableCounter, GatedDurableCounter, GameActor };
@@ -24,7 +25,9 @@ beforeEach(() => {
   net = new MemoryNetwork();
 });
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((m) => m.stop()));
+  // On the clock they ran on: under a fake clock, stop()'s drain and flush wait on fake timers.
+  await settled(Promise.all(running.splice(0).map((m) => m.stop())), 'every mesh to stop', { timeoutMs: 10_000, intervalMs: 50 });
+  vi.useRealTimers();
 });
 
 async function cluster(ids: readonly string[], options: MeshOptions | ((id: string) => MeshOptions) = {}): Promise<Mesh[]> {
@@ -135,7 +138,7 @@ describe('agreement and routing', () => {
     const remoteId = findId('abort_', (id) => ownerIn(id, ['peer-a', 'peer-b']) === 'peer-b');
     const controller = new AbortController();
     const call = a!.call(probe(remoteId, { op: 'never' }, { signal: controller.signal, timeoutMs: 10_000 }));
-    await sleep(10);
+    await until(() => journal.some((h) => h.kind === 'start' && h.id === remoteId), 'the call to start on peer-b');
     controller.abort();
     await expectRejects(call, 'ABORTED');
   });
@@ -204,8 +207,8 @@ describe('capabilities', () => {
     const deactivated = events(meshes, 'deactivated');
     b.registerCapabilities(['game', 'chat']);
     await until(() => meshes.every((m) => m.peersFor('chat').join() === 'peer-b,peer-c'), 'chat on b and c everywhere');
-    await sleep(5);
     const moved = rooms.filter((room) => ownerIn(room, ['peer-b', 'peer-c'], 'chat') === 'peer-b');
+    await until(() => deactivated.filter((d) => d.reason === 'rebalance').length >= moved.length, 'peer-c to stop the rooms that moved to peer-b');
     expect(moved.length / rooms.length).toBeGreaterThan(0.3);
     expect(moved.length / rooms.length).toBeLessThan(0.7);
     expect(deactivated.filter((d) => d.reason === 'rebalance').map((d) => d.id).sort()).toEqual([...moved].sort());
@@ -339,7 +342,7 @@ describe('joins: rebalancing and handoff', () => {
     const d = await join('peer-d');
     await waitConverged([...meshes, d]);
     const next = a.call(request({}));
-    await sleep(50);
+    await macrotask(); // `next` reaches peer-d, which holds it: the state has not come yet
     gate.open(null);
     expect((await slow).result).toBe(4);
     const r = await next;
@@ -350,7 +353,8 @@ describe('joins: rebalancing and handoff', () => {
 
 describe('leaves and faults', () => {
   it('a peer that stops: its shards move to the others; in-flight calls to it reject with PEER_GONE', async () => {
-    const meshes = await cluster(['peer-a', 'peer-b', 'peer-c', 'peer-d']);
+    // A short drain: peer-d's stays busy until it gives up, and how long that takes is not the point here.
+    const meshes = await cluster(['peer-a', 'peer-b', 'peer-c', 'peer-d'], { drainTimeoutMs: 200 });
     const [a, , , d] = meshes as [Mesh, Mesh, Mesh, Mesh];
     const four = ['peer-a', 'peer-b', 'peer-c', 'peer-d'];
     const ids = Array.from({ length: 200 }, (_, i) => `lv_${i}`);
@@ -386,7 +390,8 @@ describe('leaves and faults', () => {
   });
 
   it('a message queued on a stopping owner never runs there: it is re-routed or answered', async () => {
-    const meshes = await cluster(['peer-a', 'peer-b']);
+    // A short drain: peer-b's stays busy until it gives up, and how long that takes is not the point here.
+    const meshes = await cluster(['peer-a', 'peer-b'], { drainTimeoutMs: 200 });
     const [a, b] = meshes as [Mesh, Mesh];
     const id = findId('q_', (x) => ownerIn(x, ['peer-a', 'peer-b']) === 'peer-b');
     const gate = new Gate<unknown>();
@@ -415,7 +420,7 @@ describe('leaves and faults', () => {
     const running = a.call(probe(id, { wait: 'finish-b', value: 'finished' }, { timeoutMs: 10_000 }));
     await until(() => journal.some((h) => h.kind === 'start' && (h.payload as ProbeCommand).wait === 'finish-b'), 'the call to start');
     const stopping = b.stop();
-    await sleep(20);
+    await until(() => !a.peersFor('game').includes('peer-b'), 'peer-a to see peer-b leave');
     gate.open(null);
     const r = await running;
     expect(r).toMatchObject({ peer: 'peer-b', result: 'finished' });
@@ -435,18 +440,19 @@ describe('leaves and faults', () => {
   });
 
   it('a frozen peer: calls to it time out, and the heartbeat drops it from the view', async () => {
+    useFakeClock();
     const meshes = await cluster(['peer-a', 'peer-b', 'peer-c'], { heartbeatMs: 30, peerTimeoutMs: 700 });
     const [a] = meshes as [Mesh, Mesh, Mesh];
     const id = findId('frz_', (x) => ownerIn(x, ['peer-a', 'peer-b', 'peer-c']) === 'peer-c');
     await a.call(probe(id, { op: 'count' }));
     // Live peers that exchange nothing but heartbeats stay in the view, well past peerTimeoutMs.
-    await sleep(1200);
+    await vi.advanceTimersByTimeAsync(1200);
     expect(a.peers().map((p) => p.id)).toEqual(['peer-a', 'peer-b', 'peer-c']);
     const left = events([a], 'peer-left');
     net.freeze('peer-c');
-    const error = await expectRejects(a.call(probe(id, { op: 'count' }, { timeoutMs: 80 })), 'TIMEOUT');
+    const error = await expectRejects(settled(a.call(probe(id, { op: 'count' }, { timeoutMs: 80 })), 'the call to time out'), 'TIMEOUT');
     expect(error.details).toMatchObject({ peer: 'peer-c' });
-    await until(() => a.peers().every((p) => p.id !== 'peer-c'), 'peer-c to be dropped', 5000);
+    await until(() => a.peers().every((p) => p.id !== 'peer-c'), 'peer-c to be dropped', { timeoutMs: 5000 });
     expect(left.map((p) => p.id)).toEqual(['peer-c']);
     const r = await a.call(probe(id, { op: 'count' }));
     expect(['peer-a', 'peer-b']).toContain(r.peer);
@@ -507,6 +513,7 @@ describe('views that disagree', () => {
 
 describe('refused peers', () => {
   it('a peer with another shard count is refused with INCOMPATIBLE_PEER, and views never merge', async () => {
+    useFakeClock();
     const [a] = await cluster(['peer-a']);
     const refusedA = events([a!], 'peer-refused');
     const joinedA = events([a!], 'peer-joined');
@@ -521,7 +528,7 @@ describe('refused peers', () => {
     expect(refusedA[0]!.peer).toBe('peer-b');
     expectMeshError(refusedA[0]!.error, 'INCOMPATIBLE_PEER');
     expect(refusedA[0]!.error.message).toMatch(/1024/);
-    await sleep(20);
+    await vi.advanceTimersByTimeAsync(1000);
     expect(a!.peers().map((p) => p.id)).toEqual(['peer-a']);
     expect(b.peers().map((p) => p.id)).toEqual(['peer-b']);
     // Both still work on their own.
@@ -530,6 +537,7 @@ describe('refused peers', () => {
   });
 
   it('a peer with another placement strategy is refused too', async () => {
+    useFakeClock();
     const [a] = await cluster(['peer-a']);
     const refused = events([a!], 'peer-refused');
     const heldB = new HeldTransport(net.transport());
@@ -540,16 +548,17 @@ describe('refused peers', () => {
     heldB.release('peer-a');
     expectMeshError(refused[0]!.error, 'INCOMPATIBLE_PEER');
     expect(refused[0]!.error.message).toMatch(/strategy/);
-    await sleep(20);
+    await vi.advanceTimersByTimeAsync(1000);
     expect(a!.peers()).toHaveLength(1);
     expect(b.peers()).toHaveLength(1);
   });
 
   it('whichever side judges first, an incompatible joiner never enters any view', async () => {
+    useFakeClock();
     const meshes = await cluster(['peer-a', 'peer-b']);
     const joined = events(meshes, 'peer-joined');
     const c = await join('peer-c', { shards: 2048 });
-    await sleep(50);
+    await vi.advanceTimersByTimeAsync(1000);
     expect(joined).toEqual([]);
     for (const m of meshes) expect(m.peers().map((p) => p.id)).toEqual(['peer-a', 'peer-b']);
     expect(c.peers().map((p) => p.id)).toEqual(['peer-c']);

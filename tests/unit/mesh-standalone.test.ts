@@ -2,13 +2,14 @@
  * A standalone Mesh (no transport): the public API, its errors, cast, stop, registerCapabilities, stats and
  * the README quickstart flow with the demo's GameActor.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GameActor } from '../../demo/actors.js';
 import type { ActorClass } from '../../shared/actors/actor.js';
 import { AbortedError, MeshError, NoPeersForCapabilityError, StoppedError, TimeoutError, UnknownActorError } from '../../shared/errors.js';
 import { Mesh, type CallRequest, type MeshEvents, type MeshOptions } from '../../shared/mesh.js';
 import { DEFAULT_SHARD_COUNT, shardFor } from '../../shared/placement/shards.js';
-import { Gate, events, expectMeshError, expectRejects, rejection, settlesWithinTicks, sleep, until } from '../fixtures/mesh-helpers.js';
+import { Gate, events, expectMeshError, expectRejects, rejection, settlesWithinTicks } from '../fixtures/mesh-helpers.js';
+import { sleep, until, useFakeClock } from '../fixtures/wait.js';
 import { ProbeActor, gates, journal, resetActors, type ProbeCommand } from '../fixtures/test-actors.js';
 
 const meshes: Mesh[] = [];
@@ -28,6 +29,7 @@ const probeRequest = (id: string, cmd: ProbeCommand = {}, extra: Partial<CallReq
 
 beforeEach(() => resetActors());
 afterEach(async () => {
+  vi.useRealTimers();
   await Promise.all(meshes.splice(0).map((m) => m.stop()));
 });
 
@@ -246,7 +248,7 @@ describe('call errors', () => {
     const mesh = await start();
     const controller = new AbortController();
     const call = mesh.call(probeRequest('busy', { op: 'never' }, { signal: controller.signal, timeoutMs: 10_000 }));
-    await sleep(5);
+    await until(() => journal.some((h) => h.kind === 'start' && h.id === 'busy'), 'the handler to start');
     controller.abort();
     expect(await settlesWithinTicks(call)).toBe(true);
     await expectRejects(call, 'ABORTED');
@@ -354,15 +356,17 @@ describe('stop()', () => {
   });
 
   it('a call whose handler is still running when the mesh stops is failed with STOPPED, not left to time out', async () => {
+    useFakeClock();
     const mesh = await start();
     const call = mesh.call(probeRequest('hang', { op: 'never' }, { timeoutMs: 10_000 }));
-    await sleep(5);
+    await until(() => journal.some((h) => h.kind === 'start' && h.id === 'hang'), 'the handler to start');
     await mesh.stop();
-    const outcome = await Promise.race([
+    const outcome = Promise.race([
       rejection(call).then((e) => (e instanceof MeshError ? e.code : 'not a MeshError')),
       sleep(500).then(() => 'still pending 500 ms after stop()'),
     ]);
-    expect(outcome).toBe('STOPPED');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(await outcome).toBe('STOPPED');
   });
 });
 
@@ -482,7 +486,7 @@ describe('events', () => {
       off();
       mesh.off('activated', listener);
       await mesh.call(probeRequest('two'));
-      await sleep(5);
+      await until(() => swallowed.length >= 2, 'the listener errors to surface');
     } finally {
       process.off('uncaughtException', onUncaught);
     }

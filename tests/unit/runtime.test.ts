@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Actor, ActorContext, DeactivateReason } from '../../shared/actors/actor.js';
 import { ActorFailedError } from '../../shared/errors.js';
 import { Mesh, type MeshOptions } from '../../shared/mesh.js';
-import { Gate, events, expectRejects, sleep, until } from '../fixtures/mesh-helpers.js';
+import { Gate, events, expectRejects } from '../fixtures/mesh-helpers.js';
+import { sleep, until, useFakeClock } from '../fixtures/wait.js';
 import {
   BrokenActor,
   NeverIdleActor,
@@ -263,7 +264,7 @@ describe('idle passivation', () => {
     const mesh = await start({ idleTimeoutMs: 50 });
     const deactivated = events(mesh, 'deactivated');
     const first = await probe(mesh, 'idle', { op: 'count' });
-    await until(() => deactivated.length === 1, 'idle deactivation', 3000);
+    await until(() => deactivated.length === 1, 'idle deactivation', { timeoutMs: 3000 });
     expect(deactivated[0]).toMatchObject({ id: 'idle', reason: 'idle', activation: first.activation });
     expect(journal.filter((h) => h.kind === 'deactivate')).toEqual([{ kind: 'deactivate', id: 'idle', reason: 'idle' }]);
     expect(mesh.activations()).toEqual([]);
@@ -274,43 +275,46 @@ describe('idle passivation', () => {
   });
 
   it('a per-type static idleTimeoutMs applies with no global setting', async () => {
+    useFakeClock();
     const mesh = await start({ actors: { ProbeActor, QuickIdleActor } });
     const deactivated = events(mesh, 'deactivated');
     await mesh.call({ actor: 'QuickIdleActor', id: 'q', capability: 'game' });
     await probe(mesh, 'p');
-    await until(() => deactivated.length === 1, 'idle deactivation of the quick type', 3000);
+    await until(() => deactivated.length === 1, 'idle deactivation of the quick type', { timeoutMs: 3000 });
     expect(deactivated[0]).toMatchObject({ actor: 'QuickIdleActor', reason: 'idle' });
-    await sleep(150);
+    await vi.advanceTimersByTimeAsync(150);
     expect(mesh.activations().map((a) => a.actor)).toEqual(['ProbeActor']);
   });
 
   it('a per-type idleTimeoutMs of 0 wins over the global one (never passivated)', async () => {
+    useFakeClock();
     const mesh = await start({ idleTimeoutMs: 40, actors: { ProbeActor, NeverIdleActor } });
     const deactivated = events(mesh, 'deactivated');
     await mesh.call({ actor: 'NeverIdleActor', id: 'n', capability: 'game' });
     await probe(mesh, 'p');
-    await until(() => deactivated.length === 1, 'the global-timeout actor going idle', 3000);
+    await until(() => deactivated.length === 1, 'the global-timeout actor going idle', { timeoutMs: 3000 });
     expect(deactivated[0]).toMatchObject({ actor: 'ProbeActor' });
-    await sleep(200);
+    await vi.advanceTimersByTimeAsync(200);
     expect(mesh.activations().map((a) => a.actor)).toEqual(['NeverIdleActor']);
   });
 
   it('a busy actor is not passivated in the middle of a message', async () => {
+    useFakeClock();
     const mesh = await start({ idleTimeoutMs: 30 });
     const deactivated = events(mesh, 'deactivated');
     const gate = new Gate<unknown>();
     gates.set('busy', gate.promise);
     const call = probe(mesh, 'busy', { wait: 'busy', value: 'done' });
-    await sleep(200);
+    await vi.advanceTimersByTimeAsync(200);
     expect(deactivated).toEqual([]);
     gate.open(null);
     expect((await call).result).toBe('done');
-    await until(() => deactivated.length === 1, 'idle after the message', 3000);
+    await until(() => deactivated.length === 1, 'idle after the message', { timeoutMs: 3000 });
   });
 
   describe('with fake timers (exact clock)', () => {
     it('activity postpones passivation; quiet for idleTimeoutMs stops it', async () => {
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+      useFakeClock();
       const mesh = await start({ idleTimeoutMs: 100 });
       const deactivated = events(mesh, 'deactivated');
       const first = await probe(mesh, 'a', { op: 'count' });
@@ -328,7 +332,7 @@ describe('idle passivation', () => {
     });
 
     it('a short per-type timeout is honoured even when a long one started the sweep first', async () => {
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+      useFakeClock();
       const mesh = await start({ actors: { SlowIdleActor, QuickIdleActor } });
       const deactivated = events(mesh, 'deactivated');
       await mesh.call({ actor: 'SlowIdleActor', id: 'slow', capability: 'game' }); // idle 60 s
