@@ -268,10 +268,14 @@ export class Mesh {
     return this.shards.owner(target.shard, target.capability);
   }
 
-  /** Puts what we advertise into our own view and tells every peer. */
+  /**
+   * Tells every peer what we advertise, then applies it to our own view. In that order: the view change
+   * sends handed-over state and `released` frames, which must reach each new owner after our caps (its own
+   * view change makes it wait for them; arriving first, they would be missed and it would wait in vain).
+   */
   private advertise(): void {
-    this.membership.upsert(this.selfInfo());
     this.links.broadcast({ t: 'caps', capabilities: this.capabilities, actorTypes: [...this.actorTypes.keys()] });
+    this.membership.upsert(this.selfInfo());
   }
 
   private hello(): Omit<HelloFrame, 'window' | 'auth'> {

@@ -59,6 +59,11 @@ export class Handoff {
   private readonly waiters = new Map<string, (() => void)[]>();
   private readonly outgoing = new Map<string, Outgoing>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /**
+   * Shards a peer announced released before our view said they were coming (its caps reached us late, or
+   * were coalesced): when our view catches up, there is nothing left to wait for.
+   */
+  private readonly releasedEarly = new Map<string, Wait>();
 
   constructor(private readonly parts: HandoffParts) {}
 
@@ -76,6 +81,7 @@ export class Handoff {
           if (!waits) continue;
           const sk = shardKey(capability, shard);
           awaited.add(sk);
+          if (this.alreadyReleased(sk, from, now)) continue;
           if (this.parts.isMember(from)) this.awaitingShard.set(sk, { from, until });
           else this.lostShards.set(sk, { from, until: now + 30_000, told: new Set() });
         } else if (from === self && to !== undefined && to !== self && this.parts.isMember(to)) {
@@ -95,7 +101,9 @@ export class Handoff {
         const sk = shardKey(capability, shard);
         if (awaited.has(sk)) continue;
         const second = shards.ownerWithout(shard, capability, self);
-        if (second !== undefined && joinedHere.has(second)) this.awaitingShard.set(sk, { from: second, until });
+        if (second !== undefined && joinedHere.has(second) && !this.alreadyReleased(sk, second, now)) {
+          this.awaitingShard.set(sk, { from: second, until });
+        }
       }
     }
   }
@@ -190,8 +198,21 @@ export class Handoff {
     for (const shard of shards) {
       const sk = shardKey(frame.capability, shard);
       if (this.awaitingShard.get(sk)?.from === from) this.awaitingShard.delete(sk);
+      else this.releasedEarly.set(sk, { from, until });
       this.wake(sk);
     }
+    if (this.releasedEarly.size > 2 * this.parts.shardCount) this.forgetStaleReleases(Date.now());
+  }
+
+  private alreadyReleased(sk: string, from: string, now: number): boolean {
+    const early = this.releasedEarly.get(sk);
+    if (early === undefined) return false;
+    this.releasedEarly.delete(sk);
+    return early.from === from && early.until > now;
+  }
+
+  private forgetStaleReleases(now: number): void {
+    for (const [sk, early] of this.releasedEarly) if (early.until <= now) this.releasedEarly.delete(sk);
   }
 
   /** Whether `from` may hand over or release `shard`: it owns it in our view, did before, or we wait for it. */
@@ -269,6 +290,7 @@ export class Handoff {
     this.awaitingKey.clear();
     this.outgoing.clear();
     this.lostShards.clear();
+    this.releasedEarly.clear();
     for (const resume of all) resume();
   }
 

@@ -12,7 +12,8 @@ import { shardFor } from '../../shared/placement/shards.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { VALUE_LIMITS } from '../../shared/wire/values.js';
 import { RawPeer } from '../fixtures/raw-peer.js';
-import { rejection, startMeshes, stopAll, until } from '../fixtures/mesh-helpers.js';
+import { rejection, startMeshes, stopAll } from '../fixtures/mesh-helpers.js';
+import { until } from '../fixtures/wait.js';
 
 /** Keeps what it was given and hands back what it is asked for, to see what crossed the boundary. */
 class Keeper implements Actor {

@@ -11,7 +11,8 @@ import { rendezvous } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
 import type { Frame } from '../../shared/wire/frames.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
-import { Gate, startMeshes, stopAll, until } from '../fixtures/mesh-helpers.js';
+import { Gate, startMeshes, stopAll } from '../fixtures/mesh-helpers.js';
+import { until } from '../fixtures/wait.js';
 import { RawPeer } from '../fixtures/raw-peer.js';
 
 /** Counts, or waits on the gate named in its payload. Snapshots, so handoff applies to it. */

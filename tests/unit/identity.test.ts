@@ -14,7 +14,8 @@ import { peekClaims, verifyToken } from '../../shared/identity/token.js';
 import { Mesh, type MeshEvents } from '../../shared/mesh.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { authority, claimsFor, TestIdentity, type Authority, type ClaimOptions } from '../fixtures/identities.js';
-import { expectRejects, stopAll, until, waitConverged } from '../fixtures/mesh-helpers.js';
+import { expectRejects, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
+import { until } from '../fixtures/wait.js';
 import { RawPeer } from '../fixtures/raw-peer.js';
 
 class Echo implements Actor {
@@ -180,7 +181,7 @@ describe('a room with signed identities', () => {
     cId.renew(await ca.issue(claimsFor('room', 'peer-c', other.publicKey, { ttlMs: 60_000 })));
     await until(() => rejected.some((e) => e.peer === 'peer-c' && e.frame === 'token'), 'the foreign-key renewal to be refused');
     const seen = refusals(a);
-    await until(() => seen.some((e) => e.peer === 'peer-c'), 'peer-c to be dropped when its token expires', 5000);
+    await until(() => seen.some((e) => e.peer === 'peer-c'), 'peer-c to be dropped when its token expires', { timeoutMs: 5000 });
     expect(seen.find((e) => e.peer === 'peer-c')?.error.message).toMatch(/expired/);
     expect(a.peers().map((p) => p.id)).toEqual(['peer-a', 'peer-b']);
     void c;
