@@ -395,7 +395,7 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
 }
 
 async function main(): Promise<void> {
-  const options = parseOrExit(parseMainArgs, HELP);
+  const options = parseOrExit(parseMainArgs, HELP, process.argv.slice(2));
   if (options === null) return;
   const server = await startDemoServer(options);
   const where = options.host === '0.0.0.0' || options.host === '::' ? ' (all interfaces)' : '';
