@@ -49,6 +49,8 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props = {}, ..
   for (const [key, value] of Object.entries(props)) {
     if (value === undefined || value === false) continue;
     if (key === 'className') node.className = String(value);
+    // Through the CSSOM: the served page's CSP refuses style attributes.
+    else if (key === 'style') node.style.cssText = String(value);
     else node.setAttribute(key, value === true ? '' : String(value));
   }
   append(node, children);
