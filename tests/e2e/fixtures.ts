@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page, type TestInfo } from '@playwright/test';
 import type { PeerInfo } from '../../client/index.js';
-import type { HostedView, PlayerView } from '../../demo/main.js';
+import type { HostedView, PlayerView } from '../../demo/app/debug-api.js';
 import { startDemoServer, type DemoServer } from '../../demo/server/demo-server.js';
 import { spawnNodePeer, type NodePeerProcess, type PeerEvent } from '../../demo/server/node-peers.js';
 

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveStrategy } from '../../shared/placement.js';
 import { shardFor } from '../../shared/shards.js';
-import { HUES, colorSlot } from '../../demo/colors.js';
+import { HUES, colorSlot } from '../../demo/app/colors.js';
 import {
   CAPABILITIES,
   addPlayers,

@@ -1,4 +1,4 @@
-import { hashString } from '../shared/hash.js';
+import { hashString } from '../../shared/index.js';
 
 /** A peer's colour: derived from its id alone, so every tab, list, map and log entry agrees on it. */
 export interface PeerColor {

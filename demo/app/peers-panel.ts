@@ -1,0 +1,86 @@
+/**
+ * The Peers panel: every peer of this tab's view, this tab first, with its capabilities, the shards of the
+ * mapped capability it owns, and how many activations it runs as far as this tab knows.
+ */
+import { kindLabel } from './chips.js';
+import { byId, el } from './dom.js';
+import type { DemoModel } from './model.js';
+
+export function setupPeersPanel(model: DemoModel): void {
+  model.render('peers', () => renderPeers(model));
+}
+
+function renderPeers(model: DemoModel): void {
+  const { mesh, self } = model;
+  const peers = mesh.peers();
+  byId('peer-count').textContent = String(peers.length);
+  document.body.dataset['peers'] = String(peers.length);
+  document.body.dataset['viewVersion'] = String(mesh.version);
+  byId('stat-version').textContent = String(mesh.version);
+  for (const node of document.querySelectorAll('.map-cap-name')) node.textContent = model.mapCapability;
+
+  const shards = tally(model.ownersOf(model.mapCapability));
+  const actorsSeen = actorsPerPeer(model);
+  const capabilities = model.capabilities();
+  // Self first, then by id: the order every tab shows the others in.
+  peers.sort((a, b) => (a.id === self ? -1 : b.id === self ? 1 : a.id < b.id ? -1 : 1));
+  byId('peer-list').replaceChildren(
+    ...peers.map((peer) => {
+      const color = model.colorOf(peer.id);
+      const caps = el('span', { className: 'caps-list' });
+      for (const cap of capabilities) {
+        const has = peer.capabilities.includes(cap);
+        caps.appendChild(el('span', { className: `cap-chip${has ? ' on' : ''}`, title: has ? `offers ${cap}` : `does not offer ${cap}` }, cap));
+      }
+      const owned = shards.get(peer.id) ?? 0;
+      const active = actorsSeen.get(peer.id) ?? 0;
+      return el(
+        'li',
+        {
+          className: `peer-row${peer.id === self ? ' self' : ''}`,
+          style: `--peer:${color.hex};--peer-tint:${color.tint}`,
+          'data-testid': 'peer-row',
+          'data-peer-id': peer.id,
+          'data-kind': peer.kind,
+          'data-capabilities': peer.capabilities.join(','),
+        },
+        el('span', { className: 'swatch', style: `background:${color.hex}` }),
+        el(
+          'div',
+          { className: 'peer-main' },
+          el(
+            'div',
+            { className: 'peer-title' },
+            el('code', { title: peer.id }, peer.id),
+            peer.id === self ? el('span', { className: 'you' }, 'you') : null,
+            el('span', { className: `kind kind-${peer.kind}` }, kindLabel(peer.kind)),
+          ),
+          caps,
+        ),
+        el(
+          'div',
+          { className: 'peer-nums' },
+          el('b', { title: `shards of ${model.mapCapability} this peer owns`, 'data-testid': 'peer-shards' }, owned),
+          el('span', { title: peer.id === self ? 'activations hosted in this tab' : "this tab's players this peer is hosting", 'data-testid': 'peer-actors' }, `${active} act`),
+        ),
+      );
+    }),
+  );
+}
+
+/** Exact for this tab; for the others, how many of this tab's players they are known to host now. */
+function actorsPerPeer(model: DemoModel): Map<string, number> {
+  const counts = new Map<string, number>([[model.self, model.hosted.size]]);
+  const gameOwners = model.ownersOf('game');
+  for (const player of model.players.values()) {
+    if (player.peer === null || player.peer === model.self || gameOwners[player.shard] !== player.peer) continue;
+    counts.set(player.peer, (counts.get(player.peer) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function tally(owners: Iterable<string | undefined>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const owner of owners) if (owner !== undefined) counts.set(owner, (counts.get(owner) ?? 0) + 1);
+  return counts;
+}
