@@ -5,7 +5,7 @@
  * they are redrawn once per frame however many changes came in between.
  */
 import type { ActivationInfo, Mesh, TopologyEvent } from '../../client/index.js';
-import { peerColor, type PeerColor } from './colors.js';
+import { PeerPalette, type PeerColor } from './colors.js';
 import { CAPABILITIES } from './settings.js';
 
 export type Part = 'peers' | 'map' | 'players' | 'hosted';
@@ -48,6 +48,7 @@ export class DemoModel {
   readonly self: string;
   /** The state polls' own calls, kept out of the call counts shown (they are this page's bookkeeping). */
   readonly polls = { ok: 0, failed: 0 };
+  private readonly palette = new PeerPalette();
   readonly players = new Map<string, Player>();
   readonly hosted = new Map<string, Hosted>();
   mapCapability = 'game';
@@ -65,6 +66,8 @@ export class DemoModel {
     readonly room: string,
   ) {
     this.self = mesh.peerId;
+    this.palette.colorOf(this.self); // first: a tab's own colour is the one its id prefers
+    this.palette.see(mesh.peers().map((p) => p.id));
     this.owners = this.computeOwners();
     mesh.on('topology', (t) => this.onTopology(t));
     mesh.on('activated', () => this.syncHosted());
@@ -73,7 +76,7 @@ export class DemoModel {
 
   /** A peer's colour in this tab: the same in the list, the map, the players and the log. */
   colorOf(peerId: string): PeerColor {
-    return peerColor(peerId);
+    return this.palette.colorOf(peerId);
   }
 
   // ---------------------------------------------------------------- rendering
@@ -134,6 +137,7 @@ export class DemoModel {
   }
 
   private onTopology(topology: TopologyEvent): void {
+    this.palette.see(topology.peers.map((p) => p.id));
     const before = this.owners;
     const after = this.computeOwners();
     for (const listener of this.ownerListeners) listener({ topology, before, after });
