@@ -1,6 +1,6 @@
 /**
  * The Shard map: the 4096 shards of one capability, 64 to a row, each painted in its owner's colour, with a
- * mark in the shards of this tab's players, and a legend of owners with their share.
+ * marker on the shards of this tab's players, and a legend of owners with their share.
  */
 import { peerChip } from './chips.js';
 import { byId, el } from './dom.js';
@@ -9,6 +9,8 @@ import type { DemoModel } from './model.js';
 import { CAPABILITIES } from './settings.js';
 
 const MAP_COLUMNS = 64;
+/** Room around the map for markers on its edge cells, which reach past their cell. */
+const MARK_MARGIN = 8;
 
 export interface MapPanel {
   /** The owner of each shard as last painted (null: nobody). */
@@ -19,6 +21,7 @@ export interface MapPanel {
 
 export function setupMapPanel(model: DemoModel): MapPanel {
   const canvas = byId<HTMLCanvasElement>('shard-map');
+  const marks = byId<HTMLCanvasElement>('shard-marks');
   const panel = byId('map-panel');
   const select = byId<HTMLSelectElement>('map-capability');
   const hover = byId('map-hover');
@@ -36,6 +39,10 @@ export function setupMapPanel(model: DemoModel): MapPanel {
     canvas.height = Math.round(h * dpr);
     canvas.style.width = `${w}px`;
     canvas.style.height = `${h}px`;
+    marks.width = Math.round((w + 2 * MARK_MARGIN) * dpr);
+    marks.height = Math.round((h + 2 * MARK_MARGIN) * dpr);
+    marks.style.width = `${w + 2 * MARK_MARGIN}px`;
+    marks.style.height = `${h + 2 * MARK_MARGIN}px`;
     panel.style.setProperty('--map-size', `${h}px`);
     return true;
   }
@@ -48,8 +55,6 @@ export function setupMapPanel(model: DemoModel): MapPanel {
     const cap = model.mapCapability;
     const owners = model.ownersOf(cap);
     const cell = pitch - 1;
-    const mark = Math.floor((cell - 1) / 2); // the player mark: a white square in the cell's top left
-    const playerShards = new Set([...model.players.values()].map((p) => p.shard));
     const dpr = canvas.width / (MAP_COLUMNS * pitch);
     // Integer device pixels, so every cell is one flat colour (the tests read it back).
     const px = (v: number): number => Math.round(v * dpr);
@@ -61,15 +66,35 @@ export function setupMapPanel(model: DemoModel): MapPanel {
       const y = Math.floor(shard / MAP_COLUMNS) * pitch;
       ctx.fillStyle = owner === undefined ? UNOWNED_HEX : model.colorOf(owner).hex;
       ctx.fillRect(px(x), px(y), px(x + cell) - px(x), px(y + cell) - px(y));
-      if (mark > 0 && playerShards.has(shard)) {
-        ctx.fillStyle = '#ffffff';
-        ctx.fillRect(px(x + 1), px(y + 1), px(x + 1 + mark) - px(x + 1), px(y + 1 + mark) - px(y + 1));
-      }
     }
     painted = owners.map((o) => o ?? null);
     canvas.dataset['capability'] = cap;
     canvas.dataset['version'] = String(model.mesh.version);
+    drawMarks();
     drawLegend();
+  }
+
+  /** A white disc with a dark ring, larger than a cell: visible on every owner's colour at any size. */
+  function drawMarks(): void {
+    const ctx = marks.getContext('2d');
+    if (!ctx) return;
+    const dpr = marks.width / (MAP_COLUMNS * pitch + 2 * MARK_MARGIN);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, marks.width, marks.height);
+    const radius = Math.max(2.5, pitch * 0.55);
+    ctx.fillStyle = '#ffffff';
+    ctx.strokeStyle = '#1d2230';
+    ctx.lineWidth = Math.max(1.5, pitch / 4);
+    const shards = new Set([...model.players.values()].map((p) => p.shard));
+    for (const shard of shards) {
+      const x = MARK_MARGIN + (shard % MAP_COLUMNS) * pitch + (pitch - 1) / 2;
+      const y = MARK_MARGIN + Math.floor(shard / MAP_COLUMNS) * pitch + (pitch - 1) / 2;
+      ctx.beginPath();
+      ctx.arc(x, y, radius, 0, 2 * Math.PI);
+      ctx.fill();
+      ctx.stroke();
+    }
+    marks.dataset['marks'] = String(shards.size);
   }
 
   function drawLegend(): void {
@@ -128,10 +153,9 @@ export function setupMapPanel(model: DemoModel): MapPanel {
       if (!ctx) return [];
       const dpr = canvas.width / (MAP_COLUMNS * pitch);
       const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-      // At each cell's bottom-right pixel, away from the player mark.
       return painted.map((_, shard) => {
-        const x = Math.floor(((shard % MAP_COLUMNS) * pitch + pitch - 1.5) * dpr);
-        const y = Math.floor((Math.floor(shard / MAP_COLUMNS) * pitch + pitch - 1.5) * dpr);
+        const x = Math.floor(((shard % MAP_COLUMNS) * pitch + pitch / 2 - 0.5) * dpr);
+        const y = Math.floor((Math.floor(shard / MAP_COLUMNS) * pitch + pitch / 2 - 0.5) * dpr);
         const i = (y * canvas.width + x) * 4;
         return `#${[data[i], data[i + 1], data[i + 2]].map((c) => (c ?? 0).toString(16).padStart(2, '0')).join('')}`;
       });

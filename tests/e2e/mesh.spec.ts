@@ -410,6 +410,28 @@ test('the demo page fits one screen, follows the capability picker, and is pictu
   const players = await addPlayers(a, 30);
   await clickPlayers(a, new Map(players.map((id, i) => [id, 1 + (i % 4)])));
   await clickPlayers(b, await addPlayers(b, 6));
+  // Every player's shard carries a marker of its own, a disc well past the size of a cell.
+  const shards = [...new Set((await tabPlayers(a)).map((p) => p.shard))];
+  await expect(a.page.getByTestId('shard-marks')).toHaveAttribute('data-marks', String(shards.length));
+  const markerAreas = await a.page.evaluate((list) => {
+    const map = document.getElementById('shard-map') as HTMLCanvasElement;
+    const marks = document.getElementById('shard-marks') as HTMLCanvasElement;
+    const pitch = map.getBoundingClientRect().width / 64;
+    const margin = map.getBoundingClientRect().left - marks.getBoundingClientRect().left;
+    const dpr = marks.width / marks.getBoundingClientRect().width;
+    const data = marks.getContext('2d')!.getImageData(0, 0, marks.width, marks.height).data;
+    // Opaque CSS px² within a cell's distance of each marked cell's centre.
+    return list.map((shard) => {
+      const cx = (margin + (shard % 64) * pitch + pitch / 2) * dpr;
+      const cy = (margin + Math.floor(shard / 64) * pitch + pitch / 2) * dpr;
+      let opaque = 0;
+      for (let y = Math.floor(cy - pitch * dpr); y < cy + pitch * dpr; y++) {
+        for (let x = Math.floor(cx - pitch * dpr); x < cx + pitch * dpr; x++) if ((data[(y * marks.width + x) * 4 + 3] ?? 0) > 128) opaque++;
+      }
+      return opaque / dpr / dpr;
+    });
+  }, shards);
+  for (const area of markerAreas) expect(area, 'a marker covers more than a cell').toBeGreaterThan(30);
   for (const id of ['map-panel', 'peers-panel', 'stats-panel', 'players-panel', 'hosted-panel', 'log-panel']) {
     await expect(a.page.locator(`#${id}`), `${id} on screen`).toBeInViewport({ ratio: 1 });
   }
