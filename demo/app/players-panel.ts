@@ -1,6 +1,7 @@
 /**
  * The Players panel: the players this tab added, where each one's shard is owned now, its score, and which
- * peer and activation answered its last call.
+ * peer and activation answered its last call. When the owner changes after that call (a rebalance, a peer
+ * leaving), "served by" says so instead of naming the old peer as if it still ran the player.
  */
 import { peerChip } from './chips.js';
 import { byId, el } from './dom.js';
@@ -11,6 +12,8 @@ interface Row {
   readonly owner: HTMLTableCellElement;
   readonly score: HTMLTableCellElement;
   readonly served: HTMLTableCellElement;
+  /** What "served by" shows, to touch the DOM only when that changes. */
+  servedShown: string;
 }
 
 export function setupPlayersPanel(model: DemoModel): void {
@@ -43,6 +46,7 @@ export function setupPlayersPanel(model: DemoModel): void {
       owner: el('td', { className: 'owner' }),
       score: el('td', { className: 'num score' }, '–'),
       served: el('td', { className: 'served' }, el('span', { className: 'muted' }, '–')),
+      servedShown: '',
     };
     row.tr.append(el('td', {}, el('b', {}, id)), el('td', { className: 'num muted' }, shard), row.owner, row.score, row.served);
     row.tr.addEventListener('click', () => void model.callPlayer(id));
@@ -57,13 +61,32 @@ export function setupPlayersPanel(model: DemoModel): void {
     return row;
   }
 
-  /** The owner column follows the current owner of the player's shard. */
+  /** The owner column and "served by": both follow the current owner of the player's shard. */
   function place(player: Player, row: Row): void {
     const owner = model.ownerOfPlayer(player);
-    if (row.tr.dataset['owner'] === (owner ?? '')) return;
-    row.tr.dataset['owner'] = owner ?? '';
-    row.owner.replaceChildren(peerChip(model, owner, 'compact'));
-    row.tr.style.setProperty('--peer', owner ? model.colorOf(owner).hex : 'transparent');
+    if (row.tr.dataset['owner'] !== (owner ?? '')) {
+      row.tr.dataset['owner'] = owner ?? '';
+      row.owner.replaceChildren(peerChip(model, owner, 'compact'));
+      row.tr.style.setProperty('--peer', owner ? model.colorOf(owner).hex : 'transparent');
+    }
+    const { peer, activation } = player;
+    if (player.error !== null || peer === null || activation === null) return;
+    // A peer that leaves often first gives up its capabilities (its shards move), then leaves the view.
+    const why = peer === owner ? '' : model.mesh.peers().some((p) => p.id === peer) ? 'moved' : 'left';
+    const shown = `${activation} ${why} ${owner ?? ''}`;
+    if (row.servedShown === shown) return;
+    row.servedShown = shown;
+    row.tr.dataset['served'] = why === '' ? 'current' : 'stale';
+    // The owner column names the peer; here its colour and the activation's number are enough.
+    const suffix = activation.startsWith(`${peer}#`) ? activation.slice(peer.length) : activation;
+    const who = `${peer}${peer === model.self ? ' (this tab)' : ''}`;
+    row.served.className = `served${why === '' ? '' : ' stale'}`;
+    row.served.replaceChildren(el('span', { className: 'dot', style: `background:${model.colorOf(peer).hex}` }), el('code', {}, suffix));
+    if (why !== '') row.served.appendChild(el('span', { className: 'stale-tag' }, why));
+    row.served.title =
+      why === ''
+        ? `served by ${who}, activation ${activation}`
+        : `last served by ${who}, activation ${activation}; ${why === 'left' ? 'that peer has left' : 'its shard has moved'}: the next call goes to ${owner ?? 'nobody'}`;
   }
 
   model.onPlayer((player) => {
@@ -73,7 +96,10 @@ export function setupPlayersPanel(model: DemoModel): void {
     tr.dataset['state'] = player.pending > 0 ? 'pending' : player.error !== null ? 'error' : player.calls > 0 ? 'ok' : 'idle';
     if (player.pending > 0) return;
     if (player.error !== null) {
+      row.served.className = 'served';
       row.served.replaceChildren(el('span', { className: 'error' }, player.error));
+      row.servedShown = '';
+      delete tr.dataset['served'];
       return;
     }
     if (player.score === null || player.peer === null || player.activation === null) return place(player, row);
@@ -81,12 +107,7 @@ export function setupPlayersPanel(model: DemoModel): void {
     tr.dataset['score'] = String(player.score);
     tr.dataset['peer'] = player.peer;
     tr.dataset['activation'] = player.activation;
-    // The serving peer's colour and the activation's number: the owner column already names the peer.
-    const suffix = player.activation.startsWith(`${player.peer}#`) ? player.activation.slice(player.peer.length) : player.activation;
-    row.served.replaceChildren(
-      el('span', { className: 'dot', style: `background:${model.colorOf(player.peer).hex}` }),
-      el('code', { title: `served by ${player.peer}${player.peer === model.self ? ' (this tab)' : ''}, activation ${player.activation}` }, suffix),
-    );
+    place(player, row);
     tr.classList.remove('flash');
     void tr.offsetWidth; // restart the flash animation
     tr.classList.add('flash');

@@ -372,8 +372,16 @@ test('closing a tab moves its shards in every remaining view and its players act
     await expect(tab.page.locator(`[data-testid="legend-item"][data-peer-id="${c.peerId}"]`)).toHaveCount(0);
   }
 
+  // Until they are called again, "served by" tells that C, which served C's players, has left.
+  for (const id of onC) {
+    await expect(playerRow(a, id), `${id} was served by C`).toHaveAttribute('data-served', 'stale');
+    await expect(playerRow(a, id).locator('.stale-tag')).toHaveText('left');
+  }
+  for (const id of elsewhere) await expect(playerRow(a, id), `${id} still runs where it did`).toHaveAttribute('data-served', 'current');
+
   // C's players: the next call activates them afresh on their new owners.
   await clickPlayers(a, onC);
+  for (const id of onC) await expect(playerRow(a, id)).toHaveAttribute('data-served', 'current');
   const after = new Map((await tabPlayers(a)).map((p) => [p.id, p]));
   const hostOf = (peer: string): Tab | NodePeer => [a, b].find((t) => t.peerId === peer) ?? node;
   for (const id of onC) {
@@ -505,11 +513,14 @@ test('a tab joining takes a scored player with its score intact', async ({ mesh 
   const j = await mesh.openTab('J', { peerId: idJ });
   expect(await mesh.waitForMesh()).toEqual([idA, idNode, idJ].sort());
   await expect(row, 'A now places the player on J').toHaveAttribute('data-owner', idJ);
+  await expect(row, 'the node peer served it last, and it has moved since').toHaveAttribute('data-served', 'stale');
+  await expect(row.locator('.stale-tag')).toHaveText('moved');
 
   // The next click reaches J, which carries on from the handed-over score (a fresh actor would answer 1).
   await clickPlayer(a, player);
   await expect(row).toHaveAttribute('data-state', 'ok');
   await expect(row, 'the reply came from J').toHaveAttribute('data-peer', idJ);
+  await expect(row).toHaveAttribute('data-served', 'current');
   await expect(row, 'the score survived the move').toHaveAttribute('data-score', '6');
   const activation = await row.getAttribute('data-activation');
   expect(activation).toMatch(new RegExp(`^${idJ}#\\d+$`));
