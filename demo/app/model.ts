@@ -188,7 +188,6 @@ export class DemoModel {
       player.pending--;
       player.calls++;
       this.tell(player);
-      this.changed('peers');
     }
   }
 
@@ -203,7 +202,7 @@ export class DemoModel {
     const live = new Map(this.mesh.activations().map((a) => [a.key, a]));
     for (const [key, hosted] of this.hosted) if (live.get(key)?.activation !== hosted.info.activation) this.hosted.delete(key);
     for (const [key, info] of live) if (!this.hosted.has(key)) this.hosted.set(key, { info, state: undefined });
-    this.changed('hosted', 'peers');
+    this.changed('hosted');
     this.pollHosted();
   }
 

@@ -1,9 +1,11 @@
 /**
  * The Peers panel: every peer of this tab's view, this tab first, with its capabilities, the shards of the
- * mapped capability it owns, and how many activations it runs as far as this tab knows.
+ * mapped capability it owns, and how many of this tab's players are placed on it. Both numbers are computed
+ * the same way for every row, from this tab's view and its own player list.
  */
 import { kindLabel } from './chips.js';
 import { byId, el } from './dom.js';
+import { plural } from './format.js';
 import type { DemoModel } from './model.js';
 
 export function setupPeersPanel(model: DemoModel): void {
@@ -20,7 +22,8 @@ function renderPeers(model: DemoModel): void {
   for (const node of document.querySelectorAll('.map-cap-name')) node.textContent = model.mapCapability;
 
   const shards = tally(model.ownersOf(model.mapCapability));
-  const actorsSeen = actorsPerPeer(model);
+  const gameOwners = model.ownersOf('game');
+  const players = tally([...model.players.values()].map((p) => gameOwners[p.shard]));
   const capabilities = model.capabilities();
   // Self first, then by id: the order every tab shows the others in.
   peers.sort((a, b) => (a.id === self ? -1 : b.id === self ? 1 : a.id < b.id ? -1 : 1));
@@ -33,7 +36,7 @@ function renderPeers(model: DemoModel): void {
         caps.appendChild(el('span', { className: `cap-chip${has ? ' on' : ''}`, title: has ? `offers ${cap}` : `does not offer ${cap}` }, cap));
       }
       const owned = shards.get(peer.id) ?? 0;
-      const active = actorsSeen.get(peer.id) ?? 0;
+      const placed = players.get(peer.id) ?? 0;
       return el(
         'li',
         {
@@ -61,22 +64,15 @@ function renderPeers(model: DemoModel): void {
           'div',
           { className: 'peer-nums' },
           el('b', { title: `shards of ${model.mapCapability} this peer owns`, 'data-testid': 'peer-shards' }, owned),
-          el('span', { title: peer.id === self ? 'activations hosted in this tab' : "this tab's players this peer is hosting", 'data-testid': 'peer-actors' }, `${active} act`),
+          el(
+            'span',
+            { title: `of the ${plural(model.players.size, 'player')} in this tab's list, those whose game shard this peer owns: their next call runs there`, 'data-testid': 'peer-players' },
+            plural(placed, 'player'),
+          ),
         ),
       );
     }),
   );
-}
-
-/** Exact for this tab; for the others, how many of this tab's players they are known to host now. */
-function actorsPerPeer(model: DemoModel): Map<string, number> {
-  const counts = new Map<string, number>([[model.self, model.hosted.size]]);
-  const gameOwners = model.ownersOf('game');
-  for (const player of model.players.values()) {
-    if (player.peer === null || player.peer === model.self || gameOwners[player.shard] !== player.peer) continue;
-    counts.set(player.peer, (counts.get(player.peer) ?? 0) + 1);
-  }
-  return counts;
 }
 
 function tally(owners: Iterable<string | undefined>): Map<string, number> {

@@ -235,6 +235,14 @@ test('clicking players in tab A routes each call to its owner, which alone hosts
     expect([...owner.values()].filter((o) => o === host.id).length, `40 players give ${host.name} some`).toBeGreaterThan(0);
   }
 
+  // Each peer's row counts the players of the tab's own list placed on it: the same rule in every row, so
+  // A shows its 40 spread over the four peers, and B and C, which have no players, show none anywhere.
+  for (const host of hosts) {
+    const n = [...owner.values()].filter((o) => o === host.id).length;
+    await expect(a.page.locator(`[data-testid="peer-row"][data-peer-id="${host.id}"] [data-testid="peer-players"]`)).toHaveText(`${n} player${n === 1 ? '' : 's'}`);
+    for (const tab of [b, c]) await expect(tab.page.locator(`[data-testid="peer-row"][data-peer-id="${host.id}"] [data-testid="peer-players"]`)).toHaveText('0 players');
+  }
+
   const clicks = new Map(players.map((id, i) => [id, (i % 3) + 1]));
   await clickPlayers(a, clicks);
 
