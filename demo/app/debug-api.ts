@@ -25,6 +25,16 @@ export interface HostedView extends ActivationInfo {
   readonly state: unknown;
 }
 
+/** What the Live panel shows about this tab's calls. */
+export interface LiveStatsView {
+  readonly ok: number;
+  readonly failed: number;
+  readonly local: number;
+  readonly remote: number;
+  /** Calls behind the latency quantiles: ok + failed when both describe the same calls. */
+  readonly latencyCount: number;
+}
+
 export interface RtcMeshDebug {
   readonly mesh: Mesh;
   readonly room: string;
@@ -45,6 +55,7 @@ export interface RtcMeshDebug {
   sampleMap(): string[];
   players(): PlayerView[];
   hosted(): HostedView[];
+  liveStats(): LiveStatsView;
   addPlayers(count: number): string[];
   callPlayer(id: string): Promise<void>;
 }
@@ -88,6 +99,10 @@ export function installDebugApi(model: DemoModel, map: MapPanel): void {
         error: p.error,
       })),
     hosted: () => [...model.hosted.values()].map((h) => ({ ...h.info, state: h.state })),
+    liveStats: () => {
+      const { ok, failed, local, remote, latencyCount } = model.calls;
+      return { ok, failed, local, remote, latencyCount };
+    },
     addPlayers: (count) => model.addPlayers(count).map((p) => p.id),
     callPlayer: (id) => model.callPlayer(id),
   };

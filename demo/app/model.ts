@@ -1,10 +1,11 @@
 /**
  * The page's state, one for every panel: what this tab sees of the mesh (the owner of every shard per
  * capability), the players it added with the last reply of each, the activations it hosts with their state,
- * and the peers' colours. Panels render from it; it marks which parts changed, and
+ * this tab's own calls, and the peers' colours. Panels render from it; it marks which parts changed, and
  * they are redrawn once per frame however many changes came in between.
  */
 import type { ActivationInfo, Mesh, TopologyEvent } from '../../client/index.js';
+import { CallStats } from './call-stats.js';
 import { PeerPalette, type PeerColor } from './colors.js';
 import { CAPABILITIES } from './settings.js';
 
@@ -46,8 +47,8 @@ const STATE_QUERIES: Readonly<Record<string, unknown>> = {
 
 export class DemoModel {
   readonly self: string;
-  /** The state polls' own calls, kept out of the call counts shown (they are this page's bookkeeping). */
-  readonly polls = { ok: 0, failed: 0 };
+  /** Only the calls a person makes: the state polls below are not among them. */
+  readonly calls = new CallStats();
   private readonly palette = new PeerPalette();
   readonly players = new Map<string, Player>();
   readonly hosted = new Map<string, Hosted>();
@@ -169,20 +170,23 @@ export class DemoModel {
     return this.ownersOf('game')[player.shard];
   }
 
-  /** A person's call: increment_score on the player's owner. */
+  /** A person's call: increment_score on the player's owner, counted and timed in `calls`. */
   async callPlayer(id: string): Promise<void> {
     const player = this.players.get(id);
     if (!player) throw new Error(`no player ${id}`);
     player.pending++;
     this.tell(player);
+    const started = performance.now();
     try {
       const reply = await this.mesh.call<number>({ actor: 'GameActor', id, capability: 'game', payload: { action: 'increment_score' } });
+      this.calls.record(reply.peer === this.self ? 'local' : 'remote', performance.now() - started);
       player.score = reply.result;
       player.peer = reply.peer;
       player.activation = reply.activation;
       player.error = null;
       if (reply.peer === this.self) this.pollHosted();
     } catch (error) {
+      this.calls.record('failed', performance.now() - started);
       player.error = error instanceof Error ? error.message : String(error);
     } finally {
       player.pending--;
@@ -236,13 +240,11 @@ export class DemoModel {
     if (payload === undefined || this.mesh.stopped || this.mesh.ownerPeer(info.shard, info.capability) !== this.self) return false;
     try {
       const reply = await this.mesh.call({ actor: info.actor, id: info.id, capability: info.capability, payload, timeoutMs: 2000 });
-      this.polls.ok++;
       if (reply.peer !== this.self || reply.activation !== info.activation || this.hosted.get(info.key) !== hosted) return false;
       const before = JSON.stringify(hosted.state);
       hosted.state = reply.result;
       return JSON.stringify(reply.result) !== before;
     } catch {
-      this.polls.failed++;
       return false; // moved or stopped meanwhile: syncHosted drops the entry
     }
   }

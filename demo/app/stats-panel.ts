@@ -1,4 +1,8 @@
-/** The Live panel, once a second: the mesh's counters for this tab, less the page's own state polls. */
+/**
+ * The Live panel, once a second. Calls, their rate and their latency are this tab's own calls (model.calls:
+ * clicks and Call all, not the page's state polls), so every figure there describes the same calls;
+ * activations and handoffs are the mesh's counters for this tab.
+ */
 import { byId } from './dom.js';
 import { count, formatMs } from './format.js';
 import type { DemoModel } from './model.js';
@@ -11,23 +15,21 @@ export function setupStatsPanel(model: DemoModel): () => void {
   let lastAt = performance.now();
 
   function update(): void {
-    const { mesh, polls } = model;
+    const { mesh, calls } = model;
     if (mesh.stopped) return;
     const s = mesh.stats();
     const now = performance.now();
-    const ok = s.calls.ok - polls.ok;
-    const failed = s.calls.failed - polls.failed;
-    const rate = ((ok + failed - lastCalls) * 1000) / Math.max(1, now - lastAt);
-    lastCalls = ok + failed;
+    const rate = ((calls.total - lastCalls) * 1000) / Math.max(1, now - lastAt);
+    lastCalls = calls.total;
     lastAt = now;
     rates.push(rate);
     if (rates.length > HISTORY) rates.shift();
     byId('stat-rate').textContent = rate >= 100 ? count(Math.round(rate)) : rate.toFixed(rate > 0 && rate < 10 ? 1 : 0);
-    byId('stat-p50').textContent = formatMs(s.latencyMs.p50 === 0 ? null : s.latencyMs.p50);
-    byId('stat-p99').textContent = formatMs(s.latencyMs.p99 === 0 ? null : s.latencyMs.p99);
-    byId('stat-ok').textContent = count(ok);
-    byId('stat-failed').textContent = count(failed);
-    byId('stat-split').textContent = `${count(Math.max(0, s.calls.local - polls.ok - polls.failed))} / ${count(s.calls.remote)}`;
+    byId('stat-p50').textContent = formatMs(calls.quantileMs(0.5));
+    byId('stat-p99').textContent = formatMs(calls.quantileMs(0.99));
+    byId('stat-ok').textContent = count(calls.ok);
+    byId('stat-failed').textContent = count(calls.failed);
+    byId('stat-split').textContent = `${count(calls.local)} / ${count(calls.remote)}`;
     byId('stat-active').textContent = count(s.activations.active);
     byId('stat-handoffs').textContent = `${s.handoffs.received} / ${s.handoffs.sent}`;
     byId('stat-created').textContent = count(s.activations.created);

@@ -453,8 +453,13 @@ test('the demo page fits one screen, follows the capability picker, and is pictu
   }
   // One screen at a common laptop size: no page scrolling either way; long lists scroll in their panels.
   expect(await a.page.evaluate(() => [document.documentElement.scrollWidth <= innerWidth, document.documentElement.scrollHeight <= innerHeight])).toEqual([true, true]);
-  // Live stats count this tab's own calls (30 players, 1 to 4 clicks each), not the page's state polls.
+  // Live stats count this tab's own calls (30 players, 1 to 4 clicks each), not the page's state polls, and
+  // time the same calls.
   await expect.poll(async () => [await a.page.locator('#stat-ok').textContent(), await a.page.locator('#stat-failed').textContent()]).toEqual(['73', '0']);
+  const live = await a.page.evaluate(() => window.rtcMesh!.liveStats());
+  expect(live).toMatchObject({ ok: 73, failed: 0, latencyCount: 73 });
+  expect(live.local + live.remote).toBe(73);
+  await expect(a.page.locator('#stat-p50')).toHaveText(/\d( ms| µs)$/);
   // Every peer's colour is the same in the list, the legend and the player rows.
   const colours = await a.page.evaluate(() => {
     const out: Record<string, string[]> = {};
