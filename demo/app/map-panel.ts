@@ -43,6 +43,7 @@ export function setupMapPanel(model: DemoModel): MapPanel {
     marks.height = Math.round((h + 2 * MARK_MARGIN) * dpr);
     marks.style.width = `${w + 2 * MARK_MARGIN}px`;
     marks.style.height = `${h + 2 * MARK_MARGIN}px`;
+    marks.style.left = marks.style.top = `${-MARK_MARGIN}px`;
     panel.style.setProperty('--map-size', `${h}px`);
     return true;
   }
