@@ -16,13 +16,15 @@ export function setupHostedPanel(model: DemoModel): void {
   function add(hosted: Hosted): Row {
     const { info } = hosted;
     const state = el('td', { className: 'state' }, el('span', { className: 'muted' }, '…'));
+    // Every activation here is this tab's, so its number says it all; the full id is in the title.
+    const number = info.activation.slice(info.activation.lastIndexOf('#'));
     const tr = el(
       'tr',
       { 'data-testid': 'hosted-row', 'data-actor': info.actor, 'data-id': info.id, 'data-capability': info.capability, 'data-activation': info.activation },
       el('td', {}, el('span', { className: `actor-tag actor-${info.actor}` }, info.actor.replace(/Actor$/, ''))),
-      el('td', {}, el('b', {}, info.id)),
-      el('td', { className: 'num muted' }, info.shard),
-      el('td', {}, el('code', { className: 'activation' }, info.activation)),
+      el('td', { className: 'id' }, el('b', { title: info.id }, info.id)),
+      el('td', { className: 'num muted col-shard' }, info.shard),
+      el('td', {}, el('code', { className: 'activation', title: info.activation }, number)),
       state,
     );
     body.appendChild(tr);

@@ -6,7 +6,6 @@ import { peerChip } from './chips.js';
 import { byId, el } from './dom.js';
 import { UNOWNED_HEX } from './colors.js';
 import type { DemoModel } from './model.js';
-import { CAPABILITIES } from './settings.js';
 
 const MAP_COLUMNS = 64;
 /** Room around the map for markers on its edge cells, which reach past their cell. */
@@ -30,7 +29,7 @@ export function setupMapPanel(model: DemoModel): MapPanel {
   let painted: (string | null)[] = [];
 
   function size(): boolean {
-    const next = choosePitch();
+    const next = choosePitch(panel);
     const dpr = window.devicePixelRatio || 1;
     if (next === pitch && canvas.width === Math.round(MAP_COLUMNS * next * dpr)) return false;
     pitch = next;
@@ -49,8 +48,7 @@ export function setupMapPanel(model: DemoModel): MapPanel {
   }
 
   function draw(): void {
-    if (![...select.options].some((o) => o.value === model.mapCapability)) select.appendChild(el('option', { value: model.mapCapability }, model.mapCapability));
-    select.value = model.mapCapability;
+    syncOptions(select, model.capabilities(), model.mapCapability);
     const ctx = canvas.getContext('2d');
     if (!ctx) return;
     const cap = model.mapCapability;
@@ -125,7 +123,6 @@ export function setupMapPanel(model: DemoModel): MapPanel {
     );
   }
 
-  for (const cap of CAPABILITIES) select.appendChild(el('option', { value: cap, selected: cap === model.mapCapability }, cap));
   select.addEventListener('change', () => model.setMapCapability(select.value));
   let resizeTimer: ReturnType<typeof setTimeout> | undefined;
   window.addEventListener('resize', () => {
@@ -164,15 +161,30 @@ export function setupMapPanel(model: DemoModel): MapPanel {
   };
 }
 
-/** The shard map's cell pitch in CSS pixels (a cell and a 1 px gap), sized to the screen's layout. */
-function choosePitch(): number {
-  const w = window.innerWidth;
+/**
+ * The cell pitch in CSS pixels (a cell and a 1 px gap). In one column the map takes the panel's width; in
+ * the wider layouts its column is sized by the map, so the pitch follows the window.
+ */
+function choosePitch(panel: HTMLElement): number {
+  const w = document.documentElement.clientWidth;
   const h = window.innerHeight;
-  const clamp = (n: number): number => Math.max(4, Math.min(9, Math.floor(n)));
-  if (w <= 900) return clamp((w - 72) / MAP_COLUMNS); // one column: the map takes the width
+  const clamp = (n: number): number => Math.max(3, Math.min(9, Math.floor(n)));
+  if (w <= 900) {
+    const style = getComputedStyle(panel);
+    return clamp((panel.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)) / MAP_COLUMNS);
+  }
   if (w <= 1250) return w >= 1100 ? 6 : 5;
   // One screen: as large as the height allows once the header and the bottom row are placed.
   const byHeight = (h - 192 - Math.max(190, 0.25 * h)) / MAP_COLUMNS;
   const byWidth = w >= 1800 ? 8 : w >= 1600 ? 7 : w >= 1400 ? 6 : 5;
   return clamp(Math.min(byWidth, byHeight));
+}
+
+/** The picker offers every capability in view, the mapped one included even when nobody offers it. */
+function syncOptions(select: HTMLSelectElement, capabilities: readonly string[], current: string): void {
+  const wanted = capabilities.includes(current) ? capabilities : [...capabilities, current];
+  if ([...select.options].map((o) => o.value).join('\n') !== wanted.join('\n')) {
+    select.replaceChildren(...wanted.map((cap) => el('option', { value: cap, title: cap }, cap)));
+  }
+  select.value = current;
 }

@@ -36,7 +36,7 @@ export function setupPlayersPanel(model: DemoModel): void {
         className: 'player-row',
         tabindex: 0,
         role: 'button',
-        title: `call GameActor(${id}).increment_score`,
+        title: `call GameActor(${id}).increment_score (shard ${shard})`,
         'data-testid': 'player-row',
         'data-player': id,
         'data-shard': shard,
@@ -48,7 +48,7 @@ export function setupPlayersPanel(model: DemoModel): void {
       served: el('td', { className: 'served' }, el('span', { className: 'muted' }, '–')),
       servedShown: '',
     };
-    row.tr.append(el('td', {}, el('b', {}, id)), el('td', { className: 'num muted' }, shard), row.owner, row.score, row.served);
+    row.tr.append(el('td', {}, el('b', {}, id)), el('td', { className: 'num muted col-shard' }, shard), row.owner, row.score, row.served);
     row.tr.addEventListener('click', () => void model.callPlayer(id));
     row.tr.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' || event.key === ' ') {
