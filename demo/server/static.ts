@@ -8,9 +8,8 @@ import sirv from 'sirv';
 /**
  * What the built page needs and nothing more: its own module scripts and stylesheet (vite emits no inline
  * script or style, and the app sets styles through the CSSOM, which style-src does not govern), the favicon
- * as a data: URL, and socket.io's polling and websocket requests to this same origin ('self' covers ws: and
- * wss: of the page's own host). WebRTC data channels are outside CSP. No framing, no plugins, no forms
- * posting anywhere.
+ * as a data: URL, and the signaling websocket to this same origin ('self' covers ws: and wss: of the page's
+ * own host). WebRTC data channels are outside CSP. No framing, no plugins, no forms posting anywhere.
  */
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
