@@ -413,7 +413,10 @@ test('closing a tab moves its shards in every remaining view and its players act
   await mesh.screenshot(a, 'tab A after C closed');
 });
 
-test('the demo page fits one screen, follows the capability picker, and is pictured (UPDATE_DEMO_PNG=1 writes docs/demo.png)', async ({ mesh }) => {
+/** The README's picture shows the room `npm start` opens, not a test's. */
+const inDemoRoom = test.extend({ room: 'demo' });
+
+inDemoRoom('the demo page fits one screen, follows the capability picker, and is pictured (UPDATE_DEMO_PNG=1 writes docs/demo.png)', async ({ mesh }) => {
   // Fixed ids, so that the picture is the same on every run.
   const [idA, idB, idC, idNode] = ['k3769s22cum1mzzy', 'g78qwhingtj94if1', 'ztzunxmc01016ge8', 'm22vx8im64ucjsad'];
   await mesh.startNodePeer('node', { peerId: idNode });
@@ -422,6 +425,7 @@ test('the demo page fits one screen, follows the capability picker, and is pictu
   await mesh.openTab('C', { peerId: idC });
   await mesh.waitForMesh();
   await expect(a.page.getByTestId('self-id')).toHaveText(idA);
+  await expect(a.page.getByTestId('room-name')).toHaveText('demo');
 
   const players = await addPlayers(a, 30);
   await clickPlayers(a, new Map(players.map((id, i) => [id, 1 + (i % 4)])));
@@ -472,6 +476,8 @@ test('the demo page fits one screen, follows the capability picker, and is pictu
   expect(colours.length).toBeGreaterThanOrEqual(4);
   for (const distinct of colours) expect(distinct).toBe(1);
 
+  // Clicking scrolled the players' list to its last row; the picture shows it from the top.
+  await a.page.locator('#players-panel .scroll').evaluate((list) => list.scrollTo(0, 0));
   const box = (await a.page.getByTestId('shard-map').boundingBox())!;
   await a.page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.4);
   await expect(a.page.locator('#map-hover')).toContainText(/shard \d+ · game →/);
