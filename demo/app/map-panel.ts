@@ -5,7 +5,7 @@
 import { peerChip } from './chips.js';
 import { byId, el } from './dom.js';
 import { UNOWNED_HEX } from './colors.js';
-import type { DemoModel } from './model.js';
+import { countPerPeer, type DemoModel } from './model.js';
 
 const MAP_COLUMNS = 64;
 /** Room around the map for markers on its edge cells, which reach past their cell. */
@@ -97,10 +97,8 @@ export function setupMapPanel(model: DemoModel): MapPanel {
   }
 
   function drawLegend(): void {
-    const counts = new Map<string, number>();
-    for (const owner of painted) if (owner !== null) counts.set(owner, (counts.get(owner) ?? 0) + 1);
     const total = painted.length;
-    const entries = [...counts].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const entries = [...countPerPeer(painted)].sort((a, b) => (a[0] < b[0] ? -1 : 1));
     const unowned = total - entries.reduce((sum, [, n]) => sum + n, 0);
     byId('map-legend').replaceChildren(
       ...entries.map(([peer, n]) =>

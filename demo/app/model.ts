@@ -38,6 +38,13 @@ export interface OwnersChange {
   readonly after: ReadonlyMap<string, Owners>;
 }
 
+/** How many entries each peer has in `owners` (nobody's are not counted). */
+export function countPerPeer(owners: Iterable<string | null | undefined>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const owner of owners) if (owner !== undefined && owner !== null) counts.set(owner, (counts.get(owner) ?? 0) + 1);
+  return counts;
+}
+
 /** How a hosted actor is asked for its state, per demo actor type. */
 const STATE_QUERIES: Readonly<Record<string, unknown>> = {
   GameActor: { action: 'get_stats' },
@@ -69,7 +76,7 @@ export class DemoModel {
     this.self = mesh.peerId;
     this.palette.colorOf(this.self); // first: a tab's own colour is the one its id prefers
     this.palette.see(mesh.peers().map((p) => p.id));
-    this.owners = this.computeOwners();
+    this.computeOwners();
     mesh.on('topology', (t) => this.onTopology(t));
     mesh.on('activated', () => this.syncHosted());
     mesh.on('deactivated', () => this.syncHosted());

@@ -6,7 +6,7 @@
 import { kindLabel } from './chips.js';
 import { byId, el } from './dom.js';
 import { plural } from './format.js';
-import type { DemoModel } from './model.js';
+import { countPerPeer, type DemoModel } from './model.js';
 
 export function setupPeersPanel(model: DemoModel): void {
   model.render('peers', () => renderPeers(model));
@@ -21,9 +21,9 @@ function renderPeers(model: DemoModel): void {
   byId('stat-version').textContent = String(mesh.version);
   for (const node of document.querySelectorAll('.map-cap-name')) node.textContent = model.mapCapability;
 
-  const shards = tally(model.ownersOf(model.mapCapability));
+  const shards = countPerPeer(model.ownersOf(model.mapCapability));
   const gameOwners = model.ownersOf('game');
-  const players = tally([...model.players.values()].map((p) => gameOwners[p.shard]));
+  const players = countPerPeer([...model.players.values()].map((p) => gameOwners[p.shard]));
   const capabilities = model.capabilities();
   // Self first, then by id: the order every tab shows the others in.
   peers.sort((a, b) => (a.id === self ? -1 : b.id === self ? 1 : a.id < b.id ? -1 : 1));
@@ -73,10 +73,4 @@ function renderPeers(model: DemoModel): void {
       );
     }),
   );
-}
-
-function tally(owners: Iterable<string | undefined>): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const owner of owners) if (owner !== undefined) counts.set(owner, (counts.get(owner) ?? 0) + 1);
-  return counts;
 }
