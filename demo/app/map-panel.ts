@@ -123,12 +123,15 @@ export function setupMapPanel(model: DemoModel): MapPanel {
 
   select.addEventListener('change', () => model.setMapCapability(select.value));
   let resizeTimer: ReturnType<typeof setTimeout> | undefined;
-  window.addEventListener('resize', () => {
+  const resized = (): void => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
       if (size()) model.changed('map');
     }, 150);
-  });
+  };
+  window.addEventListener('resize', resized);
+  // In one column the panel also narrows without the window, e.g. when the page grows a scrollbar.
+  new ResizeObserver(resized).observe(panel);
   const defaultHover = [...hover.childNodes];
   canvas.addEventListener('mousemove', (event) => {
     const rect = canvas.getBoundingClientRect();
