@@ -52,8 +52,8 @@ export function logMeshEvents(model: DemoModel, log: Log): void {
   mesh.on('cast-failed', (e) => log('error', `cast to ${e.actor} ${e.id} failed: ${e.error.message}`));
   mesh.on('peer-refused', (e) => log('error', 'refused ', chip(e.peer), `: ${e.error.message}`));
   mesh.on('frame-dropped', (e) => log('error', 'dropped a frame from ', chip(e.peer), `: ${e.error.message}`));
-  model.onPlayer((player) => {
-    if (player.pending === 0 && player.error !== null) log('error', `call to GameActor ${player.id} failed: ${player.error}`);
+  model.onPlayer((player, failure) => {
+    if (failure !== undefined) log('error', `call to GameActor ${player.id} failed: ${failure}`);
   });
 }
 

@@ -64,7 +64,7 @@ export class DemoModel {
   private nextPlayer = 1;
   private readonly renderers = new Map<Part, (() => void)[]>();
   private queued = new Set<Part>();
-  private readonly playerListeners: ((player: Player) => void)[] = [];
+  private readonly playerListeners: ((player: Player, failure?: string) => void)[] = [];
   private readonly ownerListeners: ((change: OwnersChange) => void)[] = [];
   private polling = false;
   private pollAgain = false;
@@ -113,7 +113,8 @@ export class DemoModel {
     for (const part of parts) for (const draw of this.renderers.get(part) ?? []) draw();
   }
 
-  onPlayer(listener: (player: Player) => void): void {
+  /** Called when a player is added, a call to it starts, and a call ends (with why, if it failed). */
+  onPlayer(listener: (player: Player, failure?: string) => void): void {
     this.playerListeners.push(listener);
   }
 
@@ -184,6 +185,7 @@ export class DemoModel {
     player.pending++;
     this.tell(player);
     const started = performance.now();
+    let failure: string | undefined;
     try {
       const reply = await this.mesh.call<number>({ actor: 'GameActor', id, capability: 'game', payload: { action: 'increment_score' } });
       this.calls.record(reply.peer === this.self ? 'local' : 'remote', performance.now() - started);
@@ -194,16 +196,16 @@ export class DemoModel {
       if (reply.peer === this.self) this.pollHosted();
     } catch (error) {
       this.calls.record('failed', performance.now() - started);
-      player.error = error instanceof Error ? error.message : String(error);
+      player.error = failure = error instanceof Error ? error.message : String(error);
     } finally {
       player.pending--;
       player.calls++;
-      this.tell(player);
+      this.tell(player, failure);
     }
   }
 
-  private tell(player: Player): void {
-    for (const listener of this.playerListeners) listener(player);
+  private tell(player: Player, failure?: string): void {
+    for (const listener of this.playerListeners) listener(player, failure);
   }
 
   // ---------------------------------------------------------------- hosted here
