@@ -113,8 +113,8 @@ export async function loadActors(modulePath: string): Promise<Record<string, Act
   return actors;
 }
 
-async function main(): Promise<void> {
-  const options = parseOrExit(parseCli, HELP);
+async function start(argv: readonly string[]): Promise<void> {
+  const options = parseOrExit(parseCli, HELP, argv);
   if (options === null) return;
   const { json, quiet } = options;
   const print = (event: string, fields: Record<string, unknown>, text: string): void => {
@@ -167,9 +167,17 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => leave('SIGTERM'));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((error: unknown) => {
+/**
+ * Runs the peer with these flags (the arguments after the program name). Never rejects: a peer that cannot
+ * start prints why and exits 1, so the installed command and `npm run peer` report failures alike.
+ */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await start(argv);
+  } catch (error) {
     process.stderr.write(`rtc-mesh peer: ${error instanceof Error ? `${error.name} ${(error as { code?: string }).code ?? ''}: ${error.message}` : String(error)}\n`);
     process.exit(1);
-  });
+  }
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void main(process.argv.slice(2));

@@ -162,8 +162,8 @@ function parseIceServers(text: string | undefined): IceServerConfig[] {
   });
 }
 
-async function main(): Promise<void> {
-  const options = parseOrExit(parseServerCli, HELP);
+async function start(argv: readonly string[]): Promise<void> {
+  const options = parseOrExit(parseServerCli, HELP, argv);
   if (options === null) return;
   const { quiet } = options;
   const log = (line: string): void => {
@@ -197,9 +197,17 @@ async function main(): Promise<void> {
   process.stdout.write(`rtc-mesh signaling server listening on ${server.url} (${facts.join('; ')})\n`);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((error: unknown) => {
+/**
+ * Runs the server with these flags (the arguments after the program name). Never rejects: a server that
+ * cannot start prints why and exits 1, so the installed command and `npm run signaling` report failures alike.
+ */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await start(argv);
+  } catch (error) {
     process.stderr.write(`rtc-mesh signaling: ${describeThrown(error)}\n`);
     process.exit(1);
-  });
+  }
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void main(process.argv.slice(2));

@@ -5,8 +5,9 @@
 import { fileURLToPath } from 'node:url';
 import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page, type TestInfo } from '@playwright/test';
 import type { PeerInfo } from '../../client/index.js';
-import type { HostedView, PlayerView } from '../../demo/main.js';
-import { spawnNodePeer, startDemoServer, type DemoServer, type NodePeerProcess, type PeerEvent } from '../../server/main.js';
+import type { HostedView, PlayerView } from '../../demo/app/debug-api.js';
+import { startDemoServer, type DemoServer } from '../../demo/server/demo-server.js';
+import { spawnNodePeer, type NodePeerProcess, type PeerEvent } from '../../demo/server/node-peers.js';
 
 export { expect };
 
@@ -220,6 +221,8 @@ export interface TabOptions {
   readonly capabilities?: readonly string[];
   /** A fixed peer id (the page's ?peer=); default: the page picks a random one. */
   readonly peerId?: string;
+  /** This tab's window size; default: the project's viewport. */
+  readonly viewport?: { readonly width: number; readonly height: number };
 }
 
 export interface MeshHarness {
@@ -239,6 +242,8 @@ export interface MeshHarness {
 
 interface Fixtures {
   mesh: MeshHarness;
+  /** The room of the test's mesh; null: a fresh name per test. `test.use({ room: 'demo' })` for pictures. */
+  room: string | null;
 }
 
 interface WorkerFixtures {
@@ -260,8 +265,10 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
     { scope: 'worker' },
   ],
 
-  mesh: async ({ demoServer, browser, viewport }, use, testInfo) => {
-    const room = `e2e-${process.pid}-${++roomCounter}-${Date.now().toString(36)}`;
+  room: [null, { option: true }],
+
+  mesh: async ({ demoServer, browser, viewport, room: fixedRoom }, use, testInfo) => {
+    const room = fixedRoom ?? `e2e-${process.pid}-${++roomCounter}-${Date.now().toString(36)}`;
     const tabs: Tab[] = [];
     const nodes: NodePeer[] = [];
     const consoleErrors: string[] = [];
@@ -339,7 +346,8 @@ async function openTab(
   consoleErrors: string[],
   tabs: Tab[],
 ): Promise<Tab> {
-  const context = await browser.newContext(viewport ? { viewport } : {});
+  const size = options.viewport ?? viewport;
+  const context = await browser.newContext(size ? { viewport: size } : {});
   const page = await context.newPage();
   page.on('console', (message) => {
     if (message.type() === 'error') consoleErrors.push(`${name}: console.error: ${message.text()}`);

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDemo } from '../../server/main.js';
+import { buildDemo } from '../../demo/server/build.js';
 
 /**
  * Builds the demo page once, into a temporary directory that the workers serve (RTC_MESH_E2E_DIST; set it

@@ -7,7 +7,6 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveStrategy } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
-import { HUES, colorSlot } from '../../demo/colors.js';
 import {
   CAPABILITIES,
   addPlayers,
@@ -121,10 +120,26 @@ const nodeGame = async (node: NodePeer): Promise<[string, number | null][]> =>
     .map((a): [string, number | null] => [a.id, a.state?.score ?? null])
     .sort((x, y) => (x[0] < y[0] ? -1 : 1));
 
+/** The peer list's swatch colour of every peer, as the tab shows it. */
+const swatchColours = (tab: Tab): Promise<Record<string, string>> =>
+  tab.page.getByTestId('peer-row').evaluateAll((els) =>
+    Object.fromEntries(els.map((el) => [(el as HTMLElement).dataset['peerId'] ?? '', getComputedStyle(el.querySelector('.swatch')!).backgroundColor])),
+  );
+
+/** 'rgb(r, g, b)' -> its distance to another in sRGB (0-441). */
+function rgbDistance(x: string, y: string): number {
+  const channels = (c: string): number[] => (c.match(/\d+/g) ?? []).slice(0, 3).map(Number);
+  const [a, b] = [channels(x), channels(y)];
+  return Math.hypot(...a.map((v, i) => v - (b[i] ?? 0)));
+}
+
 test('three tabs and a headless Node peer form one mesh, and every tab shows all four', async ({ mesh }) => {
   // The real CLI, as `npm start -- --node-peers` runs it; its --json topology lines are parsed.
   const node = await mesh.startNodePeer('node (peer-cli)', { script: 'cli' });
-  const tabs = [await mesh.openTab('A'), await mesh.openTab('B'), await mesh.openTab('C')];
+  const [a, b] = [await mesh.openTab('A'), await mesh.openTab('B')];
+  await mesh.waitForMesh();
+  const coloursBefore = await swatchColours(a);
+  const tabs = [a, b, await mesh.openTab('C')];
   const ids = await mesh.waitForMesh();
   expect(ids).toHaveLength(4);
 
@@ -152,8 +167,15 @@ test('three tabs and a headless Node peer form one mesh, and every tab shows all
     }
     swatches.push(Object.fromEntries(listed.map((r) => [r.id, r.color])));
   }
-  // A peer's colour is a function of its id: the same in every tab, and distinct peers get their own.
-  for (const other of swatches.slice(1)) expect(other).toEqual(swatches[0]);
+  // Every tab gives each peer a colour of its own, far from the others (hues 60° apart or more).
+  for (const [i, colours] of swatches.entries()) {
+    const list = Object.values(colours);
+    for (const [k, x] of list.entries()) {
+      for (const y of list.slice(k + 1)) expect(rgbDistance(x, y), `${tabs[i]!.name}: ${x} and ${y} are far apart`).toBeGreaterThan(80);
+    }
+  }
+  // And keeps it: C joining did not repaint the peers A already showed.
+  expect(Object.fromEntries(Object.entries(swatches[0]!).filter(([id]) => id in coloursBefore))).toEqual(coloursBefore);
 
   const topology = node.events.filter((e) => e.event === 'topology').at(-1) as { peers: { id: string; kind: string }[] } | undefined;
   expect(topology?.peers.map((p) => p.kind).sort()).toEqual(['browser', 'browser', 'browser', 'node']);
@@ -211,6 +233,14 @@ test('clicking players in tab A routes each call to its owner, which alone hosts
   const hosts: { name: string; id: string }[] = [...[a, b, c].map((t) => ({ name: t.name, id: t.peerId })), { name: 'node', id: node.peerId }];
   for (const host of hosts) {
     expect([...owner.values()].filter((o) => o === host.id).length, `40 players give ${host.name} some`).toBeGreaterThan(0);
+  }
+
+  // Each peer's row counts the players of the tab's own list placed on it: the same rule in every row, so
+  // A shows its 40 spread over the four peers, and B and C, which have no players, show none anywhere.
+  for (const host of hosts) {
+    const n = [...owner.values()].filter((o) => o === host.id).length;
+    await expect(a.page.locator(`[data-testid="peer-row"][data-peer-id="${host.id}"] [data-testid="peer-players"]`)).toHaveText(`${n} player${n === 1 ? '' : 's'}`);
+    for (const tab of [b, c]) await expect(tab.page.locator(`[data-testid="peer-row"][data-peer-id="${host.id}"] [data-testid="peer-players"]`)).toHaveText('0 players');
   }
 
   const clicks = new Map(players.map((id, i) => [id, (i % 3) + 1]));
@@ -350,8 +380,16 @@ test('closing a tab moves its shards in every remaining view and its players act
     await expect(tab.page.locator(`[data-testid="legend-item"][data-peer-id="${c.peerId}"]`)).toHaveCount(0);
   }
 
+  // Until they are called again, "served by" tells that C, which served C's players, has left.
+  for (const id of onC) {
+    await expect(playerRow(a, id), `${id} was served by C`).toHaveAttribute('data-served', 'stale');
+    await expect(playerRow(a, id).locator('.stale-tag')).toHaveText('left');
+  }
+  for (const id of elsewhere) await expect(playerRow(a, id), `${id} still runs where it did`).toHaveAttribute('data-served', 'current');
+
   // C's players: the next call activates them afresh on their new owners.
   await clickPlayers(a, onC);
+  for (const id of onC) await expect(playerRow(a, id)).toHaveAttribute('data-served', 'current');
   const after = new Map((await tabPlayers(a)).map((p) => [p.id, p]));
   const hostOf = (peer: string): Tab | NodePeer => [a, b].find((t) => t.peerId === peer) ?? node;
   for (const id of onC) {
@@ -375,47 +413,57 @@ test('closing a tab moves its shards in every remaining view and its players act
   await mesh.screenshot(a, 'tab A after C closed');
 });
 
-/** Peer ids whose colours are far apart (hue families 90° or more), for a legible README picture. */
-function distinctIds(count: number): string[] {
-  const ids: string[] = [];
-  const hues: number[] = [];
-  let seed = 0x6d2b79f5;
-  const random = (): number => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  while (ids.length < count) {
-    const id = Array.from({ length: 16 }, () => '0123456789abcdefghijklmnopqrstuvwxyz'[Math.floor(random() * 36)]).join('');
-    const slot = colorSlot(id);
-    if (slot.light === 2) continue;
-    if (hues.some((h) => Math.min((h - slot.hue + HUES) % HUES, (slot.hue - h + HUES) % HUES) < 3)) continue;
-    ids.push(id);
-    hues.push(slot.hue);
-  }
-  return ids;
-}
+/** The README's picture shows the room `npm start` opens, not a test's. */
+const inDemoRoom = test.extend({ room: 'demo' });
 
-test('the demo page fits one screen, follows the capability picker, and is pictured (UPDATE_DEMO_PNG=1 writes docs/demo.png)', async ({ mesh }) => {
-  const [idA, idB, idC, idNode] = distinctIds(4) as [string, string, string, string];
+inDemoRoom('the demo page fits one screen, follows the capability picker, and is pictured (UPDATE_DEMO_PNG=1 writes docs/demo.png)', async ({ mesh }) => {
+  // Fixed ids, so that the picture is the same on every run.
+  const [idA, idB, idC, idNode] = ['k3769s22cum1mzzy', 'g78qwhingtj94if1', 'ztzunxmc01016ge8', 'm22vx8im64ucjsad'];
   await mesh.startNodePeer('node', { peerId: idNode });
   const a = await mesh.openTab('A', { peerId: idA });
   const b = await mesh.openTab('B', { peerId: idB });
   await mesh.openTab('C', { peerId: idC });
   await mesh.waitForMesh();
   await expect(a.page.getByTestId('self-id')).toHaveText(idA);
+  await expect(a.page.getByTestId('room-name')).toHaveText('demo');
 
   const players = await addPlayers(a, 30);
   await clickPlayers(a, new Map(players.map((id, i) => [id, 1 + (i % 4)])));
   await clickPlayers(b, await addPlayers(b, 6));
+  // Every player's shard carries a marker of its own, a disc well past the size of a cell.
+  const shards = [...new Set((await tabPlayers(a)).map((p) => p.shard))];
+  await expect(a.page.getByTestId('shard-marks')).toHaveAttribute('data-marks', String(shards.length));
+  const markerAreas = await a.page.evaluate((list) => {
+    const map = document.getElementById('shard-map') as HTMLCanvasElement;
+    const marks = document.getElementById('shard-marks') as HTMLCanvasElement;
+    const pitch = map.getBoundingClientRect().width / 64;
+    const margin = map.getBoundingClientRect().left - marks.getBoundingClientRect().left;
+    const dpr = marks.width / marks.getBoundingClientRect().width;
+    const data = marks.getContext('2d')!.getImageData(0, 0, marks.width, marks.height).data;
+    // Opaque CSS px² within a cell's distance of each marked cell's centre.
+    return list.map((shard) => {
+      const cx = (margin + (shard % 64) * pitch + pitch / 2) * dpr;
+      const cy = (margin + Math.floor(shard / 64) * pitch + pitch / 2) * dpr;
+      let opaque = 0;
+      for (let y = Math.floor(cy - pitch * dpr); y < cy + pitch * dpr; y++) {
+        for (let x = Math.floor(cx - pitch * dpr); x < cx + pitch * dpr; x++) if ((data[(y * marks.width + x) * 4 + 3] ?? 0) > 128) opaque++;
+      }
+      return opaque / dpr / dpr;
+    });
+  }, shards);
+  for (const area of markerAreas) expect(area, 'a marker covers more than a cell').toBeGreaterThan(30);
   for (const id of ['map-panel', 'peers-panel', 'stats-panel', 'players-panel', 'hosted-panel', 'log-panel']) {
     await expect(a.page.locator(`#${id}`), `${id} on screen`).toBeInViewport({ ratio: 1 });
   }
   // One screen at a common laptop size: no page scrolling either way; long lists scroll in their panels.
   expect(await a.page.evaluate(() => [document.documentElement.scrollWidth <= innerWidth, document.documentElement.scrollHeight <= innerHeight])).toEqual([true, true]);
-  // Live stats count this tab's own calls (30 players, 1 to 4 clicks each), not the page's state polls.
+  // Live stats count this tab's own calls (30 players, 1 to 4 clicks each), not the page's state polls, and
+  // time the same calls.
   await expect.poll(async () => [await a.page.locator('#stat-ok').textContent(), await a.page.locator('#stat-failed').textContent()]).toEqual(['73', '0']);
+  const live = await a.page.evaluate(() => window.rtcMesh!.liveStats());
+  expect(live).toMatchObject({ ok: 73, failed: 0, latencyCount: 73 });
+  expect(live.local + live.remote).toBe(73);
+  await expect(a.page.locator('#stat-p50')).toHaveText(/\d( ms| µs)$/);
   // Every peer's colour is the same in the list, the legend and the player rows.
   const colours = await a.page.evaluate(() => {
     const out: Record<string, string[]> = {};
@@ -428,6 +476,8 @@ test('the demo page fits one screen, follows the capability picker, and is pictu
   expect(colours.length).toBeGreaterThanOrEqual(4);
   for (const distinct of colours) expect(distinct).toBe(1);
 
+  // Clicking scrolled the players' list to its last row; the picture shows it from the top.
+  await a.page.locator('#players-panel .scroll').evaluate((list) => list.scrollTo(0, 0));
   const box = (await a.page.getByTestId('shard-map').boundingBox())!;
   await a.page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.4);
   await expect(a.page.locator('#map-hover')).toContainText(/shard \d+ · game →/);
@@ -482,11 +532,14 @@ test('a tab joining takes a scored player with its score intact', async ({ mesh 
   const j = await mesh.openTab('J', { peerId: idJ });
   expect(await mesh.waitForMesh()).toEqual([idA, idNode, idJ].sort());
   await expect(row, 'A now places the player on J').toHaveAttribute('data-owner', idJ);
+  await expect(row, 'the node peer served it last, and it has moved since').toHaveAttribute('data-served', 'stale');
+  await expect(row.locator('.stale-tag')).toHaveText('moved');
 
   // The next click reaches J, which carries on from the handed-over score (a fresh actor would answer 1).
   await clickPlayer(a, player);
   await expect(row).toHaveAttribute('data-state', 'ok');
   await expect(row, 'the reply came from J').toHaveAttribute('data-peer', idJ);
+  await expect(row).toHaveAttribute('data-served', 'current');
   await expect(row, 'the score survived the move').toHaveAttribute('data-score', '6');
   const activation = await row.getAttribute('data-activation');
   expect(activation).toMatch(new RegExp(`^${idJ}#\\d+$`));

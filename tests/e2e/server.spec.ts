@@ -1,14 +1,15 @@
 /**
- * `npm start` as a user runs it: server/main.ts in its own process, serving the built page and the
+ * `npm start` as a user runs it: demo/server/cli.ts in its own process, serving the built page and the
  * signaling server on one port, with a headless peer it spawned and stops again.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { createInterface } from 'node:readline';
-import { REPO_ROOT, tsxLoaderUrl } from '../../server/main.js';
+import { REPO_ROOT } from '../../demo/server/build.js';
+import { tsxLoaderUrl } from '../../demo/server/node-peers.js';
 import { expect, test } from './fixtures.js';
 
-const MAIN = 'server/main.ts';
+const MAIN = 'demo/server/cli.ts';
 
 interface Started {
   readonly child: ChildProcess;
@@ -16,7 +17,7 @@ interface Started {
   readonly url: string;
 }
 
-/** Runs server/main.ts with the given flags and waits for the line that prints its URL. */
+/** Runs demo/server/cli.ts with the given flags and waits for the line that prints its URL. */
 async function startMain(args: readonly string[]): Promise<Started> {
   const child = spawn(process.execPath, ['--import', tsxLoaderUrl(), MAIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
@@ -34,25 +35,56 @@ async function startMain(args: readonly string[]): Promise<Started> {
     }
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`server/main.ts exited with ${code}:\n${lines.join('\n')}`));
+      reject(new Error(`${MAIN} exited with ${code}:\n${lines.join('\n')}`));
     });
   });
   return { child, lines, url };
 }
 
+interface RawResponse {
+  readonly status: number;
+  /** The media type without parameters, e.g. 'text/html'. */
+  readonly type: string;
+  readonly charset: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
 /** A raw GET (fetch would normalise `..` away before sending). */
-function rawGet(origin: string, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+function rawGet(origin: string, path: string, method = 'GET'): Promise<RawResponse> {
   const { hostname, port } = new URL(origin);
   return new Promise((resolve, reject) => {
     const req = request({ host: hostname, port, path, method }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body }));
+      res.on('end', () => {
+        const [type = '', ...params] = String(res.headers['content-type'] ?? '').split(';').map((part) => part.trim().toLowerCase());
+        const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length);
+        resolve({ status: res.statusCode ?? 0, type, charset, headers: res.headers, body });
+      });
     });
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The headers every response of the page's origin carries, whatever its status. */
+function expectSecurityHeaders(res: RawResponse, what: string): void {
+  const csp = String(res.headers['content-security-policy'] ?? '');
+  const directives = new Map(csp.split(';').map((d): [string, string] => {
+    const [name = '', ...values] = d.trim().split(/\s+/);
+    return [name, values.join(' ')];
+  }));
+  expect(directives.get('default-src'), `${what}: CSP default-src`).toBe("'none'");
+  expect(directives.get('script-src'), `${what}: CSP script-src`).toBe("'self'");
+  expect(directives.get('style-src'), `${what}: CSP style-src`).toBe("'self'");
+  expect(directives.get('connect-src'), `${what}: CSP connect-src`).toBe("'self'");
+  expect(directives.get('frame-ancestors'), `${what}: CSP frame-ancestors`).toBe("'none'");
+  expect(csp, `${what}: CSP allows no inline code or eval`).not.toMatch(/unsafe-/);
+  expect(res.headers['x-content-type-options'], what).toBe('nosniff');
+  expect(res.headers['referrer-policy'], what).toBe('no-referrer');
+  expect(res.headers['x-frame-options'], what).toBe('DENY');
 }
 
 const alive = (pid: number): boolean => {
@@ -64,7 +96,7 @@ const alive = (pid: number): boolean => {
   }
 };
 
-test('server/main.ts --help prints the options', () => {
+test('npm start -- --help prints the options', () => {
   const run = spawnSync(process.execPath, ['--import', tsxLoaderUrl(), MAIN, '--help'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
   expect(run.status).toBe(0);
   expect(run.stdout).toContain('Usage: npm start');
@@ -74,7 +106,7 @@ test('server/main.ts --help prints the options', () => {
   expect(bad.stderr).toContain('--port must be an integer');
 });
 
-test('server/main.ts serves the page and signaling on one port, runs --node-peers, and stops them on SIGTERM', async ({ browser }) => {
+test('npm start serves the page and signaling on one port, runs --node-peers, and stops them on SIGTERM', async ({ browser }) => {
   const dist = process.env['RTC_MESH_E2E_DIST']!;
   const room = `cli-${Date.now().toString(36)}`;
   const { child, lines, url } = await startMain(['--port', '0', '--host', '127.0.0.1', '--no-build', '--dist', dist, '--node-peers', '1', '--room', room]);
@@ -85,20 +117,28 @@ test('server/main.ts serves the page and signaling on one port, runs --node-peer
     expect(peerLine, lines.join('\n')).toBeDefined();
     const [, nodeId, pid] = /\] ([0-9a-z]{16}) \(pid (\d+)\)/.exec(peerLine!)!;
 
-    // Static files with their content types; nothing outside the build directory.
+    // Static files with their content types and the security headers; nothing outside the build directory.
     const index = await rawGet(origin, '/');
     expect(index.status).toBe(200);
-    expect(index.type).toBe('text/html; charset=utf-8');
+    expect([index.type, index.charset]).toEqual(['text/html', 'utf-8']);
+    expect(index.headers['cache-control']).toBe('no-cache');
+    expectSecurityHeaders(index, '/');
     const script = /src="\.?\/?(assets\/[^"]+\.js)"/.exec(index.body)?.[1];
     const style = /href="\.?\/?(assets\/[^"]+\.css)"/.exec(index.body)?.[1];
     expect(script).toBeDefined();
     expect(style).toBeDefined();
-    expect((await rawGet(origin, `/${script}`)).type).toBe('text/javascript; charset=utf-8');
-    expect((await rawGet(origin, `/${style}`)).type).toBe('text/css; charset=utf-8');
+    const scriptRes = await rawGet(origin, `/${script}`);
+    expect(scriptRes.type).toBe('text/javascript');
+    expect(scriptRes.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expectSecurityHeaders(scriptRes, script!);
+    expect((await rawGet(origin, `/${style}`)).type).toBe('text/css');
     expect((await rawGet(origin, '/index.html?x=1')).status).toBe(200);
     const head = await rawGet(origin, '/', 'HEAD');
     expect([head.status, head.body]).toEqual([200, '']);
-    expect((await rawGet(origin, '/', 'POST')).status).toBe(405);
+    const post = await rawGet(origin, '/', 'POST');
+    expect(post.status).toBe(405);
+    expectSecurityHeaders(post, 'POST /');
+    expectSecurityHeaders(await rawGet(origin, '/nope.js'), '/nope.js');
     for (const path of ['/../package.json', '/%2e%2e/package.json', '/assets/../../package.json', '/..%2fpackage.json', '/%2e%2e%2f%2e%2e%2fpackage.json', '/.env', '/nope.js', '/%00']) {
       const res = await rawGet(origin, path);
       expect(res.status, path).toBe(404);
@@ -116,7 +156,13 @@ test('server/main.ts serves the page and signaling on one port, runs --node-peer
       if (m.type() === 'error') errors.push(m.text());
     });
     page.on('pageerror', (e) => errors.push(e.message));
+    // Under the CSP: every violation is an error, and signaling still upgrades to a websocket.
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+    });
+    const websocket = page.waitForEvent('websocket', (ws) => ws.url().includes('/socket.io/'));
     await page.goto(url);
+    expect((await websocket).url()).toContain('transport=websocket');
     await expect(page.locator('body')).toHaveAttribute('data-state', 'ready');
     await expect(page.getByTestId('room-name')).toHaveText(room);
     await expect(page.locator(`[data-testid="peer-row"][data-peer-id="${nodeId}"]`)).toHaveAttribute('data-kind', 'node');
