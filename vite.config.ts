@@ -14,11 +14,6 @@ export default defineConfig({
   // Nothing to copy: the page has no public/ assets.
   publicDir: false,
   clearScreen: false,
-  resolve: {
-    // The same cbor-x without its eval-compiled record readers (the frames use no records): the demo server's
-    // CSP has no 'unsafe-eval', and cbor-x probes for eval at load time even when it would not use it.
-    alias: [{ find: /^cbor-x$/, replacement: 'cbor-x/index-no-eval' }],
-  },
   build: {
     outDir: `${repoRoot}dist/demo`,
     emptyOutDir: true,
