@@ -1,5 +1,20 @@
-import type { Actor, ActorClass, ActorContext, DeactivateReason } from './actor.js';
+import type { Actor, ActorClass, DeactivateReason } from './actor.js';
+import {
+  Activation,
+  CALL,
+  CAST,
+  NOOP_TICKET,
+  activationKey,
+  type ActivationInfo,
+  type Done,
+  type Envelope,
+  type MessageTarget,
+  type Snapshot,
+  type Ticket,
+} from './activation.js';
 import { HandedOver, type HandedOverLimits } from './handed-over.js';
+
+export { activationKey, type ActivationInfo, type Done, type MessageTarget, type Snapshot, type Ticket } from './activation.js';
 import {
   ActorFailedError,
   InvalidArgumentError,
@@ -11,96 +26,11 @@ import {
   describeThrown,
 } from '../errors.js';
 
-/** Completion callback of one message: errors are MeshErrors, results come with the activation that ran. */
-export type Done = (error: MeshError | null, result?: unknown, activation?: string) => void;
-
 export interface RuntimeEvents {
   activated(info: ActivationInfo): void;
   deactivated(info: ActivationInfo, reason: DeactivateReason): void;
   /** A cast failed here: its handler threw, or its activation could not be created. */
   castFailed(target: { readonly actor: string; readonly id: string; readonly capability: string }, error: MeshError): void;
-}
-
-export interface ActivationInfo {
-  readonly key: string;
-  readonly actor: string;
-  readonly capability: string;
-  readonly id: string;
-  readonly shard: number;
-  readonly activation: string;
-}
-
-/** State handed over by a moved activation. */
-export interface Snapshot {
-  readonly state: unknown;
-  readonly initArg: unknown;
-}
-
-export interface MessageTarget {
-  readonly capability: string;
-  readonly actor: string;
-  readonly id: string;
-  readonly shard: number;
-  readonly initArg: unknown;
-}
-
-const CALL = 0;
-const CAST = 1;
-
-interface Envelope {
-  readonly kind: typeof CALL | typeof CAST;
-  readonly payload: unknown;
-  readonly done: Done | null;
-  /** Date.now() after which the message is not worth starting (its caller gave up); 0: none. */
-  readonly deadline: number;
-  /** Set when the caller gave up (timeout/abort) before the message started: it is skipped, never run. */
-  cancelled: boolean;
-}
-
-/** A cancellable handle on a queued message. */
-export interface Ticket {
-  cancel(): void;
-}
-
-const NOOP_TICKET: Ticket = { cancel() {} };
-
-export const activationKey = (capability: string, actor: string, id: string): string =>
-  `${capability}\u0000${actor}\u0000${id}`;
-
-/**
- * One live actor instance with its mailbox. Messages run one at a time, also when handlers are async;
- * a handler that completes synchronously completes its caller synchronously (no promise, no timer).
- */
-class Activation implements ActivationInfo, ActorContext {
-  readonly key: string;
-  readonly actor: string;
-  readonly capability: string;
-  readonly id: string;
-  readonly shard: number;
-  readonly activation: string;
-  readonly peerId: string;
-  instance: Actor;
-  queue: Envelope[] | null = null;
-  busy = false;
-  /** 'stopping' finishes the message in progress, then deactivates with `stopReason`. */
-  state: 'active' | 'stopping' | 'stopped' = 'active';
-  stopReason: DeactivateReason = 'stop';
-  lastActive: number;
-  idleTimeoutMs: number;
-  onStopped: ((activation: Activation, crashed: boolean) => void) | null = null;
-
-  constructor(runtime: ActorRuntime, target: MessageTarget, instance: Actor, activation: string, idleTimeoutMs: number) {
-    this.key = activationKey(target.capability, target.actor, target.id);
-    this.actor = target.actor;
-    this.capability = target.capability;
-    this.id = target.id;
-    this.shard = target.shard;
-    this.activation = activation;
-    this.peerId = runtime.peerId;
-    this.instance = instance;
-    this.lastActive = runtime.now();
-    this.idleTimeoutMs = idleTimeoutMs;
-  }
 }
 
 export interface RuntimeOptions {
@@ -286,7 +216,7 @@ export class ActorRuntime {
       return new ActorFailedError(`actor ${target.actor} does not implement handleCall`, { actor: target.actor });
     }
     const idle = cls.idleTimeoutMs ?? this.idleTimeoutMs;
-    const activation = new Activation(this, target, instance, `${this.peerId}#${++this.nextActivation}`, idle);
+    const activation = new Activation(this.peerId, this.now(), target, instance, `${this.peerId}#${++this.nextActivation}`, idle);
     this.activations.set(key, activation);
     const initArg = handed ? handed.initArg : target.initArg;
     if (initArg !== undefined) this.initArgs.set(key, initArg);
