@@ -13,10 +13,23 @@ export interface ActivationInfo {
   readonly activation: string;
 }
 
-/** State handed over by a moved activation. */
+/**
+ * Which state of an actor is newer: `epoch` grows with every activation (a new owner continues from the
+ * state it got, one epoch up), `seq` with every change within one. Compared as (epoch, seq).
+ */
+export interface Version {
+  readonly epoch: number;
+  readonly seq: number;
+}
+
+export const newer = (a: Version, b: Version): boolean => a.epoch > b.epoch || (a.epoch === b.epoch && a.seq > b.seq);
+
+/** State handed over by a moved activation, or kept by a backup. */
 export interface Snapshot {
   readonly state: unknown;
   readonly initArg: unknown;
+  /** Absent for state from a peer that does not version it. */
+  readonly version?: Version;
 }
 
 export interface MessageTarget {
@@ -38,6 +51,16 @@ export interface Envelope {
   readonly deadline: number;
   /** Set when the caller gave up (timeout/abort) before the message started: it is skipped, never run. */
   cancelled: boolean;
+}
+
+/** The copies of one activation's state (mesh/replication.ts); the runtime reports every message to it. */
+export interface ActivationLog {
+  /** A message that may have changed the state completed; `answer` replies to its caller, now or once copied. */
+  changed(answer: () => void): void;
+  /** A read-only message completed: `answer` once the changes before it are copied. */
+  read(answer: () => void): void;
+  /** The activation stopped (its waiting answers go out now). */
+  closed(reason: DeactivateReason): void;
 }
 
 /** A cancellable handle on a queued message. */
@@ -71,6 +94,13 @@ export class Activation implements ActivationInfo, ActorContext {
   lastActive: number;
   idleTimeoutMs: number;
   onStopped: ((activation: Activation, crashed: boolean) => void) | null = null;
+  /** Version of its state: the epoch it was activated in, and the changes since (see Version). */
+  epoch = 1;
+  seq = 0;
+  /** Where its changes are copied to backups; null for types without copies. */
+  log: ActivationLog | null = null;
+  /** The type's read-only predicate, when it has copies and one. */
+  readOnly: ((payload: unknown) => boolean) | null = null;
 
   constructor(peerId: string, now: number, target: MessageTarget, instance: Actor, activation: string, idleTimeoutMs: number) {
     this.key = activationKey(target.capability, target.actor, target.id);

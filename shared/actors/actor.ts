@@ -32,8 +32,20 @@ export interface ActorClass {
   readonly prototype: Actor;
   /** Per-type idle passivation, overriding the mesh's `idleTimeoutMs`. */
   readonly idleTimeoutMs?: number;
-  /** Rebuilds an activation from a snapshot taken on the previous owner (handoff). */
+  /** Rebuilds an activation from a snapshot taken on the previous owner (handoff) or held by a backup. */
   restore?(id: string, state: unknown, initArg?: unknown): Actor;
+  /**
+   * How many peers keep a copy of this type's state (the peers that would own it next), for types with
+   * snapshot(). Default: the mesh's `replicas` option (1). 0: no copies.
+   */
+  readonly replicas?: number;
+  /**
+   * 'sync' (default): a call resolves only once the state it produced is on every backup, so no single
+   * crash can undo it. 'async': it resolves at once and the copies follow (a crash may lose the last changes).
+   */
+  readonly replication?: 'sync' | 'async';
+  /** True for messages that change no state: they answer without sending copies (after earlier changes are copied). */
+  readOnly?(payload: unknown): boolean;
 }
 
 export type ActorRegistry = Readonly<Record<string, ActorClass>>;

@@ -6,6 +6,7 @@ import {
   NOOP_TICKET,
   activationKey,
   type ActivationInfo,
+  type ActivationLog,
   type Done,
   type Envelope,
   type MessageTarget,
@@ -33,6 +34,14 @@ export interface RuntimeEvents {
   castFailed(target: { readonly actor: string; readonly id: string; readonly capability: string }, error: MeshError): void;
 }
 
+/** Keeps copies of activations' state elsewhere (the runtime knows nothing of where). */
+export interface StateLog {
+  /** A new activation (restored from `restored` state, if any): its log, or null when its type keeps no copies. */
+  opened(activation: Activation, cls: ActorClass, restored: Snapshot | undefined): ActivationLog | null;
+  /** State kept here for `key` by an earlier owner (a copy), used when no handoff brought any. */
+  fallback(key: string): Snapshot | undefined;
+}
+
 export interface RuntimeOptions {
   readonly peerId: string;
   readonly actors: ReadonlyMap<string, ActorClass>;
@@ -40,6 +49,8 @@ export interface RuntimeOptions {
   readonly idleTimeoutMs?: number | undefined;
   readonly events: RuntimeEvents;
   readonly now?: () => number;
+  /** Copies of state for the types that keep them (mesh/replication.ts); absent: no copies. */
+  readonly stateLog?: StateLog;
   /** Bounds on handed-over state waiting for its actor's first message (default 64 MiB, 10 min). */
   readonly handedOver?: HandedOverLimits;
 }
@@ -61,6 +72,7 @@ export class ActorRuntime {
   private stopped = false;
   /** Restored state waiting for its first message (handoff). */
   private readonly restored: HandedOver;
+  private readonly stateLog: StateLog | undefined;
 
   constructor(options: RuntimeOptions) {
     this.peerId = options.peerId;
@@ -68,6 +80,7 @@ export class ActorRuntime {
     this.events = options.events;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.now = options.now ?? Date.now;
+    this.stateLog = options.stateLog;
     this.restored = new HandedOver(options.handedOver ?? { maxBytes: 64 * 1024 * 1024, ttlMs: 10 * 60_000 }, this.now);
     if (this.idleTimeoutMs < 0 || !Number.isFinite(this.idleTimeoutMs)) {
       throw new InvalidArgumentError(`idleTimeoutMs must be a non-negative number, got ${this.idleTimeoutMs}`);
@@ -118,7 +131,7 @@ export class ActorRuntime {
           let snapshot: Snapshot | null = null;
           if (!crashed && typeof a.instance.snapshot === 'function') {
             try {
-              snapshot = { state: a.instance.snapshot(), initArg: this.initArgs.get(a.key) };
+              snapshot = { state: a.instance.snapshot(), initArg: this.initArgs.get(a.key), version: { epoch: a.epoch, seq: a.seq } };
             } catch {
               snapshot = null; // a failing snapshot falls back to the seed's behaviour: the actor restarts empty
             }
@@ -198,7 +211,7 @@ export class ActorRuntime {
     const cls = this.actors.get(target.actor);
     if (cls === undefined) return new UnknownActorError(target.actor, this.peerId);
     const key = activationKey(target.capability, target.actor, target.id);
-    const handed = this.restored.take(key);
+    const handed = this.restored.take(key) ?? this.stateLog?.fallback(key);
     let instance: Actor;
     try {
       if (handed && typeof cls.restore === 'function') instance = cls.restore(target.id, handed.state, handed.initArg);
@@ -217,6 +230,12 @@ export class ActorRuntime {
     }
     const idle = cls.idleTimeoutMs ?? this.idleTimeoutMs;
     const activation = new Activation(this.peerId, this.now(), target, instance, `${this.peerId}#${++this.nextActivation}`, idle);
+    // A new epoch: state carried over (handoff, copy) is one activation older than anything this one writes.
+    activation.epoch = (handed?.version?.epoch ?? 0) + 1;
+    if (this.stateLog) {
+      activation.log = this.stateLog.opened(activation, cls, handed);
+      if (activation.log !== null && typeof cls.readOnly === 'function') activation.readOnly = cls.readOnly.bind(cls);
+    }
     this.activations.set(key, activation);
     const initArg = handed ? handed.initArg : target.initArg;
     if (initArg !== undefined) this.initArgs.set(key, initArg);
@@ -245,14 +264,14 @@ export class ActorRuntime {
     if (isThenable(result)) {
       result.then(
         (value) => {
-          this.succeed(activation, done, value);
+          this.succeed(activation, done, value, payload);
           this.drain(activation);
         },
         (error: unknown) => this.fail(activation, kind, done, error),
       );
       return false;
     }
-    this.succeed(activation, done, result);
+    this.succeed(activation, done, result, payload);
     return true;
   }
 
@@ -275,12 +294,22 @@ export class ActorRuntime {
     }
   }
 
-  private succeed(activation: Activation, done: Done | null, value: unknown): void {
+  private succeed(activation: Activation, done: Done | null, value: unknown, payload: unknown): void {
     activation.busy = false;
     // Only idle passivation reads lastActive: skip the clock read when it is off for this actor.
     if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
-    done?.(null, value, activation.activation);
+    const log = activation.log;
+    if (log === null) {
+      done?.(null, value, activation.activation);
+      return;
+    }
+    // A type with copies: the answer waits (in sync mode) until the state it reflects is copied.
+    const answer = done === null ? noop : (): void => done(null, value, activation.activation);
+    if (activation.readOnly?.(payload)) return log.read(answer);
+    activation.seq++;
+    log.changed(answer);
   }
+
 
   /** The next message to run, or undefined after finishing a stop or when the mailbox is empty. */
   private next(activation: Activation): Envelope | undefined {
@@ -346,6 +375,7 @@ export class ActorRuntime {
     activation.state = 'stopped';
     const onStopped = activation.onStopped;
     activation.onStopped = null;
+    activation.log?.closed(reason);
     // Before onDeactivate, which may clear the state a snapshot needs.
     if (onStopped) onStopped(activation, reason === 'crash');
     if (this.activations.get(activation.key) === activation) {
@@ -389,6 +419,8 @@ export class ActorRuntime {
     }
   }
 }
+
+const noop = (): void => undefined;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';

@@ -144,6 +144,8 @@ export class Handoff {
         id: info.id,
         state: snapshot.state,
         initArg: snapshot.initArg,
+        epoch: snapshot.version?.epoch ?? 0,
+        seq: snapshot.version?.seq ?? 0,
       };
       const bytes = this.parts.send(to, frame);
       if (bytes !== null) {
@@ -174,7 +176,7 @@ export class Handoff {
       return this.parts.rejected(from, 'handoff', `state of ${frame.capability}/${frame.id} from a peer that did not own its shard`);
     }
     if (!this.parts.isActive(key)) {
-      this.parts.accept(key, { state: frame.state, initArg: frame.initArg }, bytes);
+      this.parts.accept(key, { state: frame.state, initArg: frame.initArg, version: { epoch: frame.epoch, seq: frame.seq } }, bytes);
       this.parts.received(from, frame, bytes);
     }
     this.awaitingKey.delete(key);

@@ -9,7 +9,7 @@ import { checkIdentity, checkRenewal, helloFor, incompatibility, isOpen, ungrant
 import type { PeerTraffic } from './stats.js';
 
 /** The frames the links hand on: everything that is not about the link itself. */
-export type AppFrame = Extract<Frame, { t: 'call' | 'cast' | 'reply' | 'error' | 'handoff' | 'released' }>;
+export type AppFrame = Extract<Frame, { t: 'call' | 'cast' | 'reply' | 'error' | 'handoff' | 'released' | 'replica' | 'replica-ack' | 'replica-drop' }>;
 
 /** One open channel to a peer and what we know of that peer. */
 export interface PeerLink {

@@ -108,6 +108,42 @@ export interface HandoffFrame {
   readonly id: string;
   readonly state: unknown;
   readonly initArg: unknown;
+  /** The version of `state` (see actors/activation.ts). */
+  readonly epoch: number;
+  readonly seq: number;
+}
+
+/** A copy of an actor's state, from its owner to a backup (the peers that would own it next). */
+export interface ReplicaFrame {
+  readonly t: 'replica';
+  readonly capability: string;
+  readonly actor: string;
+  readonly id: string;
+  readonly epoch: number;
+  readonly seq: number;
+  /** The snapshot, CBOR-encoded once by the owner. */
+  readonly state: Uint8Array;
+  readonly initArg: unknown;
+}
+
+/** A backup holds the copy of this version (or a newer one). */
+export interface ReplicaAckFrame {
+  readonly t: 'replica-ack';
+  readonly capability: string;
+  readonly actor: string;
+  readonly id: string;
+  readonly epoch: number;
+  readonly seq: number;
+}
+
+/** The owner deactivated the actor (idle, crash): copies up to this version go. */
+export interface ReplicaDropFrame {
+  readonly t: 'replica-drop';
+  readonly capability: string;
+  readonly actor: string;
+  readonly id: string;
+  readonly epoch: number;
+  readonly seq: number;
 }
 
 /** The old owner gave up these shards (and handed over these actors' state, sent just before). */
@@ -133,7 +169,10 @@ export type Frame =
   | FarewellFrame
   | TokenFrame
   | HandoffFrame
-  | ReleasedFrame;
+  | ReleasedFrame
+  | ReplicaFrame
+  | ReplicaAckFrame
+  | ReplicaDropFrame;
 
 export type FrameType = Frame['t'];
 
@@ -154,6 +193,9 @@ const TAG = {
   released: 12,
   farewell: 13,
   token: 14,
+  replica: 15,
+  'replica-ack': 16,
+  'replica-drop': 17,
 } as const satisfies Record<FrameType, number>;
 
 export function toWire(frame: Frame): unknown[] {
@@ -192,7 +234,13 @@ export function toWire(frame: Frame): unknown[] {
     case 'bye':
       return [TAG.bye, frame.reason];
     case 'handoff':
-      return [TAG.handoff, frame.capability, frame.actor, frame.id, frame.state, frame.initArg];
+      return [TAG.handoff, frame.capability, frame.actor, frame.id, frame.state, frame.initArg, frame.epoch, frame.seq];
+    case 'replica':
+      return [TAG.replica, frame.capability, frame.actor, frame.id, frame.epoch, frame.seq, frame.state, frame.initArg];
+    case 'replica-ack':
+      return [TAG['replica-ack'], frame.capability, frame.actor, frame.id, frame.epoch, frame.seq];
+    case 'replica-drop':
+      return [TAG['replica-drop'], frame.capability, frame.actor, frame.id, frame.epoch, frame.seq];
     case 'released':
       return [TAG.released, frame.capability, frame.shards, frame.keys];
     case 'farewell':
@@ -243,6 +291,11 @@ const helloAuth = (v: unknown): HelloAuth | null => {
   if (!(proof instanceof Uint8Array) || proof.length > 256) return bad('hello.auth.proof');
   return { token: str(v[0], 'hello.auth.token', MAX_TOKEN), proof };
 };
+const actorRef = (a: unknown[], what: string): { capability: string; actor: string; id: string } => ({
+  capability: str(a[1], `${what}.capability`, MAX_NAME),
+  actor: str(a[2], `${what}.actor`, MAX_NAME),
+  id: str(a[3], `${what}.id`, MAX_ID),
+});
 const kind = (v: unknown): PeerKind => (v === 'browser' || v === 'node' || v === 'memory' ? v : bad('peer kind'));
 const bytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? v : bad('chunk bytes'));
 const arity = (a: unknown[], n: number, what: string): void => {
@@ -348,7 +401,7 @@ export function fromWire(raw: unknown): Frame {
       arity(a, 2, 'bye');
       return { t: 'bye', reason: str(a[1], 'bye.reason', MAX_NAME, true) };
     case TAG.handoff:
-      arity(a, 6, 'handoff');
+      arity(a, 8, 'handoff');
       return {
         t: 'handoff',
         capability: str(a[1], 'handoff.capability', MAX_NAME),
@@ -356,7 +409,25 @@ export function fromWire(raw: unknown): Frame {
         id: str(a[3], 'handoff.id', MAX_ID),
         state: a[4],
         initArg: a[5],
+        epoch: uint(a[6], 'handoff.epoch'),
+        seq: uint(a[7], 'handoff.seq'),
       };
+    case TAG.replica:
+      arity(a, 8, 'replica');
+      return {
+        t: 'replica',
+        ...actorRef(a, 'replica'),
+        epoch: uint(a[4], 'replica.epoch'),
+        seq: uint(a[5], 'replica.seq'),
+        state: bytes(a[6]),
+        initArg: a[7],
+      };
+    case TAG['replica-ack']:
+      arity(a, 6, 'replica-ack');
+      return { t: 'replica-ack', ...actorRef(a, 'replica-ack'), epoch: uint(a[4], 'replica-ack.epoch'), seq: uint(a[5], 'replica-ack.seq') };
+    case TAG['replica-drop']:
+      arity(a, 6, 'replica-drop');
+      return { t: 'replica-drop', ...actorRef(a, 'replica-drop'), epoch: uint(a[4], 'replica-drop.epoch'), seq: uint(a[5], 'replica-drop.seq') };
     case TAG.released:
       arity(a, 4, 'released');
       return {

@@ -77,7 +77,12 @@ const samples: Frame[] = [
     id: 'player_1',
     state: { score: 5, level: 2, history: [{ at: 1, v: 'x' }] },
     initArg: null,
+    epoch: 3,
+    seq: 17,
   },
+  { t: 'replica', capability: 'game', actor: 'GameActor', id: 'player_1', epoch: 1, seq: 0, state: new Uint8Array([0xa0]), initArg: null },
+  { t: 'replica-ack', capability: 'game', actor: 'GameActor', id: 'player_1', epoch: 2, seq: 9 },
+  { t: 'replica-drop', capability: 'game', actor: 'GameActor', id: 'player_1', epoch: 2, seq: 9 },
   { t: 'released', capability: 'game', shards: [0, 17, 4095], keys: [['GameActor', 'player_1']] },
   { t: 'released', capability: 'chat', shards: [], keys: [] },
 ];
@@ -99,6 +104,9 @@ const FRAME_TYPES = {
   token: true,
   handoff: true,
   released: true,
+  replica: true,
+  'replica-ack': true,
+  'replica-drop': true,
 } satisfies Record<Frame['t'], true>;
 const ALL_TYPES: string[] = Object.keys(FRAME_TYPES);
 

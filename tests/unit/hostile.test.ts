@@ -185,8 +185,8 @@ describe('5. state injection', () => {
     const id = owned('peer-a', 'player_');
     await a.call(counter(id));
     for (let i = 0; i < 100; i++) {
-      evil.send('peer-a', { t: 'handoff', capability: CAP, actor: 'Counter', id, state: { score: 1_000_000 }, initArg: null });
-      evil.send('peer-a', { t: 'handoff', capability: CAP, actor: 'Counter', id: `${id}-unused-${i}`, state: { score: 99 }, initArg: null });
+      evil.send('peer-a', { t: 'handoff', capability: CAP, actor: 'Counter', id, state: { score: 1_000_000 }, initArg: null, epoch: 99, seq: 99 });
+      evil.send('peer-a', { t: 'handoff', capability: CAP, actor: 'Counter', id: `${id}-unused-${i}`, state: { score: 99 }, initArg: null, epoch: 1, seq: 1 });
     }
     evil.send('peer-a', { t: 'released', capability: CAP, shards: [0, 1, 2, 3], keys: [['Counter', id]] });
     await until(() => rejectedBy(a, 'peer-evil') >= 201, 'every forged handoff and the forged release to be counted');
