@@ -33,7 +33,24 @@ export interface JoinRequest {
   readonly peerKey?: string;
 }
 
-export type JoinRefusalCode = 'UNAUTHORIZED' | 'ROOM_FULL' | 'INVALID_ARGUMENT' | 'DUPLICATE_PEER' | 'INCOMPATIBLE_PEER';
+/**
+ * Why a join or a refresh was refused. RATE_LIMITED is the only one that says "same request, later": the
+ * connection sent joins or refreshes faster than the server accepts them.
+ */
+export type JoinRefusalCode =
+  | 'UNAUTHORIZED'
+  | 'ROOM_FULL'
+  | 'INVALID_ARGUMENT'
+  | 'DUPLICATE_PEER'
+  | 'INCOMPATIBLE_PEER'
+  | 'RATE_LIMITED';
+
+/**
+ * A connection refused at the handshake gets a socket.io `connect_error` whose message is
+ * `${ConnectRefusalCode}: reason`: UNAUTHORIZED (token, origin) will not change by retrying, RATE_LIMITED
+ * (too many connections waiting to join) may.
+ */
+export type ConnectRefusalCode = 'UNAUTHORIZED' | 'RATE_LIMITED';
 
 /** A signed identity the server issued (see shared/identity/token.ts), and the keys peers check it with. */
 export interface IdentityGrant {
@@ -90,6 +107,7 @@ export interface ServerToClientEvents {
 
 /** Handshake auth sent with the socket.io connection. */
 export interface SignalingAuth {
+  /** The server-wide or room-scoped token, or whatever credential the server's auth hook reads. */
   readonly token?: string;
 }
 
@@ -98,4 +116,8 @@ export const SIGNALING_LIMITS = {
   maxRoomLength: 128,
   maxPeerIdLength: 128,
   maxSignalBytes: 64 * 1024,
+  /** Of a join's `secret` (the server issues 43 characters). */
+  maxSecretLength: 128,
+  /** Of the handshake's `auth.token`. */
+  maxCredentialLength: 8192,
 } as const;
