@@ -116,11 +116,12 @@ class Client {
   }
 
   /** Rejects if the server drops the connection instead of answering. */
-  join(room: string, peerId = this.name): Promise<JoinResponse> {
+  join(room: string, peerId = this.name, secret?: string): Promise<JoinResponse> {
     const acked = new Promise<JoinResponse>((resolve, reject) => {
       const dropped = (reason: string): void => reject(new Error(`${this.name} was disconnected while joining: ${reason}`));
       this.socket.once('disconnect', dropped);
-      this.socket.emit('join', { room, peerId, kind: 'node', protocol: SIGNALING_PROTOCOL }, (response) => {
+      const request = { room, peerId, kind: 'node' as const, protocol: SIGNALING_PROTOCOL, ...(secret === undefined ? {} : { secret }) };
+      this.socket.emit('join', request, (response) => {
         this.socket.off('disconnect', dropped);
         resolve(response);
       });
@@ -355,7 +356,8 @@ describe('signaling cluster over Redis: rooms, relays and limits', () => {
     const [s0, s1, s2] = await Promise.all([startInstance(), startInstance(), startInstance()]);
     const room = freshRoom('shutdown');
     const watcher = await joinedClient(s1.url, room, 'watcher');
-    await joinedClient(s0.url, room, 'orphan');
+    const orphanJoin = await (await Client.connect(s0.url, 'orphan')).join(room);
+    const orphanSecret = orphanJoin.ok ? orphanJoin.secret : '';
     const leaver = await joinedClient(s2.url, room, 'leaver');
     expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'orphan' } });
     expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'leaver' } });
@@ -364,8 +366,10 @@ describe('signaling cluster over Redis: rooms, relays and limits', () => {
     // See the header: anything s0 published before closing reaches watcher before this.
     leaver.socket.disconnect();
     expect(await watcher.next()).toEqual({ event: 'peer-left', payload: { peerId: 'leaver' } });
-    // The orphan is simply no longer a member: its id is free, as after a crash.
-    const response = await (await Client.connect(s2.url, 'orphan')).join(room);
+    // The orphan is simply no longer a member, as after a crash; its id stays held for it, on every instance.
+    const stranger = await Client.connect(s2.url, 'stranger');
+    expect(await stranger.join(room, 'orphan')).toMatchObject({ ok: false, code: 'DUPLICATE_PEER' });
+    const response = await (await Client.connect(s2.url, 'orphan')).join(room, 'orphan', orphanSecret);
     expect(peerIds(response)).toEqual(['watcher']);
     expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'orphan' } });
   });
@@ -446,8 +450,9 @@ describe('startSignaling and createRedisAdapter', () => {
     const second = await (await Client.connect(server.url, 'second')).join(room);
     const turnOf = (response: JoinResponse): IceServerConfig => (response.ok ? response.iceServers[1]! : { urls: [] });
     const expiry = Date.UTC(2024, 0, 1) / 1000 + 600;
-    expect(first).toMatchObject({ ok: true, iceServers: [stun, { urls: ['turn:turn.example.org:3478'], username: `${expiry}:rtc-mesh` }] });
-    expect(turnOf(second).username).toBe(`${expiry + 60}:rtc-mesh`);
+    // Per peer: the username names who the credential was issued to.
+    expect(first).toMatchObject({ ok: true, iceServers: [stun, { urls: ['turn:turn.example.org:3478'], username: `${expiry}:first` }] });
+    expect(turnOf(second).username).toBe(`${expiry + 60}:second`);
     for (const turn of [turnOf(first), turnOf(second)]) {
       expect(turn.credential).toBe(createHmac('sha1', 's3cret').update(turn.username ?? '').digest('base64'));
     }
@@ -463,7 +468,7 @@ describe('startSignaling and createRedisAdapter', () => {
       log: (line) => lines.push(line),
     });
     const response = await (await Client.connect(server.url, 'p')).join(freshRoom('ice-throws'));
-    expect(response).toEqual({ ok: true, peers: [], iceServers: [] });
+    expect(response).toEqual({ ok: true, peers: [], iceServers: [], secret: expect.any(String), identity: null });
     expect(lines.join('\n')).toContain('credential service down');
   });
 
@@ -609,7 +614,7 @@ describe('server-cli', () => {
     const turn = ice[1];
     expect(turn?.urls).toEqual(['turn:turn.example.org:3478', 'turns:turn.example.org:5349']);
     const [expiry, user] = (turn?.username ?? '').split(':');
-    expect(user).toBe('rtc-mesh');
+    expect(user).toBe('y');
     expect(Number(expiry) - Date.now() / 1000).toBeGreaterThan(100);
     expect(Number(expiry) - Date.now() / 1000).toBeLessThanOrEqual(121);
     expect(turn?.credential).toBe(createHmac('sha1', 'from-env').update(turn?.username ?? '').digest('base64'));

@@ -172,8 +172,9 @@ async function expectOnlySentinel(sender: Peer, target: Peer, targetId: string):
   expect(target.all('signal')).toHaveLength(before + 1);
 }
 
+/** An open-mode acceptance: every join carries its peer id's reclaim secret, and no signed identity. */
 const ok = (peers: unknown[], iceServers: unknown[] = []): JoinResponse =>
-  ({ ok: true, peers, iceServers }) as unknown as JoinResponse;
+  ({ ok: true, peers, iceServers, secret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), identity: null }) as unknown as JoinResponse;
 
 function httpGet(url: string, method = 'GET'): Promise<{ status: number; type: string | null; body: string }> {
   return withTimeout(
@@ -385,7 +386,7 @@ describe('signaling server: refusals', () => {
     expect(await bob.next('signal')).toEqual({ from: 'alice', data: { type: 'offer' } });
     expect(alice.all('peer-joined')).toEqual([{ peerId: 'bob', kind: 'node' }]);
     expect(bob.all('peer-joined')).toEqual([]);
-    expect(server.stats()).toEqual({ rooms: 1, peers: 2, relayed: 1, refused: 3 + 1 + 5 + 10 });
+    expect(server.stats()).toEqual({ rooms: 1, peers: 2, pending: 1, relayed: 1, refused: 3 + 1 + 5 + 10 });
 
     // The garbage socket itself is still served correctly.
     expect(await garbage.join('elsewhere', 'garbage')).toEqual(ok([]));
@@ -426,10 +427,12 @@ describe('signaling server: refusals', () => {
     await expect(createSignalingServer({ port: 0, host: '127.0.0.1', maxPeers: 0 })).rejects.toThrow(/maxPeers/);
   });
 
-  it('refuses a peer id already used in the room', async () => {
+  it('refuses a peer id already used in the room, and keeps it for its holder after it left', async () => {
     const server = await startServer();
     const observer = await joined(server, 'r', 'observer');
-    const first = await joined(server, 'r', 'p');
+    const first = await connect(server, 'p');
+    const admitted = await first.join('r', 'p');
+    const secret = admitted.ok ? admitted.secret : '';
     const second = await connect(server, 'second');
 
     const duplicate = await second.join('r', 'p', 'browser');
@@ -441,7 +444,13 @@ describe('signaling server: refusals', () => {
     first.socket.disconnect();
     expect(await observer.next('peer-joined')).toEqual({ peerId: 'p', kind: 'node' });
     expect(await observer.next('peer-left')).toEqual({ peerId: 'p' });
-    expect(await second.join('r', 'p', 'browser')).toEqual(ok([{ peerId: 'observer', kind: 'node' }]));
+    // Gone, but its id is still held: only its secret brings it back (see signaling-security.test.ts).
+    const held = await second.join('r', 'p', 'browser');
+    expect(held).toMatchObject({ ok: false, code: 'DUPLICATE_PEER' });
+    expect(held.ok ? '' : held.message).toMatch(/held/);
+    const back = await second.joinRaw({ room: 'r', peerId: 'p', kind: 'browser', protocol: SIGNALING_PROTOCOL, secret });
+    expect(back).toEqual(ok([{ peerId: 'observer', kind: 'node' }]));
+    expect(back.ok ? back.secret : '').toBe(secret);
   });
 
   it('refuses a join into a room that already has maxPeers peers', async () => {
@@ -469,7 +478,7 @@ describe('signaling server: refusals', () => {
     expect(mismatch).toMatchObject({ ok: false, code: 'INCOMPATIBLE_PEER' });
     expect(mismatch.ok ? '' : mismatch.message).toContain(String(SIGNALING_PROTOCOL + 1));
     // A future protocol may shape the request differently: the protocol is what gets reported.
-    expect(await client.joinRaw({ protocol: 2, rooms: ['r'] })).toMatchObject({ ok: false, code: 'INCOMPATIBLE_PEER' });
+    expect(await client.joinRaw({ protocol: SIGNALING_PROTOCOL + 1, rooms: ['r'] })).toMatchObject({ ok: false, code: 'INCOMPATIBLE_PEER' });
     expect(await client.joinRaw({ room: 'r', peerId: 'x', kind: 'node', protocol: '1' })).toMatchObject({
       ok: false,
       code: 'INCOMPATIBLE_PEER',
@@ -607,7 +616,7 @@ describe('signaling server: http and lifecycle', () => {
     const bob = await joined(server, 'r', 'bob');
     alice.signal('bob', { type: 'offer' });
     await bob.next('signal');
-    expect(server.stats()).toEqual({ rooms: 1, peers: 2, relayed: 1, refused: 0 });
+    expect(server.stats()).toEqual({ rooms: 1, peers: 2, pending: 0, relayed: 1, refused: 0 });
 
     const disconnected = Promise.all(
       [alice, bob].map((peer) => new Promise<string>((resolve) => peer.socket.once('disconnect', resolve))),
@@ -619,7 +628,7 @@ describe('signaling server: http and lifecycle', () => {
     await withTimeout(disconnected, 'clients to see the disconnect');
     await withTimeout(server.close(), 'a third close()');
     expect(server.httpServer.listening).toBe(false);
-    expect(server.stats()).toEqual({ rooms: 0, peers: 0, relayed: 1, refused: 0 });
+    expect(server.stats()).toEqual({ rooms: 0, peers: 0, pending: 0, relayed: 1, refused: 0 });
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
   });
 });
