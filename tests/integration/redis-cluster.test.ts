@@ -631,11 +631,26 @@ describe('server-cli', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--redis/);
     expect(help.stdout).toMatch(/--turn-secret/);
+    for (const flag of ['--tokens-file', '--server-secret', '--claim-ttl', '--identity-key', '--grants', '--allowed-origins', '--max-pending', '--join-timeout', '--signal-rate', '--signal-burst']) {
+      expect(help.stdout).toContain(flag);
+    }
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--port \(PORT\) must be an integer/);
   });
 
   it('parses flags with environment fallbacks', () => {
+    const defaults = {
+      tokensFile: undefined,
+      serverSecret: undefined,
+      claimTtlMs: 300_000,
+      identity: undefined,
+      grants: undefined,
+      allowedOrigins: undefined,
+      maxPendingSockets: 256,
+      joinTimeoutMs: 10_000,
+      signalsPerSecond: 50,
+      signalBurst: 500,
+    };
     expect(parseServerCli([], {})).toEqual({
       port: 3000,
       host: '0.0.0.0',
@@ -644,6 +659,7 @@ describe('server-cli', () => {
       maxPeers: 64,
       iceServers: [],
       turn: undefined,
+      ...defaults,
       quiet: false,
     });
     const env = {
@@ -665,6 +681,7 @@ describe('server-cli', () => {
       maxPeers: 8,
       iceServers: [{ urls: ['stun:a', 'stun:b'] }, { urls: 'turn:t', username: 'u', credential: 'c' }],
       turn: { secret: 'env-secret', urls: ['turn:x:3478', 'turns:x:5349'], ttlSeconds: 600 },
+      ...defaults,
       quiet: false,
     });
     // Flags win over the environment.
@@ -677,6 +694,42 @@ describe('server-cli', () => {
     // Empty variables count as unset, except secrets.
     expect(parseServerCli([], { PORT: '', REDIS_URL: '', MAX_PEERS: '', ICE_SERVERS: '' })).toMatchObject({ port: 3000, redisUrl: undefined, maxPeers: 64 });
     expect(parseServerCli(['--help'], { PORT: 'garbage' })).toBe('help');
+  });
+
+  it('parses the identity, access and limit flags with environment fallbacks', () => {
+    const env = {
+      RTC_MESH_SERVER_SECRET: 'env-server-secret-0123',
+      CLAIM_TTL: '60',
+      RTC_MESH_IDENTITY_KEY_FILE: '/keys/identity.pem',
+      RTC_MESH_IDENTITY_PREVIOUS_KEYS: 'a, b',
+      IDENTITY_TTL: '120',
+      GRANTS: 'browser=game; node=game,bank; memory=*',
+      ALLOWED_ORIGINS: 'https://app.example.org, http://localhost:5173',
+      RTC_MESH_TOKENS_FILE: '/keys/tokens.json',
+      MAX_PENDING_SOCKETS: '32',
+      JOIN_TIMEOUT: '5',
+      SIGNAL_RATE: '20',
+      SIGNAL_BURST: '100',
+    };
+    expect(parseServerCli([], env)).toMatchObject({
+      serverSecret: 'env-server-secret-0123',
+      claimTtlMs: 60_000,
+      identity: { keyFile: '/keys/identity.pem', previousPublicKeys: ['a', 'b'], ttlMs: 120_000 },
+      grants: { browser: ['game'], node: ['game', 'bank'], memory: null },
+      allowedOrigins: ['https://app.example.org', 'http://localhost:5173'],
+      tokensFile: '/keys/tokens.json',
+      maxPendingSockets: 32,
+      joinTimeoutMs: 5000,
+      signalsPerSecond: 20,
+      signalBurst: 100,
+    });
+    expect(parseServerCli(['--grants', 'node=bank', '--identity-key', 'k.pem', '--claim-ttl', '1'], env)).toMatchObject({
+      grants: { node: ['bank'] },
+      identity: { keyFile: 'k.pem', ttlMs: 120_000 },
+      claimTtlMs: 1000,
+    });
+    // A kind with nothing after '=' may host nothing.
+    expect(parseServerCli(['--grants', 'browser='], {})).toMatchObject({ grants: { browser: [] } });
   });
 
   it.each([
@@ -693,6 +746,17 @@ describe('server-cli', () => {
     [['--turn-secret', 'x', '--turn-urls', 'turn:x', '--turn-ttl', '0'], {}, /--turn-ttl/],
     [[], { RTC_MESH_TOKEN: '' }, /must not be empty/],
     [[], { TURN_SECRET: '', TURN_URLS: 'turn:x' }, /must not be empty/],
+    [['--server-secret', 'short'], {}, /at least 16 bytes/],
+    [[], { RTC_MESH_SERVER_SECRET: '' }, /at least 16 bytes/],
+    [['--grants', 'toaster=game'], {}, /--grants/],
+    [['--grants', 'browser'], {}, /--grants/],
+    [['--identity-previous-keys', 'k'], {}, /needs --identity-key/],
+    [['--identity-ttl', '0'], {}, /--identity-ttl/],
+    [['--claim-ttl', 'soon'], {}, /--claim-ttl/],
+    [['--max-pending', '0'], {}, /--max-pending/],
+    [['--join-timeout', '-5'], {}, /--join-timeout/],
+    [['--signal-rate', '0'], {}, /--signal-rate/],
+    [['--signal-burst', 'x'], {}, /--signal-burst/],
     [['--bogus'], {}, /bogus/],
     [['positional'], {}, /positional/],
   ])('refuses %j (env %j)', (argv, env, message) => {
