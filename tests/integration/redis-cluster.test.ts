@@ -375,6 +375,86 @@ describe('signaling cluster over Redis: rooms, relays and limits', () => {
   });
 });
 
+describe('signaling cluster over Redis: claimed peer ids', () => {
+  const secretOf = (response: JoinResponse): string => (response.ok ? response.secret : '');
+
+  it('holds a departed peer id on every instance, and gives it back through any instance with its secret', async () => {
+    // No serverSecret given: the instances share one through Redis.
+    const [s0, s1] = await Promise.all([startInstance(), startInstance()]);
+    const room = freshRoom('claims');
+    const watcher = await joinedClient(s1.url, room, 'watcher');
+    const victim = await Client.connect(s0.url, 'victim');
+    const secret = secretOf(await victim.join(room));
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'victim' } });
+    victim.socket.disconnect();
+    expect(await watcher.next()).toEqual({ event: 'peer-left', payload: { peerId: 'victim' } });
+
+    const attacker = await Client.connect(s1.url, 'attacker');
+    const refused = await attacker.join(room, 'victim');
+    expect(refused).toMatchObject({ ok: false, code: 'DUPLICATE_PEER' });
+    expect(refused.ok ? '' : refused.message).toMatch(/held/);
+    expect(await attacker.join(room, 'victim', 'A'.repeat(43))).toMatchObject({ ok: false, code: 'DUPLICATE_PEER' });
+
+    const back = await Client.connect(s1.url, 'victim-back');
+    const response = await back.join(room, 'victim', secret);
+    expect(response).toMatchObject({ ok: true, secret });
+    expect(peerIds(response)).toEqual(['watcher']);
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'victim' } });
+  });
+
+  it('takes an id over from a stale connection on another instance without a peer-left', async () => {
+    const [s0, s1] = await Promise.all([startInstance(), startInstance()]);
+    const room = freshRoom('takeover');
+    const watcher = await joinedClient(s0.url, room, 'watcher');
+    const stale = await Client.connect(s0.url, 'stale');
+    const secret = secretOf(await stale.join(room, 'p'));
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'p' } });
+    const staleGone = withTimeout(new Promise<string>((resolve) => stale.socket.once('disconnect', resolve)), 'the stale connection to close');
+
+    const fresh = await Client.connect(s1.url, 'fresh');
+    expect(await fresh.join(room, 'p', secret)).toMatchObject({ ok: true, secret });
+    expect(await staleGone).toBe('io server disconnect');
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'p' } });
+    // Sentinel: a join and a leave after the takeover reach the watcher with no peer-left for p before them.
+    const other = await joinedClient(s1.url, room, 'other');
+    other.socket.disconnect();
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'other' } });
+    expect(await watcher.next()).toEqual({ event: 'peer-left', payload: { peerId: 'other' } });
+    watcher.signal('p', { type: 'offer' });
+    let event = await fresh.next();
+    while (event.event !== 'signal') event = await fresh.next();
+    expect(event).toEqual({ event: 'signal', payload: { from: 'watcher', data: { type: 'offer' } } });
+    expect(s0.stats().peers + s1.stats().peers).toBe(2);
+  });
+
+  it('admits exactly one of several joins racing for a new id through different instances', async () => {
+    const instances = await Promise.all([0, 1, 2].map(() => startInstance()));
+    const room = freshRoom('race');
+    const racers = await Promise.all(instances.map((s, i) => Client.connect(s.url, `racer${i}`)));
+    const results = await Promise.all(racers.map((racer) => racer.join(room, 'same-id')));
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && r.code === 'DUPLICATE_PEER')).toHaveLength(2);
+  });
+
+  it('lets a claim expire in Redis after claimTtlMs', async () => {
+    const [s0, s1] = await Promise.all([startInstance({ claimTtlMs: 300 }), startInstance({ claimTtlMs: 300 })]);
+    const room = freshRoom('expiry');
+    const first = await Client.connect(s0.url, 'first');
+    const secret = secretOf(await first.join(room, 'p'));
+    first.socket.disconnect();
+    const left = Date.now();
+    let response: JoinResponse | undefined;
+    // Polled with fresh connections: each is one join, far below the join rate limit.
+    for (let attempt = 0; response?.ok !== true; attempt++) {
+      if (Date.now() - left > WAIT_MS) throw new Error(`the claim did not expire: ${JSON.stringify(response)}`);
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      response = await (await Client.connect(s1.url, `try${attempt}`)).join(room, 'p');
+    }
+    expect(Date.now() - left).toBeGreaterThanOrEqual(250);
+    expect(secretOf(response)).not.toBe(secret);
+  });
+});
+
 describe('signaling cluster over Redis: a Redis outage', () => {
   it('neither crashes nor hangs while Redis is down, and the cluster heals once it is back', async () => {
     let own = await startRedis();
