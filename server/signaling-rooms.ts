@@ -173,8 +173,10 @@ async function join(ctx: Context, socket: SignalingSocket, connection: Connectio
     const sockets = await ctx.io.in(roomKey(room)).fetchSockets();
     return accepted(ctx, connection, current, othersIn(sockets, room, socket.id, peerId));
   }
+  // A socket re-joining under the id it holds (with another kind, say) is its holder, secret or not.
+  const ownHold = connection.hold;
   if (current !== undefined) leaveRoom(ctx, socket, connection, `rejoin into ${JSON.stringify(room)}`);
-  return ctx.roomLocks.run(roomKey(room), () => admit(ctx, socket, connection, request, grant));
+  return ctx.roomLocks.run(roomKey(room), () => admit(ctx, socket, connection, request, grant, ownHold));
 }
 
 const sameMember = (member: RoomMember, request: JoinRequest): boolean =>
@@ -194,6 +196,7 @@ async function admit(
   connection: Connection,
   request: JoinRequest,
   grant: Connection['grant'],
+  ownHold: Connection['hold'],
 ): Promise<JoinResponse> {
   const { room, peerId, kind } = request;
   const sockets = await ctx.io.in(roomKey(room)).fetchSockets();
@@ -203,7 +206,8 @@ async function admit(
   const claimed = await bounded(ctx.claims.get(key), CLAIM_STORE_TIMEOUT_MS, 'the claim store');
   let nonce: string;
   if (claimed !== null) {
-    if (!secretMatches(request.secret, reclaimSecret(ctx.config.serverSecret, room, peerId, claimed))) {
+    const holder = ownHold !== null && ownHold.key === key && ownHold.nonce === claimed;
+    if (!holder && !secretMatches(request.secret, reclaimSecret(ctx.config.serverSecret, room, peerId, claimed))) {
       const by = stale ? 'a connected peer' : 'a peer that left less than the claim time ago';
       return refuse(ctx, socket, 'join', 'DUPLICATE_PEER', `peer id "${peerId}" is held in room ${JSON.stringify(room)} by ${by}; only its secret can reclaim it`);
     }

@@ -210,6 +210,16 @@ describe('peer ids: claimed, and reclaimable only with their secret', () => {
     expect(await late.joinWith('r', 'p', { secret: newSecret })).toMatchObject({ ok: true, secret: newSecret });
   });
 
+  it('lets a connection re-join under the id it holds with another kind, without presenting the secret', async () => {
+    const server = await startServer();
+    const observer = await joined(server, 'r', 'observer');
+    const peer = await joined(server, 'r', 'p');
+    expect(await peer.join('r', 'p', 'browser')).toEqual(ok([{ peerId: 'observer', kind: 'node' }]));
+    expect(await observer.next('peer-joined')).toEqual({ peerId: 'p', kind: 'node' });
+    expect(await observer.next('peer-left')).toEqual({ peerId: 'p' });
+    expect(await observer.next('peer-joined')).toEqual({ peerId: 'p', kind: 'browser' });
+  });
+
   it('keeps the in-memory claim store bounded, forgetting the least recently held claim first', async () => {
     let now = 0;
     const store = new MemoryClaimStore({ maxClaims: 3, now: () => now });
