@@ -36,6 +36,11 @@ export interface SignalingClientOptions {
    * signed identities require it, and bind the token they return to it.
    */
   readonly peerKey?: string | undefined;
+  /**
+   * The reclaim secret of this peer id from an earlier session (see `reclaimSecret`), for an id that must
+   * survive a page reload: without it, the server keeps the id for the old session for a few minutes.
+   */
+  readonly secret?: string | undefined;
   /** Reconnect backoff bounds (ms). */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
@@ -108,6 +113,15 @@ export class SignalingClient {
   constructor(private readonly options: SignalingClientOptions) {
     if (options.urls.length === 0) throw new InvalidArgumentError('signal needs at least one server URL');
     this.currentUrl = options.urls[0]!;
+    this.secret = options.secret ?? null;
+  }
+
+  /**
+   * The secret that reclaims this peer id in this room, once joined: keep it (e.g. in sessionStorage) and
+   * pass it back as `secret` to keep a fixed peer id across reloads.
+   */
+  get reclaimSecret(): string | null {
+    return this.secret;
   }
 
   /** Connects and joins; resolves on the first successful join. Retries until `timeoutMs`, then rejects. */

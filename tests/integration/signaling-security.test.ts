@@ -89,7 +89,11 @@ function signalingClient(
   urls: readonly string[],
   room: string,
   peerId: string,
-  extra: { readonly peerKey?: string; readonly onIdentity?: (grant: IdentityGrant, ice: readonly IceServerConfig[]) => void } = {},
+  extra: {
+    readonly peerKey?: string;
+    readonly secret?: string;
+    readonly onIdentity?: (grant: IdentityGrant, ice: readonly IceServerConfig[]) => void;
+  } = {},
 ): { client: SignalingClient; log: StateLog } {
   const log = new StateLog();
   const client = new SignalingClient({
@@ -271,6 +275,20 @@ describe('peer ids: claimed, and reclaimable only with their secret', () => {
     expect(serverSocketOf(server, 'c')).toBeDefined();
     expect(await impostor.join('r', 'c')).toMatchObject({ ok: false, code: 'DUPLICATE_PEER' });
     expect(observer.all('peer-joined').map((p) => p.peerId)).toEqual(['c', 'c']);
+  });
+
+  it('a new signaling client given the reclaim secret of an earlier one gets its id back (a page reload)', async () => {
+    const server = await startServer();
+    const { client: before } = signalingClient([server.url], 'r', 'tab');
+    await before.start(WAIT_MS);
+    const secret = before.reclaimSecret;
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    before.close();
+    const { client: stranger } = signalingClient([server.url], 'r', 'tab');
+    await expect(stranger.start(1500)).rejects.toThrow(/DUPLICATE_PEER/);
+    const { client: after } = signalingClient([server.url], 'r', 'tab', { secret: secret ?? '' });
+    await after.start(WAIT_MS);
+    expect(after.reclaimSecret).toBe(secret);
   });
 
   it('the signaling client reclaims its id through its next server URL, when the servers share secret and claims', async () => {
