@@ -6,9 +6,12 @@
  * cluster adapter (e.g. Redis) makes one room span several server instances:
  *   - `room:<room>`  every socket that joined <room>; `peer-joined` / `peer-left` go there;
  *   - `peer:["<room>","<peerId>"]`  the one socket of that peer, so a relay is just an emit to a room.
- * Limits of that design: `stats()` and `/healthz` count only this instance's sockets, and the
- * DUPLICATE_PEER / ROOM_FULL checks are serialised per room only within one instance, so two instances
- * admitting the same peer id at the same instant can both succeed.
+ * Claims on peer ids (./claims.ts) are the exception: they must outlive the socket, so they live in a
+ * ClaimStore, which a cluster shares (Redis), and whose atomic hold decides between two instances
+ * admitting the same new peer id at the same instant.
+ * Limits of that design: `stats()` and `/healthz` count only this instance's sockets, and the ROOM_FULL
+ * check is serialised per room only within one instance, so two instances admitting the last seat of a
+ * room at the same instant can both succeed.
  */
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
