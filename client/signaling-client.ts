@@ -72,6 +72,7 @@ const ACK_TIMEOUT_MS = 5000;
 const REFRESH_AT = 2 / 3;
 const MIN_REFRESH_RETRY_MS = 500;
 const MAX_REFRESH_RETRY_MS = 30_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function refusalError(code: JoinRefusalCode, message: string, room: string): MeshError {
   switch (code) {
@@ -102,7 +103,7 @@ export class SignalingClient {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private joinedOnce: ((error: MeshError | null) => void) | null = null;
   private lastError: MeshError | null = null;
-  /** The secret of our peer id in this room, from the first successful join on; sent with every re-join. */
+  /** The secret of our peer id in this room (given, or from the first successful join on); sent with every join. */
   private secret: string | null = null;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private grant: IdentityGrant | null = null;
@@ -113,7 +114,8 @@ export class SignalingClient {
   constructor(private readonly options: SignalingClientOptions) {
     if (options.urls.length === 0) throw new InvalidArgumentError('signal needs at least one server URL');
     this.currentUrl = options.urls[0]!;
-    this.secret = options.secret ?? null;
+    // An empty string is what a missing stored value often looks like; the server would refuse it outright.
+    this.secret = options.secret === undefined || options.secret === '' ? null : options.secret;
   }
 
   /**
@@ -243,10 +245,13 @@ export class SignalingClient {
 
   private scheduleRefresh(socket: ClientSocket, delayMs: number, expiresAt: number): void {
     this.cancelRefresh();
+    // Clamped: a token lifetime of a few ms would make a refresh loop, and one beyond a timer's range (about
+    // 24.8 days) would fire at once.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(MIN_REFRESH_RETRY_MS, delayMs));
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = null;
       this.refresh(socket, expiresAt);
-    }, delayMs);
+    }, delay);
   }
 
   private cancelRefresh(): void {
