@@ -31,6 +31,8 @@ const REFRESHES_PER_SECOND = 1;
 /** As the token format bounds them (shared/identity/token.ts). */
 const MAX_CAPS = 256;
 const MAX_CAP_LENGTH = 256;
+/** Keeps a token well inside the 8 KiB peers accept, whatever the room name. */
+const MAX_CAPS_JSON = 2048;
 
 export const tokenDigest = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -151,10 +153,17 @@ export function resolveGrants(grants: CapabilityGrants | null | undefined): Capa
 
 function checkCaps(value: unknown, what: string): readonly string[] | null {
   if (value === null) return null;
-  if (Array.isArray(value) && value.length <= MAX_CAPS && value.every((cap) => typeof cap === 'string' && cap.length > 0 && cap.length <= MAX_CAP_LENGTH)) {
+  if (
+    Array.isArray(value) &&
+    value.length <= MAX_CAPS &&
+    value.every((cap) => typeof cap === 'string' && cap.length > 0 && cap.length <= MAX_CAP_LENGTH) &&
+    JSON.stringify(value).length <= MAX_CAPS_JSON
+  ) {
     return Object.freeze([...new Set(value as string[])].sort());
   }
-  throw new InvalidArgumentError(`${what} must be null or a list of at most ${MAX_CAPS} non-empty capability names`);
+  throw new InvalidArgumentError(
+    `${what} must be null or a list of non-empty capability names (at most ${MAX_CAPS}, ${MAX_CAP_LENGTH} characters each, ${MAX_CAPS_JSON} in all)`,
+  );
 }
 
 // --------------------------------------------------------------------------------------- join policy

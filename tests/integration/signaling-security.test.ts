@@ -378,6 +378,19 @@ describe('signed identities', () => {
     expect(memAnswer.ok && peekClaims(memAnswer.identity?.token ?? '')?.caps).toEqual([]);
   });
 
+  it('keeps the largest token it can issue within what peers accept', async () => {
+    // 2,048 characters of capabilities in JSON, the most the server grants.
+    const caps = Array.from({ length: 70 }, (_, i) => `c${String(i).padStart(2, '0')}-${'x'.repeat(22)}`).slice(0, 70);
+    expect(JSON.stringify(caps).length).toBeLessThanOrEqual(2048);
+    const server = await startServer({ identity: { privateKey: identityKey().pem }, authorize: () => ({ caps }) });
+    const room = '\u0001'.repeat(SIGNALING_LIMITS.maxRoomLength); // six characters each once in JSON
+    const peerId = 'p'.repeat(SIGNALING_LIMITS.maxPeerIdLength);
+    const answer = await (await connect(server, 'big')).joinWith(room, peerId, { peerKey: (await generateKeyPair()).publicKey });
+    const grant = identityOf(answer);
+    expect(grant?.token.length).toBeLessThan(8192);
+    expect((await verified(grant)).caps).toHaveLength(70);
+  });
+
   it('takes the key as a KeyObject, any capability without grants, and refuses keys that are not Ed25519', async () => {
     const { key, raw } = identityKey();
     const server = await startServer({ identity: { privateKey: key } });
@@ -416,6 +429,8 @@ describe('signed identities', () => {
             return new Promise<boolean>(() => {});
           case 'garbage':
             return { caps: 'all' } as never;
+          case 'huge':
+            return { caps: Array.from({ length: 200 }, (_, i) => `capability-${i}-${'x'.repeat(20)}`) };
           default:
             return false;
         }
@@ -439,6 +454,8 @@ describe('signed identities', () => {
       [{ token: 'throws' }, 'authorization failed'],
       [{ token: 'slow' }, 'authorization failed'],
       [{ token: 'garbage' }, 'authorization failed'],
+      // Would make a token larger than peers accept.
+      [{ token: 'huge' }, 'authorization failed'],
     ];
     for (const [auth, message] of cases) {
       const peer = await connect(server, `p-${String(auth?.['token'])}`, auth);
