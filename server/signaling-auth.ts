@@ -172,6 +172,12 @@ export type Decision =
   | { readonly ok: true; readonly caps: readonly string[] | null }
   | { readonly ok: false; readonly code: JoinRefusalCode; readonly message: string };
 
+/** A kind the grants do not list gets nothing; one listed with null, anything. */
+function kindGrant(grants: CapabilityGrants | null, kind: PeerKind): readonly string[] | null {
+  if (grants === null) return null;
+  return Object.hasOwn(grants, kind) ? (grants[kind] ?? null) : [];
+}
+
 /** null stands for "any"; otherwise what both allow. */
 function intersect(a: readonly string[] | null, b: readonly string[] | null): readonly string[] | null {
   if (a === null) return b;
@@ -194,7 +200,7 @@ export async function decide(
   if (rooms !== '*' && !rooms.has(request.room)) {
     return { ok: false, code: 'UNAUTHORIZED', message: `this token does not admit room ${JSON.stringify(request.room)}` };
   }
-  let caps = intersect(config.grants === null ? null : (config.grants[request.kind] ?? []), connection.scope.caps);
+  let caps = intersect(kindGrant(config.grants, request.kind), connection.scope.caps);
   if (config.authorize === undefined) return { ok: true, caps };
   let answer: unknown;
   try {

@@ -400,6 +400,12 @@ describe('signed identities', () => {
     expect(claims.caps).toBeNull();
     expect(claims.exp - claims.iat).toBe(10 * 60_000);
     expect(answer.ok ? answer.identity?.serverKeys : []).toEqual([raw]);
+    // A kind granted null may carry anything; one not listed, nothing.
+    const graded = await startServer({ identity: { privateKey: key }, grants: { node: null, browser: ['game'] } });
+    const nodeAnswer = await (await connect(graded, 'n')).joinWith('r', 'n', { peerKey });
+    expect((await verified(identityOf(nodeAnswer))).caps).toBeNull();
+    const memAnswer = await (await connect(graded, 'm')).joinWith('r', 'm', { peerKey }, 'memory');
+    expect((await verified(identityOf(memAnswer))).caps).toEqual([]);
 
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
     const base = { port: 0, host: '127.0.0.1' };
