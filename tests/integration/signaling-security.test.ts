@@ -330,7 +330,7 @@ describe('peer ids: claimed, and reclaimable only with their secret', () => {
     }
     expect(server.stats().refused).toBe(before + bad.length);
 
-    // A flood of well-formed joins: the first burst is served, the rest refused at once, not queued.
+    // A flood of well-formed joins: the first burst is served, the rest refused before any lookup or broadcast.
     const answers = await Promise.all(Array.from({ length: 100 }, () => hostile.join('r', 'hostile')));
     const served = answers.filter((a) => a.ok).length;
     expect(served).toBeGreaterThanOrEqual(10);
