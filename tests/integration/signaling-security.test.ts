@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Manager } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -45,8 +45,10 @@ const MESH_MS = 15_000;
 const meshes: Mesh[] = [];
 const signalingClients: SignalingClient[] = [];
 const children: ChildProcess[] = [];
+const files: string[] = [];
 
 afterEach(async () => {
+  for (const file of files.splice(0)) rmSync(file, { force: true });
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const client of signalingClients.splice(0)) client.close();
   await Promise.all(meshes.splice(0).map((mesh) => mesh.stop()));
@@ -813,8 +815,10 @@ describe('server-cli with signed identities and origins', () => {
     const key = identityKey();
     const keyFile = `${dir}/identity-${process.pid}.pem`;
     writeFileSync(keyFile, key.pem, { mode: 0o600 });
+    files.push(keyFile);
     const tokensFile = `${dir}/tokens-${process.pid}.json`;
     writeFileSync(tokensFile, JSON.stringify({ 'lobby-token': { rooms: ['lobby'] } }), { mode: 0o600 });
+    files.push(tokensFile);
     const child = spawn(
       process.execPath,
       [
@@ -867,6 +871,7 @@ describe('server-cli with signed identities and origins', () => {
     mkdirSync(dir, { recursive: true });
     const keyFile = `${dir}/rsa-${process.pid}.pem`;
     writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    files.push(keyFile);
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/server-cli.ts', '--port', '0', '--identity-key', keyFile], {
       cwd: ROOT,
       env: { ...process.env, REDIS_URL: '' },
