@@ -7,7 +7,12 @@
 export {
   createSignalingServer,
   installShutdown,
+  type AuthorizeHook,
+  type AuthorizeRequest,
+  type AuthorizeResult,
+  type CapabilityGrants,
   type IceServersFactory,
+  type IceServersRequest,
   type RoomMember,
   type ShutdownOptions,
   type SignalingAdapter,
@@ -16,7 +21,10 @@ export {
   type SignalingServerOptions,
   type SignalingSocketData,
   type SignalingStats,
+  type TokenScope,
 } from './signaling-server.js';
+export { MemoryClaimStore, type ClaimStore, type MemoryClaimStoreOptions } from './claims.js';
+export { DEFAULT_IDENTITY_TTL_MS, type IdentityOptions } from './identity.js';
 export {
   createRedisAdapter,
   startSignaling,
@@ -26,4 +34,4 @@ export {
   type StartedSignalingServer,
 } from './redis.js';
 export { DEFAULT_TURN_TTL_SECONDS, turnCredentials, turnIceServers, type TurnCredentialOptions, type TurnIceServer } from './turn.js';
-export type { IceServerConfig } from '../shared/wire/signaling.js';
+export type { IceServerConfig, IdentityGrant, JoinRefusalCode } from '../shared/wire/signaling.js';

@@ -12,10 +12,16 @@
  * signal is worthless, so replaying it after an outage would only confuse the peers. Pub/sub also needs no
  * stream trimming or persistence and works with any Redis (or a compatible server such as Valkey).
  *
+ * Claims on peer ids (./claims.ts) are the one thing kept in Redis itself, as keys with a TTL, so that all
+ * instances agree on who holds an id and a peer can reclaim its id through any of them.
+ *
  * The redis modules are imported lazily, so a single server without Redis never loads them.
  */
+import { randomBytes } from 'node:crypto';
 import type { RedisClientType } from 'redis';
 import { InvalidArgumentError, SignalingError, describeThrown } from '../shared/errors.js';
+import type { ClaimStore } from './claims.js';
+import { bounded } from './serial.js';
 import {
   createSignalingServer,
   type SignalingAdapter,
@@ -39,6 +45,13 @@ export interface RedisAdapterOptions {
 export interface RedisAdapterHandle {
   /** Pass as `createSignalingServer({ adapter })`. */
   readonly adapter: SignalingAdapter;
+  /** Claims on peer ids kept in this Redis: pass as `createSignalingServer({ claims })` on every instance. */
+  readonly claims: ClaimStore;
+  /**
+   * A server secret shared by every instance using this Redis (and key): the first instance to ask stores a
+   * random one, the others read it. For `createSignalingServer({ serverSecret })` when none is configured.
+   */
+  sharedServerSecret(): Promise<string>;
   /** Disconnects both Redis clients; idempotent. Call it after the signaling server's close(). */
   close(): Promise<void>;
 }
@@ -49,6 +62,7 @@ const DEFAULT_KEY = 'rtc-mesh';
 /** Once connected, a lost Redis connection is retried forever, backing off up to this (ms). */
 const MAX_RECONNECT_DELAY_MS = 3000;
 const QUIT_TIMEOUT_MS = 2000;
+const SHARED_SECRET_TIMEOUT_MS = 5000;
 const noop = (): void => {};
 
 type Client = RedisClientType;
@@ -121,13 +135,59 @@ export async function createRedisAdapter(url: string, options: RedisAdapterOptio
       publishOnSpecificResponseChannel: true,
     }) as SignalingAdapter;
     log(`[redis] connected to ${where}`);
+    const prefix = options.key ?? DEFAULT_KEY;
     let closing: Promise<void> | undefined;
-    return { adapter, close: () => (closing ??= disconnectAll(clients)) };
+    return {
+      adapter,
+      // The publisher: the subscriber connection cannot run other commands.
+      claims: redisClaimStore(pub, `${prefix}:claim:`),
+      sharedServerSecret: () => sharedSecret(pub, `${prefix}:server-secret`),
+      close: () => (closing ??= disconnectAll(clients)),
+    };
   } catch (error) {
     await disconnectAll(clients);
     if (error instanceof InvalidArgumentError) throw error;
     throw new SignalingError(`cannot connect to Redis at ${where}: ${describeThrown(error)}`, { url: where });
   }
+}
+
+/** Atomic: see ClaimStore.hold. */
+const HOLD_SCRIPT = `
+local held = redis.call('GET', KEYS[1])
+if not held then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+if held == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return held
+`;
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+function redisClaimStore(client: Client, prefix: string): ClaimStore {
+  return {
+    get: async (key) => {
+      const value = await client.get(prefix + key);
+      return typeof value === 'string' ? value : null;
+    },
+    hold: async (key, nonce, ttlMs) => {
+      const held = await client.eval(HOLD_SCRIPT, { keys: [prefix + key], arguments: [nonce, String(Math.max(1, Math.round(ttlMs)))] });
+      if (typeof held !== 'string') throw new Error(`unexpected claim script answer ${JSON.stringify(held)}`);
+      return held;
+    },
+    release: async (key, nonce) => {
+      await client.eval(RELEASE_SCRIPT, { keys: [prefix + key], arguments: [nonce] });
+    },
+  };
+}
+
+async function sharedSecret(client: Client, key: string): Promise<string> {
+  await client.set(key, randomBytes(32).toString('base64url'), { NX: true });
+  const secret = await client.get(key);
+  if (typeof secret !== 'string' || secret.length === 0) throw new SignalingError(`Redis holds no server secret under ${key}`);
+  return secret;
 }
 
 function guardFireAndForget(client: Client, methods: readonly string[], onRejected: (error: unknown) => void): void {
@@ -181,7 +241,9 @@ export function redactUrl(url: string): string {
 export interface StartSignalingOptions extends SignalingServerOptions {
   /**
    * Redis to share rooms with other instances. Absent: `process.env.REDIS_URL` if set and non-empty;
-   * null: no Redis whatever the environment says. Cannot be combined with `adapter`.
+   * null: no Redis whatever the environment says. Cannot be combined with `adapter`. With Redis, claims on
+   * peer ids live in Redis too (unless `claims` is given), and without a `serverSecret` the instances share
+   * one stored in Redis.
    */
   readonly redisUrl?: string | null | undefined;
   /** Tuning of the Redis adapter (the log defaults to `log`). */
@@ -206,7 +268,12 @@ export async function startSignaling(options: StartSignalingOptions = {}): Promi
   const redis = await createRedisAdapter(redisUrl, { ...tuning, ...(options.log === undefined ? {} : { log: options.log }) });
   let server: SignalingServer;
   try {
-    server = await createSignalingServer({ ...serverOptions, adapter: redis.adapter });
+    let { serverSecret } = serverOptions;
+    if (serverSecret === undefined) {
+      serverSecret = await bounded(redis.sharedServerSecret(), SHARED_SECRET_TIMEOUT_MS, 'reading the shared server secret from Redis');
+      options.log?.('[signaling] no server secret configured: using the one shared through Redis (anyone who can read Redis can reclaim peer ids)');
+    }
+    server = await createSignalingServer({ ...serverOptions, serverSecret, claims: serverOptions.claims ?? redis.claims, adapter: redis.adapter });
   } catch (error) {
     await redis.close();
     throw error;

@@ -39,3 +39,12 @@ export class KeyedLock {
     return result;
   }
 }
+
+/** Rejects with `what` timed out if `promise` has not settled within `ms`; the timer never outlives it. */
+export function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}

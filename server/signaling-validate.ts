@@ -4,6 +4,7 @@
  * `signal-error` instead of letting a bad event escape a handler.
  */
 import type { PeerKind } from '../shared/placement/membership.js';
+import { isPeerKey } from './identity.js';
 import {
   SIGNALING_LIMITS,
   SIGNALING_PROTOCOL,
@@ -71,7 +72,24 @@ export function checkJoinRequest(value: unknown): JoinCheck {
   if (typeof kind !== 'string' || !PEER_KINDS.has(kind)) {
     return refuseJoin('INVALID_ARGUMENT', `kind must be one of ${[...PEER_KINDS].join(', ')}`);
   }
-  return { ok: true, request: { room, peerId, kind: kind as PeerKind, protocol: SIGNALING_PROTOCOL } };
+  const { secret, peerKey } = value;
+  if (secret !== undefined && (typeof secret !== 'string' || secret.length === 0 || secret.length > SIGNALING_LIMITS.maxSecretLength)) {
+    return refuseJoin('INVALID_ARGUMENT', `secret must be a non-empty string of at most ${SIGNALING_LIMITS.maxSecretLength} characters`);
+  }
+  if (peerKey !== undefined && !isPeerKey(peerKey)) {
+    return refuseJoin('INVALID_ARGUMENT', 'peerKey must be the base64url (no padding) of a raw 32-byte Ed25519 public key');
+  }
+  return {
+    ok: true,
+    request: {
+      room,
+      peerId,
+      kind: kind as PeerKind,
+      protocol: SIGNALING_PROTOCOL,
+      ...(secret === undefined ? {} : { secret }),
+      ...(peerKey === undefined ? {} : { peerKey }),
+    },
+  };
 }
 
 /** UTF-8 size of the JSON form, or null when it cannot be serialised (e.g. nesting deep enough to overflow). */

@@ -2,15 +2,18 @@
  * Time-limited TURN credentials, the "TURN REST API" scheme (draft-uberti-behave-turn-rest-00) that coturn
  * implements with `use-auth-secret` + `static-auth-secret=<secret>`:
  *
- *   username   = `${expiry}:${user}`  (expiry in Unix seconds)
+ *   username   = `${expiry}:${user}`  (expiry in Unix seconds; on joins, the user is the peer id)
  *   credential = base64(HMAC-SHA1(secret, username))
  *
  * The TURN server recomputes the HMAC from its copy of the secret and refuses usernames whose expiry has
- * passed, so the secret never leaves the signaling server and a leaked credential dies on its own.
+ * passed, so the secret never leaves the signaling server and a leaked credential dies on its own. coturn
+ * checks the expiry when an allocation is created, not while it lasts: a relayed connection set up in time
+ * keeps working past it.
  */
 import { createHmac } from 'node:crypto';
 import { InvalidArgumentError } from '../shared/errors.js';
 import type { IceServerConfig } from '../shared/wire/signaling.js';
+import type { IceServersRequest } from './signaling-types.js';
 
 export interface TurnCredentialOptions {
   /** coturn's `static-auth-secret`. */
@@ -19,7 +22,10 @@ export interface TurnCredentialOptions {
   readonly urls: string | readonly string[];
   /** Lifetime of the credential in seconds; default 86 400 (a day). Make it outlast the longest session. */
   readonly ttlSeconds?: number | undefined;
-  /** The user part of the username (shows in coturn's logs); default 'rtc-mesh'. */
+  /**
+   * The user part of the username (shows in coturn's logs) when no peer is named: `turnCredentials`, or a
+   * `turnIceServers` function called without a member. Default 'rtc-mesh'.
+   */
   readonly user?: string | undefined;
   /** Clock in milliseconds, for tests; default Date.now. */
   readonly now?: (() => number) | undefined;
@@ -43,18 +49,32 @@ export function turnCredentials(options: TurnCredentialOptions): TurnIceServer {
 }
 
 /**
- * For `createSignalingServer({ iceServers })`: a function issuing a fresh TURN credential on every join,
- * after any static entries (typically STUN). The options are checked here, once, so a misconfiguration
- * stops the server at start-up rather than failing joins.
+ * For `createSignalingServer({ iceServers })`: a function issuing a fresh TURN credential on every join and
+ * identity refresh, after any static entries (typically STUN). The username names the peer
+ * (`${expiry}:${peerId}`), so TURN logs and quotas are per peer; with signed identities the credential
+ * expires with the peer's token, so only a peer that keeps refreshing its identity keeps getting relays.
+ * The options are checked here, once, so a misconfiguration stops the server at start-up, not joins.
  */
 export function turnIceServers(
   options: TurnCredentialOptions & { readonly static?: readonly IceServerConfig[] | undefined },
-): () => readonly IceServerConfig[] {
+): (member?: IceServersRequest) => readonly IceServerConfig[] {
   const checked = checkTurnOptions(options);
   const fixed = [...(options.static ?? [])];
   const now = options.now ?? Date.now;
-  return () => [...fixed, issue(checked, now)];
+  const factory = (member?: IceServersRequest): readonly IceServerConfig[] => {
+    const user = member?.peerId ?? checked.user;
+    const expiresAt = member?.expiresAt ?? null;
+    const expiry = expiresAt === null ? undefined : Math.floor(expiresAt / 1000);
+    return [...fixed, issue({ ...checked, user }, now, expiry)];
+  };
+  turnFactories.add(factory);
+  return factory;
 }
+
+const turnFactories = new WeakSet<object>();
+
+/** Whether `factory` came from `turnIceServers` (the server warns when it hands out TURN without auth). */
+export const isTurnFactory = (factory: object): boolean => turnFactories.has(factory);
 
 interface CheckedTurnOptions {
   readonly secret: string;
@@ -82,8 +102,7 @@ function checkTurnOptions(options: TurnCredentialOptions): CheckedTurnOptions {
   return { secret, urls: Object.freeze(urls), ttlSeconds, user };
 }
 
-function issue(options: CheckedTurnOptions, now: () => number): TurnIceServer {
-  const expiry = Math.floor(now() / 1000) + options.ttlSeconds;
+function issue(options: CheckedTurnOptions, now: () => number, expiry = Math.floor(now() / 1000) + options.ttlSeconds): TurnIceServer {
   const username = `${expiry}:${options.user}`;
   const credential = createHmac('sha1', options.secret).update(username, 'utf8').digest('base64');
   return { urls: options.urls, username, credential };

@@ -101,11 +101,12 @@ class Client {
   }
 
   /** Rejects if the server drops the connection instead of answering. */
-  join(room: string, peerId = this.name): Promise<JoinResponse> {
+  join(room: string, peerId = this.name, secret?: string): Promise<JoinResponse> {
     const acked = new Promise<JoinResponse>((resolve, reject) => {
       const dropped = (reason: string): void => reject(new Error(`${this.name} was disconnected while joining: ${reason}`));
       this.socket.once('disconnect', dropped);
-      this.socket.emit('join', { room, peerId, kind: 'node', protocol: SIGNALING_PROTOCOL }, (response) => {
+      const request = { room, peerId, kind: 'node' as const, protocol: SIGNALING_PROTOCOL, ...(secret === undefined ? {} : { secret }) };
+      this.socket.emit('join', request, (response) => {
         this.socket.off('disconnect', dropped);
         resolve(response);
       });
@@ -340,7 +341,8 @@ describe('signaling cluster over Redis: rooms, relays and limits', () => {
     const [s0, s1, s2] = await Promise.all([startInstance(), startInstance(), startInstance()]);
     const room = freshRoom('shutdown');
     const watcher = await joinedClient(s1.url, room, 'watcher');
-    await joinedClient(s0.url, room, 'orphan');
+    const orphanJoin = await (await Client.connect(s0.url, 'orphan')).join(room);
+    const orphanSecret = orphanJoin.ok ? orphanJoin.secret : '';
     const leaver = await joinedClient(s2.url, room, 'leaver');
     expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'orphan' } });
     expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'leaver' } });
@@ -349,10 +351,92 @@ describe('signaling cluster over Redis: rooms, relays and limits', () => {
     // See the header: anything s0 published before closing reaches watcher before this.
     leaver.socket.disconnect();
     expect(await watcher.next()).toEqual({ event: 'peer-left', payload: { peerId: 'leaver' } });
-    // The orphan is simply no longer a member: its id is free, as after a crash.
-    const response = await (await Client.connect(s2.url, 'orphan')).join(room);
+    // The orphan is simply no longer a member, as after a crash; its id stays held for it, on every instance.
+    const stranger = await Client.connect(s2.url, 'stranger');
+    expect(await stranger.join(room, 'orphan')).toMatchObject({ ok: false, code: 'DUPLICATE_PEER' });
+    const response = await (await Client.connect(s2.url, 'orphan')).join(room, 'orphan', orphanSecret);
     expect(peerIds(response)).toEqual(['watcher']);
     expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'orphan' } });
+  });
+});
+
+describe('signaling cluster over Redis: claimed peer ids', () => {
+  const secretOf = (response: JoinResponse): string => (response.ok ? response.secret : '');
+
+  it('holds a departed peer id on every instance, and gives it back through any instance with its secret', async () => {
+    // No serverSecret given: the instances share one through Redis.
+    const [s0, s1] = await Promise.all([startInstance(), startInstance()]);
+    const room = freshRoom('claims');
+    const watcher = await joinedClient(s1.url, room, 'watcher');
+    const victim = await Client.connect(s0.url, 'victim');
+    const secret = secretOf(await victim.join(room));
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'victim' } });
+    victim.socket.disconnect();
+    expect(await watcher.next()).toEqual({ event: 'peer-left', payload: { peerId: 'victim' } });
+
+    const attacker = await Client.connect(s1.url, 'attacker');
+    const refused = await attacker.join(room, 'victim');
+    expect(refused).toMatchObject({ ok: false, code: 'DUPLICATE_PEER' });
+    expect(refused.ok ? '' : refused.message).toMatch(/held/);
+    expect(await attacker.join(room, 'victim', 'A'.repeat(43))).toMatchObject({ ok: false, code: 'DUPLICATE_PEER' });
+
+    const back = await Client.connect(s1.url, 'victim-back');
+    const response = await back.join(room, 'victim', secret);
+    expect(response).toMatchObject({ ok: true, secret });
+    expect(peerIds(response)).toEqual(['watcher']);
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'victim' } });
+  });
+
+  it('takes an id over from a stale connection on another instance without a peer-left', async () => {
+    const [s0, s1] = await Promise.all([startInstance(), startInstance()]);
+    const room = freshRoom('takeover');
+    const watcher = await joinedClient(s0.url, room, 'watcher');
+    const stale = await Client.connect(s0.url, 'stale');
+    const secret = secretOf(await stale.join(room, 'p'));
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'p' } });
+    const staleGone = withTimeout(new Promise<string>((resolve) => stale.socket.once('disconnect', resolve)), 'the stale connection to close');
+
+    const fresh = await Client.connect(s1.url, 'fresh');
+    expect(await fresh.join(room, 'p', secret)).toMatchObject({ ok: true, secret });
+    expect(await staleGone).toBe('io server disconnect');
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'p' } });
+    // Sentinel: a join and a leave after the takeover reach the watcher with no peer-left for p before them.
+    const other = await joinedClient(s1.url, room, 'other');
+    other.socket.disconnect();
+    expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'other' } });
+    expect(await watcher.next()).toEqual({ event: 'peer-left', payload: { peerId: 'other' } });
+    watcher.signal('p', { type: 'offer' });
+    let event = await fresh.next();
+    while (event.event !== 'signal') event = await fresh.next();
+    expect(event).toEqual({ event: 'signal', payload: { from: 'watcher', data: { type: 'offer' } } });
+    expect(s0.stats().peers + s1.stats().peers).toBe(2);
+  });
+
+  it('admits exactly one of several joins racing for a new id through different instances', async () => {
+    const instances = await Promise.all([0, 1, 2].map(() => startInstance()));
+    const room = freshRoom('race');
+    const racers = await Promise.all(instances.map((s, i) => Client.connect(s.url, `racer${i}`)));
+    const results = await Promise.all(racers.map((racer) => racer.join(room, 'same-id')));
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && r.code === 'DUPLICATE_PEER')).toHaveLength(2);
+  });
+
+  it('lets a claim expire in Redis after claimTtlMs', async () => {
+    const [s0, s1] = await Promise.all([startInstance({ claimTtlMs: 300 }), startInstance({ claimTtlMs: 300 })]);
+    const room = freshRoom('expiry');
+    const first = await Client.connect(s0.url, 'first');
+    const secret = secretOf(await first.join(room, 'p'));
+    first.socket.disconnect();
+    const left = Date.now();
+    let response: JoinResponse | undefined;
+    // Polled with fresh connections: each is one join, far below the join rate limit.
+    for (let attempt = 0; response?.ok !== true; attempt++) {
+      if (Date.now() - left > WAIT_MS) throw new Error(`the claim did not expire: ${JSON.stringify(response)}`);
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      response = await (await Client.connect(s1.url, `try${attempt}`)).join(room, 'p');
+    }
+    expect(Date.now() - left).toBeGreaterThanOrEqual(250);
+    expect(secretOf(response)).not.toBe(secret);
   });
 });
 
@@ -434,8 +518,9 @@ describe('startSignaling and createRedisAdapter', () => {
     const second = await (await Client.connect(server.url, 'second')).join(room);
     const turnOf = (response: JoinResponse): IceServerConfig => (response.ok ? response.iceServers[1]! : { urls: [] });
     const expiry = Date.UTC(2024, 0, 1) / 1000 + 600;
-    expect(first).toMatchObject({ ok: true, iceServers: [stun, { urls: ['turn:turn.example.org:3478'], username: `${expiry}:rtc-mesh` }] });
-    expect(turnOf(second).username).toBe(`${expiry + 60}:rtc-mesh`);
+    // Per peer: the username names who the credential was issued to.
+    expect(first).toMatchObject({ ok: true, iceServers: [stun, { urls: ['turn:turn.example.org:3478'], username: `${expiry}:first` }] });
+    expect(turnOf(second).username).toBe(`${expiry + 60}:second`);
     for (const turn of [turnOf(first), turnOf(second)]) {
       expect(turn.credential).toBe(createHmac('sha1', 's3cret').update(turn.username ?? '').digest('base64'));
     }
@@ -451,7 +536,7 @@ describe('startSignaling and createRedisAdapter', () => {
       log: (line) => lines.push(line),
     });
     const response = await (await Client.connect(server.url, 'p')).join(freshRoom('ice-throws'));
-    expect(response).toEqual({ ok: true, peers: [], iceServers: [] });
+    expect(response).toEqual({ ok: true, peers: [], iceServers: [], secret: expect.any(String), identity: null });
     expect(lines.join('\n')).toContain('credential service down');
   });
 
@@ -597,7 +682,7 @@ describe('server-cli', () => {
     const turn = ice[1];
     expect(turn?.urls).toEqual(['turn:turn.example.org:3478', 'turns:turn.example.org:5349']);
     const [expiry, user] = (turn?.username ?? '').split(':');
-    expect(user).toBe('rtc-mesh');
+    expect(user).toBe('y');
     expect(Number(expiry) - Date.now() / 1000).toBeGreaterThan(100);
     expect(Number(expiry) - Date.now() / 1000).toBeLessThanOrEqual(121);
     expect(turn?.credential).toBe(createHmac('sha1', 'from-env').update(turn?.username ?? '').digest('base64'));
@@ -614,11 +699,26 @@ describe('server-cli', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--redis/);
     expect(help.stdout).toMatch(/--turn-secret/);
+    for (const flag of ['--tokens-file', '--server-secret', '--claim-ttl', '--identity-key', '--grants', '--allowed-origins', '--max-pending', '--join-timeout', '--signal-rate', '--signal-burst']) {
+      expect(help.stdout).toContain(flag);
+    }
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--port \(PORT\) must be an integer/);
   });
 
   it('parses flags with environment fallbacks', () => {
+    const defaults = {
+      tokensFile: undefined,
+      serverSecret: undefined,
+      claimTtlMs: 300_000,
+      identity: undefined,
+      grants: undefined,
+      allowedOrigins: undefined,
+      maxPendingSockets: 256,
+      joinTimeoutMs: 10_000,
+      signalsPerSecond: 50,
+      signalBurst: 500,
+    };
     expect(parseServerCli([], {})).toEqual({
       port: 3000,
       host: '0.0.0.0',
@@ -627,6 +727,7 @@ describe('server-cli', () => {
       maxPeers: 64,
       iceServers: [],
       turn: undefined,
+      ...defaults,
       quiet: false,
     });
     const env = {
@@ -648,6 +749,7 @@ describe('server-cli', () => {
       maxPeers: 8,
       iceServers: [{ urls: ['stun:a', 'stun:b'] }, { urls: 'turn:t', username: 'u', credential: 'c' }],
       turn: { secret: 'env-secret', urls: ['turn:x:3478', 'turns:x:5349'], ttlSeconds: 600 },
+      ...defaults,
       quiet: false,
     });
     // Flags win over the environment.
@@ -660,6 +762,42 @@ describe('server-cli', () => {
     // Empty variables count as unset, except secrets.
     expect(parseServerCli([], { PORT: '', REDIS_URL: '', MAX_PEERS: '', ICE_SERVERS: '' })).toMatchObject({ port: 3000, redisUrl: undefined, maxPeers: 64 });
     expect(parseServerCli(['--help'], { PORT: 'garbage' })).toBe('help');
+  });
+
+  it('parses the identity, access and limit flags with environment fallbacks', () => {
+    const env = {
+      RTC_MESH_SERVER_SECRET: 'env-server-secret-0123',
+      CLAIM_TTL: '60',
+      RTC_MESH_IDENTITY_KEY_FILE: '/keys/identity.pem',
+      RTC_MESH_IDENTITY_PREVIOUS_KEYS: 'a, b',
+      IDENTITY_TTL: '120',
+      GRANTS: 'browser=game; node=game,bank; memory=*',
+      ALLOWED_ORIGINS: 'https://app.example.org, http://localhost:5173',
+      RTC_MESH_TOKENS_FILE: '/keys/tokens.json',
+      MAX_PENDING_SOCKETS: '32',
+      JOIN_TIMEOUT: '5',
+      SIGNAL_RATE: '20',
+      SIGNAL_BURST: '100',
+    };
+    expect(parseServerCli([], env)).toMatchObject({
+      serverSecret: 'env-server-secret-0123',
+      claimTtlMs: 60_000,
+      identity: { keyFile: '/keys/identity.pem', previousPublicKeys: ['a', 'b'], ttlMs: 120_000 },
+      grants: { browser: ['game'], node: ['game', 'bank'], memory: null },
+      allowedOrigins: ['https://app.example.org', 'http://localhost:5173'],
+      tokensFile: '/keys/tokens.json',
+      maxPendingSockets: 32,
+      joinTimeoutMs: 5000,
+      signalsPerSecond: 20,
+      signalBurst: 100,
+    });
+    expect(parseServerCli(['--grants', 'node=bank', '--identity-key', 'k.pem', '--claim-ttl', '1'], env)).toMatchObject({
+      grants: { node: ['bank'] },
+      identity: { keyFile: 'k.pem', ttlMs: 120_000 },
+      claimTtlMs: 1000,
+    });
+    // A kind with nothing after '=' may host nothing.
+    expect(parseServerCli(['--grants', 'browser='], {})).toMatchObject({ grants: { browser: [] } });
   });
 
   it.each([
@@ -676,6 +814,17 @@ describe('server-cli', () => {
     [['--turn-secret', 'x', '--turn-urls', 'turn:x', '--turn-ttl', '0'], {}, /--turn-ttl/],
     [[], { RTC_MESH_TOKEN: '' }, /must not be empty/],
     [[], { TURN_SECRET: '', TURN_URLS: 'turn:x' }, /must not be empty/],
+    [['--server-secret', 'short'], {}, /at least 16 bytes/],
+    [[], { RTC_MESH_SERVER_SECRET: '' }, /at least 16 bytes/],
+    [['--grants', 'toaster=game'], {}, /--grants/],
+    [['--grants', 'browser'], {}, /--grants/],
+    [['--identity-previous-keys', 'k'], {}, /needs --identity-key/],
+    [['--identity-ttl', '0'], {}, /--identity-ttl/],
+    [['--claim-ttl', 'soon'], {}, /--claim-ttl/],
+    [['--max-pending', '0'], {}, /--max-pending/],
+    [['--join-timeout', '-5'], {}, /--join-timeout/],
+    [['--signal-rate', '0'], {}, /--signal-rate/],
+    [['--signal-burst', 'x'], {}, /--signal-burst/],
     [['--bogus'], {}, /bogus/],
     [['positional'], {}, /positional/],
   ])('refuses %j (env %j)', (argv, env, message) => {

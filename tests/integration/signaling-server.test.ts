@@ -1,172 +1,29 @@
 /**
- * Drives a real signaling server on 127.0.0.1:0 with real socket.io-client connections. "Not delivered"
- * is asserted without sleeping: after a refusal, a legitimate sentinel is sent to the same target, and since
- * the server emits in processing order, anything the refusal leaked would arrive before the sentinel.
+ * Drives a real signaling server on 127.0.0.1:0 with real socket.io-client connections (see
+ * signaling-helpers.ts for the clients and the sentinel technique).
  */
 import { spawn } from 'node:child_process';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Adapter, type BroadcastOptions } from 'socket.io-adapter';
-import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createSignalingServer, installShutdown } from '../../server/signaling-server.js';
+import { SIGNALING_LIMITS, SIGNALING_PROTOCOL, type JoinResponse } from '../../shared/wire/signaling.js';
 import {
-  createSignalingServer,
-  installShutdown,
-  type SignalingServer,
-  type SignalingServerOptions,
-} from '../../server/signaling-server.js';
-import type { PeerKind } from '../../shared/placement/membership.js';
-import {
-  SIGNALING_LIMITS,
-  SIGNALING_PROTOCOL,
-  type ClientToServerEvents,
-  type JoinResponse,
-  type ServerToClientEvents,
-} from '../../shared/wire/signaling.js';
-import { withTimeout } from '../fixtures/wait.js';
+  Peer,
+  WAIT_MS,
+  cleanup,
+  connect,
+  connectError,
+  expectOnlySentinel,
+  httpServers,
+  joined,
+  ok,
+  startServer,
+  withTimeout,
+} from './signaling-helpers.js';
 
-type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
-type Payload<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>[0];
-/** For sending what the typed API forbids. */
-type RawEmitter = { emit(event: string, ...args: unknown[]): unknown };
-
-const WAIT_MS = 3000;
-
-const servers: SignalingServer[] = [];
-const clients: ClientSocket[] = [];
-const httpServers: HttpServer[] = [];
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.disconnect();
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-  await Promise.all(httpServers.splice(0).map(closeHttp));
-});
-
-async function startServer(options: SignalingServerOptions = {}): Promise<SignalingServer> {
-  const server = await createSignalingServer({ port: 0, host: '127.0.0.1', ...options });
-  servers.push(server);
-  return server;
-}
-
-function closeHttp(server: HttpServer): Promise<void> {
-  return new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
-}
-
-/** A client that records every server event from the start, so no event is missed between awaits. */
-class Peer {
-  private readonly received = new Map<string, unknown[]>();
-  private readonly cursors = new Map<string, number>();
-  private readonly waiters = new Set<() => void>();
-
-  constructor(
-    readonly socket: ClientSocket,
-    readonly name: string,
-  ) {
-    socket.onAny((event: string, payload: unknown) => {
-      const list = this.received.get(event) ?? [];
-      list.push(payload);
-      this.received.set(event, list);
-      for (const wake of this.waiters) wake();
-    });
-  }
-
-  get raw(): RawEmitter {
-    return this.socket as unknown as RawEmitter;
-  }
-
-  all<E extends keyof ServerToClientEvents>(event: E): Payload<E>[] {
-    return [...((this.received.get(event) ?? []) as Payload<E>[])];
-  }
-
-  /** The next `event` this peer has not consumed yet, waiting for it if needed. */
-  next<E extends keyof ServerToClientEvents>(event: E, ms = WAIT_MS): Promise<Payload<E>> {
-    const take = (): { value: Payload<E> } | undefined => {
-      const cursor = this.cursors.get(event) ?? 0;
-      const list = this.received.get(event) ?? [];
-      if (cursor >= list.length) return undefined;
-      this.cursors.set(event, cursor + 1);
-      return { value: list[cursor] as Payload<E> };
-    };
-    const ready = take();
-    if (ready) return Promise.resolve(ready.value);
-    const arrived = new Promise<Payload<E>>((resolve) => {
-      const wake = (): void => {
-        const got = take();
-        if (!got) return;
-        this.waiters.delete(wake);
-        resolve(got.value);
-      };
-      this.waiters.add(wake);
-    });
-    const seen = JSON.stringify(Object.fromEntries(this.received)).slice(0, 500);
-    return withTimeout(arrived, `${this.name} to receive "${event}" (received so far: ${seen})`, ms);
-  }
-
-  join(room: string, peerId: string, kind: PeerKind = 'node', protocol: number = SIGNALING_PROTOCOL): Promise<JoinResponse> {
-    return this.joinRaw({ room, peerId, kind, protocol });
-  }
-
-  joinRaw(request: unknown): Promise<JoinResponse> {
-    const acked = new Promise<JoinResponse>((resolve) => this.raw.emit('join', request, resolve));
-    return withTimeout(acked, `${this.name}'s join ack`, WAIT_MS);
-  }
-
-  signal(to: string, data: unknown): void {
-    this.raw.emit('signal', { to, data });
-  }
-}
-
-function connectSocket(server: SignalingServer, auth?: Record<string, unknown>): ClientSocket {
-  const socket: ClientSocket = io(server.url, {
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    timeout: WAIT_MS,
-    ...(auth === undefined ? {} : { auth }),
-  });
-  clients.push(socket);
-  return socket;
-}
-
-async function connect(server: SignalingServer, name: string, auth?: Record<string, unknown>): Promise<Peer> {
-  const socket = connectSocket(server, auth);
-  const peer = new Peer(socket, name);
-  const connected = new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', (error) => reject(new Error(`${name} could not connect: ${error.message}`)));
-  });
-  await withTimeout(connected, `${name} to connect`, WAIT_MS);
-  return peer;
-}
-
-function connectError(server: SignalingServer, auth?: Record<string, unknown>): Promise<Error> {
-  const socket = connectSocket(server, auth);
-  const refused = new Promise<Error>((resolve, reject) => {
-    socket.once('connect_error', resolve);
-    socket.once('connect', () => reject(new Error(`connected with auth ${JSON.stringify(auth)} but expected a refusal`)));
-  });
-  return withTimeout(refused, 'connect_error', WAIT_MS);
-}
-
-async function joined(server: SignalingServer, room: string, peerId: string, kind: PeerKind = 'node'): Promise<Peer> {
-  const peer = await connect(server, peerId);
-  const response = await peer.join(room, peerId, kind);
-  expect(response, `${peerId} joining ${room}`).toMatchObject({ ok: true });
-  return peer;
-}
-
-/** Proves `target` got no `signal` before `sentinel`'s, i.e. an earlier refused relay was not delivered. */
-async function expectOnlySentinel(sender: Peer, target: Peer, targetId: string): Promise<void> {
-  const marker = { sentinel: `${sender.name}->${targetId}` };
-  const before = target.all('signal').length;
-  sender.signal(targetId, marker);
-  const got = await target.next('signal');
-  expect(got, `${target.name} received something before the sentinel`).toEqual({ from: sender.name, data: marker });
-  expect(target.all('signal')).toHaveLength(before + 1);
-}
-
-const ok = (peers: unknown[], iceServers: unknown[] = []): JoinResponse =>
-  ({ ok: true, peers, iceServers }) as unknown as JoinResponse;
+afterEach(cleanup);
 
 function httpGet(url: string, method = 'GET'): Promise<{ status: number; type: string | null; body: string }> {
   return withTimeout(
@@ -380,7 +237,7 @@ describe('signaling server: refusals', () => {
     expect(await bob.next('signal')).toEqual({ from: 'alice', data: { type: 'offer' } });
     expect(alice.all('peer-joined')).toEqual([{ peerId: 'bob', kind: 'node' }]);
     expect(bob.all('peer-joined')).toEqual([]);
-    expect(server.stats()).toEqual({ rooms: 1, peers: 2, relayed: 1, refused: 3 + 1 + 5 + 10 });
+    expect(server.stats()).toEqual({ rooms: 1, peers: 2, pending: 1, relayed: 1, refused: 3 + 1 + 5 + 10 });
 
     // The garbage socket itself is still served correctly.
     expect(await garbage.join('elsewhere', 'garbage')).toEqual(ok([]));
@@ -421,10 +278,12 @@ describe('signaling server: refusals', () => {
     await expect(createSignalingServer({ port: 0, host: '127.0.0.1', maxPeers: 0 })).rejects.toThrow(/maxPeers/);
   });
 
-  it('refuses a peer id already used in the room', async () => {
+  it('refuses a peer id already used in the room, and keeps it for its holder after it left', async () => {
     const server = await startServer();
     const observer = await joined(server, 'r', 'observer');
-    const first = await joined(server, 'r', 'p');
+    const first = await connect(server, 'p');
+    const admitted = await first.join('r', 'p');
+    const secret = admitted.ok ? admitted.secret : '';
     const second = await connect(server, 'second');
 
     const duplicate = await second.join('r', 'p', 'browser');
@@ -436,7 +295,13 @@ describe('signaling server: refusals', () => {
     first.socket.disconnect();
     expect(await observer.next('peer-joined')).toEqual({ peerId: 'p', kind: 'node' });
     expect(await observer.next('peer-left')).toEqual({ peerId: 'p' });
-    expect(await second.join('r', 'p', 'browser')).toEqual(ok([{ peerId: 'observer', kind: 'node' }]));
+    // Gone, but its id is still held: only its secret brings it back (see signaling-security.test.ts).
+    const held = await second.join('r', 'p', 'browser');
+    expect(held).toMatchObject({ ok: false, code: 'DUPLICATE_PEER' });
+    expect(held.ok ? '' : held.message).toMatch(/held/);
+    const back = await second.joinRaw({ room: 'r', peerId: 'p', kind: 'browser', protocol: SIGNALING_PROTOCOL, secret });
+    expect(back).toEqual(ok([{ peerId: 'observer', kind: 'node' }]));
+    expect(back.ok ? back.secret : '').toBe(secret);
   });
 
   it('refuses a join into a room that already has maxPeers peers', async () => {
@@ -464,7 +329,7 @@ describe('signaling server: refusals', () => {
     expect(mismatch).toMatchObject({ ok: false, code: 'INCOMPATIBLE_PEER' });
     expect(mismatch.ok ? '' : mismatch.message).toContain(String(SIGNALING_PROTOCOL + 1));
     // A future protocol may shape the request differently: the protocol is what gets reported.
-    expect(await client.joinRaw({ protocol: 2, rooms: ['r'] })).toMatchObject({ ok: false, code: 'INCOMPATIBLE_PEER' });
+    expect(await client.joinRaw({ protocol: SIGNALING_PROTOCOL + 1, rooms: ['r'] })).toMatchObject({ ok: false, code: 'INCOMPATIBLE_PEER' });
     expect(await client.joinRaw({ room: 'r', peerId: 'x', kind: 'node', protocol: '1' })).toMatchObject({
       ok: false,
       code: 'INCOMPATIBLE_PEER',
@@ -537,6 +402,8 @@ describe('signaling server: joins that overlap (slow adapter)', () => {
     expect(server.stats()).toMatchObject({ rooms: 1, peers: 2 });
     observer.signal('ghost', { type: 'offer' });
     expect(await observer.next('signal-error')).toMatchObject({ to: 'ghost' });
+    // Nobody learnt the secret of the ghost's claim, so it was dropped: the id is free, not held.
+    expect(await (await connect(server, 'ghost2')).join('r', 'ghost')).toMatchObject({ ok: true });
   });
 });
 
@@ -602,7 +469,7 @@ describe('signaling server: http and lifecycle', () => {
     const bob = await joined(server, 'r', 'bob');
     alice.signal('bob', { type: 'offer' });
     await bob.next('signal');
-    expect(server.stats()).toEqual({ rooms: 1, peers: 2, relayed: 1, refused: 0 });
+    expect(server.stats()).toEqual({ rooms: 1, peers: 2, pending: 0, relayed: 1, refused: 0 });
 
     const disconnected = Promise.all(
       [alice, bob].map((peer) => new Promise<string>((resolve) => peer.socket.once('disconnect', resolve))),
@@ -614,7 +481,7 @@ describe('signaling server: http and lifecycle', () => {
     await withTimeout(disconnected, 'clients to see the disconnect', WAIT_MS);
     await withTimeout(server.close(), 'a third close()', WAIT_MS);
     expect(server.httpServer.listening).toBe(false);
-    expect(server.stats()).toEqual({ rooms: 0, peers: 0, relayed: 1, refused: 0 });
+    expect(server.stats()).toEqual({ rooms: 0, peers: 0, pending: 0, relayed: 1, refused: 0 });
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
   });
 });

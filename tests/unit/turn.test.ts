@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TURN_TTL_SECONDS, turnCredentials, turnIceServers } from '../../server/turn.js';
+import { DEFAULT_TURN_TTL_SECONDS, isTurnFactory, turnCredentials, turnIceServers } from '../../server/turn.js';
 
 /** coturn's check, done independently: base64(HMAC-SHA1(secret, username)). */
 const hmac = (secret: string, username: string): string => createHmac('sha1', secret).update(username).digest('base64');
@@ -64,5 +64,21 @@ describe('turnIceServers', () => {
     expect(first).toEqual([{ urls: 'stun:s' }, { urls: ['turn:x'], username: '1700000010:rtc-mesh', credential: hmac('k', '1700000010:rtc-mesh') }]);
     expect(second[1]).toMatchObject({ username: '1700000015:rtc-mesh' });
     expect(() => turnIceServers({ secret: '', urls: 'turn:x' })).toThrow(/secret/);
+  });
+
+  it('names the peer it is issued to, and ends with its identity when told when that expires', () => {
+    const now = 1_700_000_000_000;
+    const issue = turnIceServers({ secret: 'k', urls: 'turn:x', ttlSeconds: 600, now: () => now });
+    const open = issue({ room: 'r', peerId: 'peer:42', kind: 'browser', expiresAt: null });
+    expect(open).toEqual([{ urls: ['turn:x'], username: '1700000600:peer:42', credential: hmac('k', '1700000600:peer:42') }]);
+    // Signed mode: the token's expiry (ms) rounded down to whole seconds, whatever ttlSeconds says.
+    const signed = issue({ room: 'r', peerId: 'tab-1', kind: 'browser', expiresAt: now + 120_999 });
+    expect(signed[0]).toEqual({ urls: ['turn:x'], username: '1700000120:tab-1', credential: hmac('k', '1700000120:tab-1') });
+    expect(issue()[0]?.username).toBe('1700000600:rtc-mesh');
+  });
+
+  it('is recognised as a TURN factory (the server warns when one is used without auth)', () => {
+    expect(isTurnFactory(turnIceServers({ secret: 'k', urls: 'turn:x' }))).toBe(true);
+    expect(isTurnFactory(() => [])).toBe(false);
   });
 });
