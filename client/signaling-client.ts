@@ -228,8 +228,9 @@ export class SignalingClient {
       // Kept whatever happens next: a server that forgot the claim (restart, expiry) hands out a new one.
       if (typeof response.secret === 'string') this.secret = response.secret;
       this.setState('joined');
-      this.options.onPeers(response.peers, response.iceServers);
+      // The identity first: the connections onPeers starts say hello with it.
       if (response.identity) this.identified(socket, response.identity, response.iceServers);
+      this.options.onPeers(response.peers, response.iceServers);
       this.joinedOnce?.(null);
     });
   }

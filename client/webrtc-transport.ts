@@ -4,6 +4,7 @@ import type { ChannelSink, PeerChannel, Transport, TransportHandlers } from '../
 import { SignalingClient, type SignalingState } from './signaling-client.js';
 import { ConnectionBudget, type ConnectionBudgetOptions } from './connection-budget.js';
 import { openPeerConnection, type PeerConnection } from './peer-connection.js';
+import { RoomIdentity } from './room-identity.js';
 import type { RtcPlatform } from './rtc.js';
 import type { MeshError } from '../shared/errors.js';
 
@@ -19,6 +20,10 @@ export interface WebRtcTransportOptions {
   readonly peerConnectTimeoutMs?: number;
   /** How many RTCPeerConnections to build, per remote peer and in all (see connection-budget.ts). */
   readonly connectionBudget?: ConnectionBudgetOptions;
+  /** The reclaim secret of this peer id from an earlier session (see `onReclaimSecret`). */
+  readonly reclaimSecret?: string;
+  /** The secret that lets this peer id be taken again after a reload; keep it (e.g. sessionStorage) to reuse a fixed id. */
+  readonly onReclaimSecret?: (secret: string) => void;
   readonly onSignalingState?: (state: SignalingState, detail?: MeshError) => void;
 }
 
@@ -51,6 +56,7 @@ export class WebRtcTransport implements Transport {
   private iceServers: readonly IceServerConfig[];
   private closed = false;
   private readonly budget: ConnectionBudget;
+  readonly identity: RoomIdentity;
 
   constructor(
     private readonly platform: RtcPlatform,
@@ -60,6 +66,7 @@ export class WebRtcTransport implements Transport {
     if (platform.schedule) this.schedule = platform.schedule;
     this.iceServers = options.iceServers ?? [];
     this.budget = new ConnectionBudget(options.connectionBudget ?? {}, platform.kind === 'browser');
+    this.identity = new RoomIdentity(options.room ?? 'default');
   }
 
   /** Connections built and refused by the budget (offers beyond it are ignored). */
@@ -76,12 +83,20 @@ export class WebRtcTransport implements Transport {
     this.peerId = peerId;
     this.handlers = handlers;
     const urls = typeof this.options.signal === 'string' ? [this.options.signal] : [...this.options.signal];
+    const peerKey = await this.identity.prepare();
+    let secret = this.options.reclaimSecret;
     this.signaling = new SignalingClient({
       urls,
-      room: this.options.room ?? 'default',
+      room: this.identity.room,
       peerId,
       kind: this.kind,
       token: this.options.token,
+      peerKey,
+      secret,
+      onIdentity: (grant, iceServers) => {
+        this.identity.granted(grant);
+        if (this.options.iceServers === undefined) this.iceServers = iceServers;
+      },
       onPeers: (peers, iceServers) => this.onPeers(peers, iceServers),
       onPeerJoined: (peer) => this.onPeerJoined(peer.peerId),
       onPeerLeft: (remote) => this.onPeerLeft(remote),
@@ -90,6 +105,8 @@ export class WebRtcTransport implements Transport {
       ...(this.options.onSignalingState ? { onState: this.options.onSignalingState } : {}),
     });
     await this.signaling.start(this.options.connectTimeoutMs ?? 10_000, signal);
+    secret = this.signaling.reclaimSecret ?? undefined;
+    if (secret !== undefined) this.options.onReclaimSecret?.(secret);
   }
 
   async close(): Promise<void> {

@@ -190,6 +190,7 @@ export class Mesh {
       activeActivations: () => this.runtime.size,
       heldHandoffs: () => this.runtime.handedOver(),
       traffic: () => this.links.traffic(),
+      transport: () => this.transport?.stats?.() ?? {},
     });
   }
 

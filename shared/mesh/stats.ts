@@ -69,6 +69,8 @@ export interface MeshStats {
   readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly count: number; readonly sumMs: number };
   readonly latencyBuckets: { readonly boundsUs: readonly number[]; readonly counts: readonly number[] };
   readonly peers: Readonly<Record<string, PeerTraffic>>;
+  /** The transport's own counters (WebRTC: connectionsCreated, connectionsRefused, connectionsOpen). */
+  readonly transport: Readonly<Record<string, number>>;
 }
 
 export interface StatsSources {
@@ -78,6 +80,7 @@ export interface StatsSources {
   heldHandoffs(): { readonly entries: number; readonly bytes: number };
   /** Per-peer traffic of open links and of recently departed peers. */
   traffic(): Record<string, PeerTraffic>;
+  transport(): Readonly<Record<string, number>>;
 }
 
 const perfNow: () => number =
@@ -150,6 +153,7 @@ export class MeshCounters {
       },
       latencyBuckets: { boundsUs: LatencyHistogram.BOUNDS_US, counts: [...latency.counts] },
       peers: sources.traffic(),
+      transport: sources.transport(),
     };
   }
 }

@@ -1,6 +1,7 @@
 import type { ByteChannel } from './frame-link.js';
 import type { PeerKind } from '../placement/membership.js';
 import type { ConnectionBinding } from '../identity/proof.js';
+import type { IdentityGrant } from './signaling.js';
 
 /** A byte channel the transport opened to one remote peer. */
 export interface PeerChannel extends ByteChannel {
@@ -13,12 +14,7 @@ export interface PeerChannel extends ByteChannel {
   readonly fingerprints: { readonly local: string; readonly remote: string };
 }
 
-/** A signed identity and the keys to check other peers' with (see shared/identity/token.ts). */
-export interface IdentityGrant {
-  readonly token: string;
-  /** base64url raw Ed25519 public keys whose tokens this room accepts. */
-  readonly serverKeys: readonly string[];
-}
+export type { IdentityGrant };
 
 /**
  * This peer's identity in a room whose server signs identities: its current token, the keys that vouch
@@ -66,6 +62,8 @@ export interface Transport {
    */
   readonly schedule?: (task: () => void) => void;
   start(peerId: string, handlers: TransportHandlers, signal?: AbortSignal): Promise<void>;
+  /** Counters of the transport itself (connections built, refused...), shown in the mesh's stats(). */
+  stats?(): Readonly<Record<string, number>>;
   /** Closes every channel and connection. Idempotent. */
   close(): Promise<void>;
 }
