@@ -254,14 +254,8 @@ export class Mesh {
     const moved = this.rebalance.viewChanged(change, moves, !this.closed);
     for (const peer of change.joined) if (peer.id !== this.peerId) this.report.events.emit('peer-joined', peer);
     for (const peer of change.left) if (peer.id !== this.peerId) this.report.events.emit('peer-left', peer);
-    this.report.events.emit('topology', {
-      version: change.version,
-      peers: this.membership.peers(),
-      joined: change.joined,
-      left: change.left,
-      updated: change.updated,
-      moved,
-    });
+    const { version, joined, left, updated } = change;
+    this.report.events.emit('topology', { version, peers: this.membership.peers(), joined, left, updated, moved });
     this.views.wake();
   }
 
