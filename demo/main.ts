@@ -28,7 +28,8 @@ async function boot(): Promise<void> {
       room: settings.room,
       capabilities: settings.capabilities,
       actors,
-      ...(settings.peerId !== undefined ? { peerId: settings.peerId } : {}),
+      ...(settings.peerId !== undefined ? { peerId: settings.peerId, ...reclaim(settings.room, settings.peerId) } : {}),
+      ...(settings.token !== undefined ? { token: settings.token } : {}),
       onSignalingState: (state, detail) => showSignaling(log, state, detail),
     });
   } catch (error) {
@@ -65,6 +66,16 @@ async function boot(): Promise<void> {
   window.addEventListener('pageshow', (event) => {
     if (event.persisted) location.reload();
   });
+}
+
+/**
+ * A fixed peer id (`?peer=`) survives a reload only with its reclaim secret: the server keeps the id for its
+ * previous session a few minutes, and gives it to whoever shows the secret. The tab keeps it for itself.
+ */
+function reclaim(room: string, peerId: string): { reclaimSecret?: string; onReclaimSecret: (secret: string) => void } {
+  const key = `rtc-mesh:secret:${room}:${peerId}`;
+  const stored = sessionStorage.getItem(key);
+  return { ...(stored ? { reclaimSecret: stored } : {}), onReclaimSecret: (secret) => sessionStorage.setItem(key, secret) };
 }
 
 void boot();

@@ -12,6 +12,8 @@ export interface Settings {
   readonly peerId: string | undefined;
   /** `?caps=game,chat`: what the tab offers at first. */
   readonly capabilities: readonly string[];
+  /** `?token=`: the signaling token, when the server requires one (`npm start -- --token`). */
+  readonly token: string | undefined;
 }
 
 export function readSettings(location: { readonly search: string; readonly origin: string }): Settings {
@@ -22,5 +24,6 @@ export function readSettings(location: { readonly search: string; readonly origi
     signalUrl: params.get('signal')?.trim() || location.origin,
     peerId: params.get('peer')?.trim() || undefined,
     capabilities: caps === null ? [...CAPABILITIES] : caps.split(',').map((c) => c.trim()).filter(Boolean),
+    token: params.get('token')?.trim() || undefined,
   };
 }

@@ -8,7 +8,9 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { parseOrExit } from '../../server/cli-args.js';
+import { parseGrants } from '../../server/server-cli.js';
 import { startDemoServer, type DemoServerOptions } from './demo-server.js';
 
 const HELP = `rtc-mesh demo server
@@ -23,6 +25,10 @@ Builds the demo page, serves it and the signaling server on one port, and can ad
   --node-peers <n>           also start n headless Node peers (default: 0, or NODE_PEERS)
   --peer-capabilities <list> capabilities of those peers (default: game,chat,payment)
   --peer-bind-address <addr> local address the Node peers use for WebRTC (default: 127.0.0.1)
+  --token <token>            require this token from every peer (or RTC_MESH_TOKEN); the printed link
+                             carries it as ?token=, the Node peers use it
+  --identity-key <pem file>  sign peer identities with this Ed25519 key (see README, Security model)
+  --grants <spec>            capabilities per peer kind in signed mode, e.g. 'browser=game,chat;node=game,chat,payment'
   --no-build                 serve the existing build instead of building first
   --dist <dir>               directory with the built page (default: dist/demo)
   --verbose                  also log signaling joins, leaves and refusals
@@ -45,6 +51,9 @@ export function parseDemoArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
       'node-peers': { type: 'string' },
       'peer-capabilities': { type: 'string' },
       'peer-bind-address': { type: 'string' },
+      token: { type: 'string' },
+      'identity-key': { type: 'string' },
+      grants: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       dist: { type: 'string' },
       verbose: { type: 'boolean', default: false },
@@ -62,6 +71,13 @@ export function parseDemoArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const room = (values.room ?? env['ROOM'] ?? 'demo').trim();
   if (room === '') throw new Error('--room must not be empty');
   const caps = values['peer-capabilities'];
+  const token = values.token ?? env['RTC_MESH_TOKEN'];
+  if (token === '') throw new Error('--token must not be empty');
+  const keyFile = values['identity-key'];
+  const signaling = {
+    ...(keyFile !== undefined ? { identity: { privateKey: readFileSync(keyFile, 'utf8') } } : {}),
+    ...(values.grants !== undefined ? { grants: parseGrants(values.grants) } : {}),
+  };
   return {
     port: integer(values.port ?? env['PORT'], '--port', 3000, 65535),
     host: values.host ?? env['HOST'] ?? '0.0.0.0',
@@ -72,6 +88,8 @@ export function parseDemoArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
     ...(values.dist !== undefined ? { distDir: values.dist } : {}),
     ...(caps !== undefined ? { peerCapabilities: caps.split(',').map((c) => c.trim()).filter(Boolean) } : {}),
     ...(values['peer-bind-address'] !== undefined ? { peerBindAddress: values['peer-bind-address'] } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(Object.keys(signaling).length > 0 ? { signaling } : {}),
   };
 }
 

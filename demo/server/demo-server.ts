@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
-import { createSignalingServer, type SignalingServer } from '../../server/index.js';
+import { createSignalingServer, type SignalingServerOptions, type SignalingServer } from '../../server/index.js';
 import { DEFAULT_DIST_DIR, buildDemo } from './build.js';
 import { spawnNodePeer, type NodePeerProcess } from './node-peers.js';
 import { createStaticHandler } from './static.js';
@@ -23,6 +23,10 @@ export interface DemoServerOptions {
   readonly peerBindAddress?: string;
   /** Also log signaling joins, leaves and refusals. */
   readonly verbose?: boolean;
+  /** Require this token from every peer; the printed link carries it (`?token=`), the Node peers use it. */
+  readonly token?: string;
+  /** More of the signaling server's options (signed identities, grants, origins...). */
+  readonly signaling?: Omit<SignalingServerOptions, 'httpServer' | 'port' | 'host' | 'log' | 'token'>;
   readonly log?: (line: string) => void;
 }
 
@@ -55,9 +59,18 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   const httpServer = createServer();
   // Before the signaling server attaches: it forwards every path but /healthz and /socket.io/ to this handler.
   httpServer.on('request', createStaticHandler(distDir));
-  const signaling = await createSignalingServer({ httpServer, port: options.port ?? 3000, host: options.host ?? '0.0.0.0', ...(options.verbose ? { log } : {}) });
+  const signaling = await createSignalingServer({
+    ...options.signaling,
+    httpServer,
+    port: options.port ?? 3000,
+    host: options.host ?? '0.0.0.0',
+    token: options.token,
+    // Warnings (e.g. TURN without auth) always reach the console; the rest only with --verbose.
+    log: (line) => (options.verbose || line.includes('warning:') ? log(line) : undefined),
+  });
   const origin = signaling.url;
-  const url = `${origin}/${room === 'demo' ? '' : `?room=${encodeURIComponent(room)}`}`;
+  const query = new URLSearchParams({ ...(room === 'demo' ? {} : { room }), ...(options.token !== undefined ? { token: options.token } : {}) }).toString();
+  const url = `${origin}/${query === '' ? '' : `?${query}`}`;
 
   const peers: NodePeerProcess[] = [];
   let closing: Promise<void> | undefined;
@@ -75,6 +88,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       const peer = spawnNodePeer({
         signal: origin,
         room,
+        ...(options.token !== undefined ? { token: options.token } : {}),
         ...(options.peerCapabilities ? { capabilities: options.peerCapabilities } : {}),
         ...(options.peerBindAddress ? { bindAddress: options.peerBindAddress } : {}),
         onEvent: (event) => {

@@ -32,6 +32,8 @@ export interface NodePeerOptions {
   readonly room: string;
   readonly capabilities?: readonly string[];
   readonly bindAddress?: string;
+  /** The signaling token, when the server requires one. */
+  readonly token?: string;
   /** Script to run instead of server/peer-cli.ts (same flags and --json output). */
   readonly script?: string;
   readonly extraArgs?: readonly string[];
@@ -61,6 +63,7 @@ export function spawnNodePeer(options: NodePeerOptions): NodePeerProcess {
     '--actors',
     DEMO_ACTORS,
     '--json',
+    ...(options.token !== undefined ? ['--token', options.token] : []),
     ...(options.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
