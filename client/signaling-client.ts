@@ -3,7 +3,7 @@ import {
   AbortedError,
   IncompatiblePeerError,
   InvalidArgumentError,
-  MeshError,
+  type MeshError,
   RoomFullError,
   SignalingError,
   UnauthorizedError,

@@ -67,7 +67,8 @@ export class Mesh {
     this.shards = new ShardMap(config.strategy, config.shardCount);
     for (const [name, cls] of Object.entries(options.actors ?? {})) this.registerActor(name, cls);
     this.capabilities = checkNames(options.capabilities ?? [], 'capability');
-    const report = (this.report = new Report(config.peerId));
+    const report = new Report(config.peerId);
+    this.report = report;
     const { counters, events } = report;
     const changed = (): void => this.settling.wake();
     const runtimeEvents = report.runtimeEvents(changed);
@@ -202,9 +203,14 @@ export class Mesh {
 
   private async shutdown(): Promise<void> {
     const { config, transport, links, runtime, inbound, calls, settling } = this;
-    const withdraw = (): void => void ((this.capabilities = []), this.advertise());
+    const withdraw = (): void => {
+      this.capabilities = [];
+      this.advertise();
+    };
     try {
-      const close = (): void => void (this.closed = true);
+      const close = (): void => {
+        this.closed = true;
+      };
       const { handoff } = this.rebalance;
       await drainAndClose({ drainTimeoutMs: config.drainTimeoutMs, transport, links, runtime, inbound, calls, settling, handoff, withdraw, close });
     } finally {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: provisions system packages, typechecks, runs the unit + integration suites (vitest) and the
+// `npm test`: provisions system packages, typechecks, lints (formatting included), runs the unit + integration suites (vitest) and the
 // browser suite (Playwright), then prints one closing line "N passed, N failed, N skipped" over all of them.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -23,6 +23,7 @@ if (!step('provision', process.execPath, ['tests/provision.mjs'])) {
   process.exit(1);
 }
 step('typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
+step('lint and format (biome)', bin('biome'), ['ci', '.']);
 
 const vitestJson = join(out, 'vitest.json');
 step('unit + integration (vitest)', bin('vitest'), [

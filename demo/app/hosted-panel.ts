@@ -39,7 +39,10 @@ export function setupHostedPanel(model: DemoModel): void {
     }
     for (const [key, hosted] of model.hosted) {
       let row = rows.get(key);
-      if (!row) rows.set(key, (row = add(hosted)));
+      if (!row) {
+        row = add(hosted);
+        rows.set(key, row);
+      }
       showState(hosted, row);
     }
     byId('hosted-count').textContent = String(model.hosted.size);

@@ -51,7 +51,12 @@ function drawSpark(rates: readonly number[], color: { readonly hex: string; read
   const max = Math.max(1, ...rates);
   const step = width / (HISTORY - 1);
   const points = rates.map((r, i): [number, number] => [width - (rates.length - 1 - i) * step, height - 2 - (r / max) * (height - 4)]);
-  const line = (): void => points.forEach(([x, y], i) => (i === 0 ? ctx.moveTo(x, y) : ctx.lineTo(x, y)));
+  const line = (): void => {
+    for (const [i, [x, y]] of points.entries()) {
+      if (i === 0) ctx.moveTo(x, y);
+      else ctx.lineTo(x, y);
+    }
+  };
   ctx.beginPath();
   line();
   ctx.lineTo(width, height);

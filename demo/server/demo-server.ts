@@ -119,7 +119,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       peers.push(peer);
     }
     const ids = await Promise.all(peers.map((p) => p.ready));
-    ids.forEach((id, i) => log(`[node peer ${i + 1}] ${id} (pid ${peers[i]?.child.pid ?? '?'}) joined room "${room}"`));
+    for (const [i, id] of ids.entries()) log(`[node peer ${i + 1}] ${id} (pid ${peers[i]?.child.pid ?? '?'}) joined room "${room}"`);
   } catch (error) {
     await close();
     throw error;

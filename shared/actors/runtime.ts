@@ -199,7 +199,8 @@ export class ActorRuntime {
     }
     if (activation.busy) {
       const envelope: Envelope = { kind, payload, done, deadline, cancelled: false };
-      (activation.queue ??= []).push(envelope);
+      if (activation.queue === null) activation.queue = [envelope];
+      else activation.queue.push(envelope);
       return { cancel: () => (envelope.cancelled = true) };
     }
     // Idle actor: run at once; an envelope is only needed for what waits in a mailbox.

@@ -69,7 +69,10 @@ export async function verifyToken(token: string, trustedKeys: readonly string[],
   if (claims === null || signature === null) return { ok: false, reason: 'malformed token' };
   const bytes = encoder.encode(DOMAIN + payload);
   let signed = false;
-  for (const key of trustedKeys) if ((signed = await verify(key, signature, bytes))) break;
+  for (const key of trustedKeys) {
+    signed = await verify(key, signature, bytes);
+    if (signed) break;
+  }
   if (!signed) return { ok: false, reason: 'token not signed by a trusted key' };
   if (claims.exp <= now) return { ok: false, reason: `token expired ${Math.round((now - claims.exp) / 1000)} s ago` };
   return { ok: true, claims };

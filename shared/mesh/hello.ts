@@ -1,5 +1,5 @@
 import { IncompatiblePeerError, UnauthorizedError, type MeshError } from '../errors.js';
-import { signProof, verifyProof, type ConnectionBinding } from '../identity/proof.js';
+import { verifyProof, type ConnectionBinding } from '../identity/proof.js';
 import { verifyToken, type IdentityClaims } from '../identity/token.js';
 import { PROTOCOL_VERSION, type HelloFrame } from '../wire/frames.js';
 import type { LocalIdentity, PeerChannel } from '../wire/transport.js';

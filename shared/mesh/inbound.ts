@@ -1,5 +1,5 @@
 import type { MessageTarget } from '../actors/runtime.js';
-import { BusyError, MeshError, ProtocolError } from '../errors.js';
+import { BusyError, MeshError, type ProtocolError } from '../errors.js';
 import { shardFor } from '../placement/shards.js';
 import type { CallFrame, CastFrame } from '../wire/frames.js';
 import { checkWireValue } from '../wire/values.js';

@@ -3,7 +3,7 @@
  * in separate contexts and headless Node peers as child processes whose JSON lines are parsed.
  */
 import { fileURLToPath } from 'node:url';
-import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page, type TestInfo } from '@playwright/test';
+import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page, } from '@playwright/test';
 import type { PeerInfo } from '../../client/index.js';
 import type { HostedView, PlayerView } from '../../demo/app/debug-api.js';
 import { startDemoServer, type DemoServer } from '../../demo/server/demo-server.js';
@@ -319,7 +319,7 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
       // What each tab saw, to tell a mesh problem from a page problem.
       for (const tab of tabs) {
         if (tab.closed) continue;
-        const events = await tab.page.locator('#event-log').innerText().catch(() => '(page gone)');
+        const events = (await tab.page.locator('#event-log').textContent().catch(() => null)) ?? '(page gone)';
         await testInfo.attach(`${tab.name} (${tab.peerId}) event log`, { body: events, contentType: 'text/plain' });
       }
     }

@@ -134,7 +134,10 @@ observeActors((event, fields) => actorEvents.push({ event, fields }));
 export async function waitForActorEvent(event: string, id: string, timeoutMs = 10_000): Promise<Readonly<Record<string, unknown>>> {
   let found: Readonly<Record<string, unknown>> | undefined;
   await until(
-    () => (found = actorEvents.find((e) => e.event === event && e.fields['id'] === id)?.fields) !== undefined,
+    () => {
+      found = actorEvents.find((e) => e.event === event && e.fields['id'] === id)?.fields;
+      return found !== undefined;
+    },
     `an in-process actor reporting ${event} for ${id}`,
     { timeoutMs },
   );
@@ -316,7 +319,10 @@ export class PeerProcess {
   async waitForEvent(predicate: (event: PeerEvent) => boolean, timeoutMs = 10_000, what = 'an event'): Promise<PeerEvent> {
     let found: PeerEvent | undefined;
     await until(
-      () => (found = this.events.find(predicate)) !== undefined,
+      () => {
+        found = this.events.find(predicate);
+        return found !== undefined;
+      },
       () => `child peer ${this.describe()}: ${what}${this.tail()}`,
       { timeoutMs, intervalMs: 10 },
     );
@@ -328,7 +334,7 @@ export class PeerProcess {
     try {
       message = JSON.parse(line) as typeof message;
     } catch {
-      this.noise = (this.noise + line + '\n').slice(-2000);
+      this.noise = (`${this.noise + line}\n`).slice(-2000);
       return;
     }
     const at = performance.now();

@@ -291,7 +291,7 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
       const results = await Promise.all(
         batch.map((id, k) => first[(i + k) % 3]!.call<{ count: number }>({ actor: 'CounterActor', id, capability: 'game', timeoutMs: 10_000 })),
       );
-      batch.forEach((id, k) => firstRun.set(id, results[k]!));
+      for (const [k, id] of batch.entries()) firstRun.set(id, results[k]!);
     }
     const deactivations: { peer: string; key: string; id: string; reason: DeactivateReason; activation: string }[] = [];
     for (const mesh of first) mesh.on('deactivated', (e) => deactivations.push({ peer: e.peer, key: e.key, id: e.id, reason: e.reason, activation: e.activation }));

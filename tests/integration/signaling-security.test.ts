@@ -20,7 +20,6 @@ import { generateKeyPair } from '../../shared/identity/ed25519.js';
 import { peekClaims, verifyToken, type IdentityClaims } from '../../shared/identity/token.js';
 import {
   SIGNALING_LIMITS,
-  SIGNALING_PROTOCOL,
   type IceServerConfig,
   type IdentityGrant,
   type JoinResponse,

@@ -63,7 +63,7 @@ describe('errors over the wire', () => {
     const error = await a.call({ actor: 'FailActor', id, capability: 'svc', payload: { reason: 'card declined' } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ActorFailedError);
     expect(error).toMatchObject({ code: 'ACTOR_FAILED', message: `kaboom on ${b.peerId}: card declined` });
-    const crashed = ((error as MeshError).details ?? {})['activation'];
+    const crashed = (error as MeshError).details?.['activation'];
     expect(String(crashed)).toMatch(new RegExp(`^${b.peerId}#`));
 
     // A demo actor's own error text arrives verbatim too.

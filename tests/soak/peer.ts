@@ -42,6 +42,9 @@ const mesh = await Mesh.start({
 process.stdout.write(`${JSON.stringify({ event: 'ready', peerId: mesh.peerId })}\n`);
 
 const stats = { made: 0, answered: 0, wrong: 0, hung: 0, casts: 0, failed: {} as Record<string, number> };
+const countFailure = (code: string): void => {
+  stats.failed[code] = (stats.failed[code] ?? 0) + 1;
+};
 const inflight = new Set<Promise<void>>();
 let running = true;
 let seq = 0;
@@ -54,7 +57,7 @@ function one(): Promise<void> {
     stats.casts++;
     return mesh.cast({ actor: 'Counter', id: `c${n % 500}`, capability: 'game' }).then(
       () => undefined,
-      (error: MeshError) => void (stats.failed[`cast:${error.code}`] = (stats.failed[`cast:${error.code}`] ?? 0) + 1),
+      (error: MeshError) => countFailure(`cast:${error.code}`),
     );
   }
   const big = kind === 8 && n % 50 === 8;
@@ -67,7 +70,7 @@ function one(): Promise<void> {
       const blobOk = actor === 'Counter' || echoed.blob === (payload as { blob?: string }).blob;
       if (echoed.seq !== n || !blobOk || (actor === 'Counter' && !(typeof echoed.count === 'number' && echoed.count >= 1))) stats.wrong++;
     },
-    (error: MeshError) => void (stats.failed[error.code] = (stats.failed[error.code] ?? 0) + 1),
+    (error: MeshError) => countFailure(error.code),
   );
 }
 

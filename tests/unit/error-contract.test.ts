@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Actor } from '../../shared/actors/actor.js';
-import { MeshError, ProtocolError } from '../../shared/errors.js';
-import { Mesh, type CallRequest } from '../../shared/mesh.js';
+import { MeshError, type ProtocolError } from '../../shared/errors.js';
+import type { Mesh, CallRequest } from '../../shared/mesh.js';
 import { rendezvous } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';

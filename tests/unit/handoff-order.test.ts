@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Actor } from '../../shared/actors/actor.js';
-import { Mesh } from '../../shared/mesh.js';
+import type { Mesh } from '../../shared/mesh.js';
 import { rendezvous } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Actor } from '../../shared/actors/actor.js';
-import { Mesh, type CallRequest, type MeshEvents } from '../../shared/mesh.js';
+import type { Mesh, CallRequest, MeshEvents } from '../../shared/mesh.js';
 import { rendezvous } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
 import type { Frame } from '../../shared/wire/frames.js';
