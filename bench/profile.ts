@@ -62,11 +62,14 @@ const script = (name: 'local' | 'peer'): string => childScript(name, values.bund
 // One dir per process: tsx's loader runs in a worker thread that writes its own profile, and a fixed
 // --cpu-prof-name would let it overwrite the main thread's. Default names end in .<pid>.<tid>.<seq>.
 const prof = (name: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`];
-const watchdog = setTimeout(() => {
-  console.error('profile: watchdog');
-  killAllChildren();
-  process.exit(3);
-}, (seconds + 90) * 1000);
+const watchdog = setTimeout(
+  () => {
+    console.error('profile: watchdog');
+    killAllChildren();
+    process.exit(3);
+  },
+  (seconds + 90) * 1000,
+);
 watchdog.unref();
 
 const children: BenchChild[] = [];
@@ -88,18 +91,32 @@ try {
       const owners = mode === 'remote2' ? [started[1]!.peerId] : 'remote';
       if (mode === 'remote4-activations') {
         await Promise.all(
-          children.map((c, i) => c.call('mesh-ids', { name: 'fresh', capability: 'game', prefix: `p${i}_`, count: 60_000 * seconds, owners: 'remote' }, 120_000)),
+          children.map((c, i) =>
+            c.call('mesh-ids', { name: 'fresh', capability: 'game', prefix: `p${i}_`, count: 60_000 * seconds, owners: 'remote' }, 120_000),
+          ),
         );
-        const r = await Promise.all(children.map((c) => c.call<DriveResult>('mesh-load', { ids: 'fresh', inflight: 256, durationMs: seconds * 1000 }, (seconds + 60) * 1000)));
+        const r = await Promise.all(
+          children.map((c) =>
+            c.call<DriveResult>('mesh-load', { ids: 'fresh', inflight: 256, durationMs: seconds * 1000 }, (seconds + 60) * 1000),
+          ),
+        );
         console.log('activations/s (sum):', Math.round(r.reduce((s, x) => s + x.rate, 0)));
       } else {
         const driver = children[0]!;
         await driver.call('mesh-ids', { name: 'hot', capability: 'game', prefix: 'player_', count: 1000, owners });
-        const r = await driver.call<DriveResult>('mesh-load', { ids: 'hot', inflight: 256, durationMs: seconds * 1000 }, (seconds + 60) * 1000);
+        const r = await driver.call<DriveResult>(
+          'mesh-load',
+          { ids: 'hot', inflight: 256, durationMs: seconds * 1000 },
+          (seconds + 60) * 1000,
+        );
         console.log('calls/s:', Math.round(r.rate), 'stalls:', r.stalls, 'max gap ms:', r.maxGapMs.toFixed(1));
-        const stats = await driver.call<{ links: Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> | null }>('mesh-stats');
+        const stats = await driver.call<{
+          links: Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> | null;
+        }>('mesh-stats');
         for (const [peer, c] of Object.entries(stats.links ?? {})) {
-          console.log(`link to ${peer}: ${(c.framesOut / Math.max(1, c.messagesOut)).toFixed(1)} frames per message sent, ${(c.framesIn / Math.max(1, c.messagesIn)).toFixed(1)} per message received`);
+          console.log(
+            `link to ${peer}: ${(c.framesOut / Math.max(1, c.messagesOut)).toFixed(1)} frames per message sent, ${(c.framesIn / Math.max(1, c.messagesIn)).toFixed(1)} per message received`,
+          );
         }
       }
       await stopMeshes(children);

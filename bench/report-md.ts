@@ -8,7 +8,14 @@ import { BENCH_DIR } from './lib/proc.js';
 import type { Row, Target } from './scenarios/common.js';
 
 interface Result {
-  meta: { date: string; quick: boolean; bundled?: boolean; machine: { nproc: number; cpu: string; node: string }; loadavg?: { start: number[]; end: number[]; busy: boolean }; totalMs: number };
+  meta: {
+    date: string;
+    quick: boolean;
+    bundled?: boolean;
+    machine: { nproc: number; cpu: string; node: string };
+    loadavg?: { start: number[]; end: number[]; busy: boolean };
+    totalMs: number;
+  };
   rows: Row[];
   targets: Target[];
   scenarios: Record<string, { error?: string; skipped?: string; ms: number }>;
@@ -32,12 +39,15 @@ for (const row of r.rows) {
     section = row.section;
     out.push('', `**${esc(section)}**`, '', '| scenario | result | baseline | ratio | note |', '| --- | --- | --- | --- | --- |');
   }
-  out.push(`| ${esc(row.name.trim())} | ${esc(row.value)} | ${esc(row.baseline)} | ${row.ratio === null ? '' : `${row.ratio.toFixed(2)}x`} | ${esc(row.note ?? '')} |`);
+  out.push(
+    `| ${esc(row.name.trim())} | ${esc(row.value)} | ${esc(row.baseline)} | ${row.ratio === null ? '' : `${row.ratio.toFixed(2)}x`} | ${esc(row.note ?? '')} |`,
+  );
 }
 for (const [name, s] of Object.entries(r.scenarios)) {
   if (s.error) out.push('', `Scenario ${name} FAILED: ${esc(s.error)}`);
   if (s.skipped) out.push('', `Scenario ${name} skipped: ${esc(s.skipped)}`);
 }
 out.push('', '| target (issue 7) | measured | goal | |', '| --- | --- | --- | --- |');
-for (const t of r.targets) out.push(`| ${esc(t.name)} | ${esc(t.measured)} | ${esc(t.goal)} | ${t.pass === null ? 'n/a' : t.pass ? 'PASS' : '**MISS**'} |`);
+for (const t of r.targets)
+  out.push(`| ${esc(t.name)} | ${esc(t.measured)} | ${esc(t.goal)} | ${t.pass === null ? 'n/a' : t.pass ? 'PASS' : '**MISS**'} |`);
 console.log(out.join('\n'));

@@ -49,7 +49,10 @@ if (values.help) {
 const quick = values.quick;
 let selected: Set<Name>;
 if (values.only !== undefined) {
-  const names = values.only.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = values.only
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(ALL as readonly string[]).includes(n));
   if (unknown.length > 0) {
     console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${ALL.join(', ')}`);
@@ -82,7 +85,10 @@ const watchdog = setTimeout(() => {
   const file = values.out ?? join(BENCH_DIR, 'results', 'latest.json');
   try {
     mkdirSync(join(file, '..'), { recursive: true });
-    writeFileSync(file, `${JSON.stringify({ meta: { date: new Date().toISOString(), quick, aborted: `watchdog after ${watchdogMs / 1000} s` }, scenarios: outcomes }, null, 2)}\n`);
+    writeFileSync(
+      file,
+      `${JSON.stringify({ meta: { date: new Date().toISOString(), quick, aborted: `watchdog after ${watchdogMs / 1000} s` }, scenarios: outcomes }, null, 2)}\n`,
+    );
     console.error(`bench: partial results in ${file}`);
   } catch {
     // nothing more to save
@@ -164,7 +170,11 @@ for (const name of ALL) {
 
 function table(header: string[], body: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
@@ -178,9 +188,12 @@ const loadAtEnd = loadavg();
 // The bench itself keeps about 1-2 cores busy; much more than that means something else ran alongside.
 const busy = Math.max(loadAtStart[0]!, loadAtEnd[0]!) > machine.nproc + 1;
 console.log('');
-console.log(`rtc-mesh bench${quick ? ' (--quick)' : ''}${ctx.bundled ? ' (--bundle: children are esbuild bundles on plain node)' : ' (children run through tsx)'}: node ${machine.node}, ${machine.nproc} x ${machine.cpu}`);
+console.log(
+  `rtc-mesh bench${quick ? ' (--quick)' : ''}${ctx.bundled ? ' (--bundle: children are esbuild bundles on plain node)' : ' (children run through tsx)'}: node ${machine.node}, ${machine.nproc} x ${machine.cpu}`,
+);
 console.log(`load average (1 min) at start ${loadAtStart[0]!.toFixed(2)}, at end ${loadAtEnd[0]!.toFixed(2)}`);
-if (busy) console.log('WARNING: the machine was busy with other work during this run; figures are lower and noisier than on a quiet machine');
+if (busy)
+  console.log('WARNING: the machine was busy with other work during this run; figures are lower and noisier than on a quiet machine');
 let section = '';
 const body: string[][] = [];
 for (const r of rows) {
@@ -204,12 +217,23 @@ console.log(
   ),
 );
 const missed = targets.filter((t) => t.pass === false).length;
-console.log(`\n${targets.length - missed} of ${targets.length} targets met; seed (Elixir) figures: ${JSON.stringify(SEED)}; seed README claims ${SEED_README.creationsPerSec / 1000}k creations/s, ${SEED_README.callsPerSec / 1000}k req/s`);
+console.log(
+  `\n${targets.length - missed} of ${targets.length} targets met; seed (Elixir) figures: ${JSON.stringify(SEED)}; seed README claims ${SEED_README.creationsPerSec / 1000}k creations/s, ${SEED_README.callsPerSec / 1000}k req/s`,
+);
 
 const outFile = values.out ?? join(BENCH_DIR, 'results', 'latest.json');
 await mkdir(join(outFile, '..'), { recursive: true });
 const json = {
-  meta: { date: new Date().toISOString(), bundled: ctx.bundled, loadavg: { start: loadAtStart, end: loadAtEnd, busy }, quick, only: [...selected], argv: process.argv.slice(2), machine, totalMs: performance.now() - started },
+  meta: {
+    date: new Date().toISOString(),
+    bundled: ctx.bundled,
+    loadavg: { start: loadAtStart, end: loadAtEnd, busy },
+    quick,
+    only: [...selected],
+    argv: process.argv.slice(2),
+    machine,
+    totalMs: performance.now() - started,
+  },
   seed: SEED,
   seedReadme: SEED_README,
   targets,

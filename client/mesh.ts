@@ -29,12 +29,15 @@ export interface PeerMeshOptions extends Omit<MeshOptions, 'transport'> {
 
 /** `options` without its undefined entries (optional options must be absent, not undefined). */
 function defined<T extends object>(options: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }
 
 /** Builds the transport from the options (or none, standalone) and starts the core mesh. */
 export function startMesh(options: PeerMeshOptions, platform: RtcPlatform): Promise<CoreMesh> {
-  const { signal, room, token, iceServers, connectTimeoutMs, onSignalingState, connectionBudget, reclaimSecret, onReclaimSecret, ...core } = options;
+  const { signal, room, token, iceServers, connectTimeoutMs, onSignalingState, connectionBudget, reclaimSecret, onReclaimSecret, ...core } =
+    options;
   if (signal === undefined) return CoreMesh.start(core);
   const transportOptions: WebRtcTransportOptions = {
     signal,

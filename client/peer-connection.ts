@@ -64,7 +64,11 @@ interface Internals {
   readonly destroyed?: boolean;
 }
 
-export function openPeerConnection(platform: RtcPlatform, options: PeerConnectionOptions, handlers: PeerConnectionHandlers): PeerConnection {
+export function openPeerConnection(
+  platform: RtcPlatform,
+  options: PeerConnectionOptions,
+  handlers: PeerConnectionHandlers,
+): PeerConnection {
   const { SimplePeer, binding, peerConfig } = platform;
   const peer: SimplePeerInstance = new SimplePeer({
     initiator: options.initiator,

@@ -55,7 +55,8 @@ export class MemoryClaimStore implements ClaimStore {
 
   constructor(options: MemoryClaimStoreOptions = {}) {
     const maxClaims = options.maxClaims ?? DEFAULT_MAX_CLAIMS;
-    if (!Number.isSafeInteger(maxClaims) || maxClaims < 1) throw new InvalidArgumentError(`maxClaims must be a positive integer, got ${maxClaims}`);
+    if (!Number.isSafeInteger(maxClaims) || maxClaims < 1)
+      throw new InvalidArgumentError(`maxClaims must be a positive integer, got ${maxClaims}`);
     this.maxClaims = maxClaims;
     this.now = options.now ?? Date.now;
   }
@@ -101,7 +102,11 @@ export const claimKey = (room: string, peerId: string): string => JSON.stringify
 export const newNonce = (): string => toBase64Url(randomBytes(16));
 
 export function reclaimSecret(serverSecret: Buffer, room: string, peerId: string, nonce: string): string {
-  return toBase64Url(createHmac('sha256', serverSecret).update(JSON.stringify([room, peerId, nonce]), 'utf8').digest());
+  return toBase64Url(
+    createHmac('sha256', serverSecret)
+      .update(JSON.stringify([room, peerId, nonce]), 'utf8')
+      .digest(),
+  );
 }
 
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();

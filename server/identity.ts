@@ -29,13 +29,16 @@ export interface IdentityIssuer {
   /** The current public key, then the previous ones. */
   readonly serverKeys: readonly string[];
   readonly ttlMs: number;
-  issue(claims: {
-    readonly room: string;
-    readonly peerId: string;
-    readonly kind: PeerKind;
-    readonly caps: readonly string[] | null;
-    readonly key: string;
-  }, now: number): { readonly token: string; readonly exp: number };
+  issue(
+    claims: {
+      readonly room: string;
+      readonly peerId: string;
+      readonly kind: PeerKind;
+      readonly caps: readonly string[] | null;
+      readonly key: string;
+    },
+    now: number,
+  ): { readonly token: string; readonly exp: number };
 }
 
 export function createIdentityIssuer(options: IdentityOptions): IdentityIssuer {
@@ -43,7 +46,8 @@ export function createIdentityIssuer(options: IdentityOptions): IdentityIssuer {
   const current = rawPublicKey(createPublicKey(privateKey));
   const previous = [...(options.previousPublicKeys ?? [])];
   for (const key of previous) {
-    if (!isPeerKey(key)) throw new InvalidArgumentError(`previousPublicKeys: ${JSON.stringify(key)} is not the base64url of a raw Ed25519 public key`);
+    if (!isPeerKey(key))
+      throw new InvalidArgumentError(`previousPublicKeys: ${JSON.stringify(key)} is not the base64url of a raw Ed25519 public key`);
   }
   const ttlMs = options.ttlMs ?? DEFAULT_IDENTITY_TTL_MS;
   if (!Number.isSafeInteger(ttlMs) || ttlMs < MIN_IDENTITY_TTL_MS) {
@@ -69,7 +73,9 @@ function loadPrivateKey(given: string | KeyObject): KeyObject {
     throw new InvalidArgumentError(`identity privateKey is not a PEM private key: ${describeThrown(error)}`);
   }
   if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') {
-    throw new InvalidArgumentError(`identity privateKey must be an Ed25519 private key, got a ${key.type} ${key.asymmetricKeyType ?? ''} key`);
+    throw new InvalidArgumentError(
+      `identity privateKey must be an Ed25519 private key, got a ${key.type} ${key.asymmetricKeyType ?? ''} key`,
+    );
   }
   return key;
 }

@@ -99,7 +99,7 @@ export function meshRegistry(mesh: Mesh): Registry {
   });
   new Gauge({
     name: 'rtc_mesh_peers',
-    help: 'Peers in this peer\'s view, itself included',
+    help: "Peers in this peer's view, itself included",
     registers: [registry],
     collect() {
       this.set(mesh.peers().length);

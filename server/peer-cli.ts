@@ -70,7 +70,10 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
     strict: true,
   });
   if (values.help) return 'help';
-  const signal = (values.signal ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const signal = (values.signal ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (signal.length === 0) throw new Error('--signal is required (e.g. --signal http://127.0.0.1:3000)');
   const binding = values.binding;
   if (binding !== 'node-datachannel' && binding !== '@roamhq/wrtc') throw new Error(`--binding must be node-datachannel or @roamhq/wrtc`);
@@ -87,7 +90,10 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
     metricsHost: values['metrics-host'],
     signal,
     room: values.room,
-    capabilities: values.capabilities.split(',').map((s) => s.trim()).filter(Boolean),
+    capabilities: values.capabilities
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     actors: values.actors,
     token: values.token ?? process.env['RTC_MESH_TOKEN'],
     peerId: values['peer-id'],
@@ -132,12 +138,17 @@ async function start(argv: readonly string[]): Promise<void> {
     ...(options.peerId !== undefined ? { peerId: options.peerId } : {}),
     ...(options.bindAddress !== undefined ? { bindAddress: options.bindAddress } : {}),
     ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
-    onSignalingState: (state, detail) => print('signaling', { state, error: detail?.message }, `signaling ${state}${detail ? `: ${detail.message}` : ''}`),
+    onSignalingState: (state, detail) =>
+      print('signaling', { state, error: detail?.message }, `signaling ${state}${detail ? `: ${detail.message}` : ''}`),
   });
   if (json) process.stdout.write(`${JSON.stringify({ event: 'ready', peerId: mesh.peerId, room: options.room })}\n`);
-  else process.stdout.write(`peer ${mesh.peerId} joined room "${options.room}" with [${options.capabilities.join(', ')}]; actors: ${Object.keys(actors).join(', ') || 'none'}\n`);
+  else
+    process.stdout.write(
+      `peer ${mesh.peerId} joined room "${options.room}" with [${options.capabilities.join(', ')}]; actors: ${Object.keys(actors).join(', ') || 'none'}\n`,
+    );
 
-  const metrics = options.metricsPort === undefined ? null : await serveMetrics(mesh, { port: options.metricsPort, host: options.metricsHost });
+  const metrics =
+    options.metricsPort === undefined ? null : await serveMetrics(mesh, { port: options.metricsPort, host: options.metricsHost });
   if (metrics) print('metrics', { url: metrics.url }, `metrics on ${metrics.url}`);
 
   mesh.on('topology', (t) =>
@@ -148,10 +159,26 @@ async function start(argv: readonly string[]): Promise<void> {
         (t.moved ? `; moved ${t.moved} activations away` : ''),
     ),
   );
-  mesh.on('activated', (a) => print('activated', { actor: a.actor, id: a.id, capability: a.capability, activation: a.activation }, `+ ${a.actor}(${a.id}) ${a.activation}`));
-  mesh.on('deactivated', (a) => print('deactivated', { actor: a.actor, id: a.id, reason: a.reason, activation: a.activation }, `- ${a.actor}(${a.id}) ${a.reason}`));
-  mesh.on('cast-failed', (e) => print('cast-failed', { actor: e.actor, id: e.id, code: e.error.code, message: e.error.message }, `! cast to ${e.actor}(${e.id}) failed: ${e.error.message}`));
-  mesh.on('peer-refused', (e) => print('peer-refused', { peer: e.peer, message: e.error.message }, `! refused peer ${e.peer}: ${e.error.message}`));
+  mesh.on('activated', (a) =>
+    print(
+      'activated',
+      { actor: a.actor, id: a.id, capability: a.capability, activation: a.activation },
+      `+ ${a.actor}(${a.id}) ${a.activation}`,
+    ),
+  );
+  mesh.on('deactivated', (a) =>
+    print('deactivated', { actor: a.actor, id: a.id, reason: a.reason, activation: a.activation }, `- ${a.actor}(${a.id}) ${a.reason}`),
+  );
+  mesh.on('cast-failed', (e) =>
+    print(
+      'cast-failed',
+      { actor: e.actor, id: e.id, code: e.error.code, message: e.error.message },
+      `! cast to ${e.actor}(${e.id}) failed: ${e.error.message}`,
+    ),
+  );
+  mesh.on('peer-refused', (e) =>
+    print('peer-refused', { peer: e.peer, message: e.error.message }, `! refused peer ${e.peer}: ${e.error.message}`),
+  );
 
   let leaving = false;
   const leave = (signal: string): void => {
@@ -175,7 +202,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     await start(argv);
   } catch (error) {
-    process.stderr.write(`rtc-mesh peer: ${error instanceof Error ? `${error.name} ${(error as { code?: string }).code ?? ''}: ${error.message}` : String(error)}\n`);
+    process.stderr.write(
+      `rtc-mesh peer: ${error instanceof Error ? `${error.name} ${(error as { code?: string }).code ?? ''}: ${error.message}` : String(error)}\n`,
+    );
     process.exit(1);
   }
 }

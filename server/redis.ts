@@ -22,12 +22,7 @@ import type { RedisClientType } from 'redis';
 import { InvalidArgumentError, SignalingError, describeThrown } from '../shared/errors.js';
 import type { ClaimStore } from './claims.js';
 import { bounded } from './serial.js';
-import {
-  createSignalingServer,
-  type SignalingAdapter,
-  type SignalingServer,
-  type SignalingServerOptions,
-} from './signaling-server.js';
+import { createSignalingServer, type SignalingAdapter, type SignalingServer, type SignalingServerOptions } from './signaling-server.js';
 
 export interface RedisAdapterOptions {
   /** How long connecting to Redis may take before giving up (ms, default 5000). */
@@ -215,7 +210,10 @@ async function disconnectAll(clients: readonly Client[]): Promise<void> {
       if (!client.isOpen) return;
       if (client.isReady) {
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const quit = client.quit().then(() => true, () => false);
+        const quit = client.quit().then(
+          () => true,
+          () => false,
+        );
         const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS, false)));
         const quitted = await Promise.race([quit, late]);
         clearTimeout(timer);
@@ -271,16 +269,22 @@ export async function startSignaling(options: StartSignalingOptions = {}): Promi
     let { serverSecret } = serverOptions;
     if (serverSecret === undefined) {
       serverSecret = await bounded(redis.sharedServerSecret(), SHARED_SECRET_TIMEOUT_MS, 'reading the shared server secret from Redis');
-      options.log?.('[signaling] no server secret configured: using the one shared through Redis (anyone who can read Redis can reclaim peer ids)');
+      options.log?.(
+        '[signaling] no server secret configured: using the one shared through Redis (anyone who can read Redis can reclaim peer ids)',
+      );
     }
-    server = await createSignalingServer({ ...serverOptions, serverSecret, claims: serverOptions.claims ?? redis.claims, adapter: redis.adapter });
+    server = await createSignalingServer({
+      ...serverOptions,
+      serverSecret,
+      claims: serverOptions.claims ?? redis.claims,
+      adapter: redis.adapter,
+    });
   } catch (error) {
     await redis.close();
     throw error;
   }
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closing ??= server.close().finally(() => redis.close()));
+  const close = (): Promise<void> => (closing ??= server.close().finally(() => redis.close()));
   return {
     url: server.url,
     port: server.port,

@@ -174,10 +174,25 @@ export function parseServerCli(argv: readonly string[], env: Env = process.env):
     identity: keyFile === undefined ? undefined : { keyFile, previousPublicKeys, ttlMs: identityTtlMs },
     grants: grantsText === undefined ? undefined : parseGrants(grantsText),
     allowedOrigins: origins.length === 0 ? undefined : origins,
-    maxPendingSockets: integer(setting(values['max-pending'], 'MAX_PENDING_SOCKETS') ?? String(DEFAULT_MAX_PENDING_SOCKETS), '--max-pending (MAX_PENDING_SOCKETS)', 1, Number.MAX_SAFE_INTEGER),
+    maxPendingSockets: integer(
+      setting(values['max-pending'], 'MAX_PENDING_SOCKETS') ?? String(DEFAULT_MAX_PENDING_SOCKETS),
+      '--max-pending (MAX_PENDING_SOCKETS)',
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
     joinTimeoutMs: seconds(values['join-timeout'], 'JOIN_TIMEOUT', '--join-timeout', DEFAULT_JOIN_TIMEOUT_MS),
-    signalsPerSecond: integer(setting(values['signal-rate'], 'SIGNAL_RATE') ?? String(DEFAULT_SIGNALS_PER_SECOND), '--signal-rate (SIGNAL_RATE)', 1, Number.MAX_SAFE_INTEGER),
-    signalBurst: integer(setting(values['signal-burst'], 'SIGNAL_BURST') ?? String(DEFAULT_SIGNAL_BURST), '--signal-burst (SIGNAL_BURST)', 1, Number.MAX_SAFE_INTEGER),
+    signalsPerSecond: integer(
+      setting(values['signal-rate'], 'SIGNAL_RATE') ?? String(DEFAULT_SIGNALS_PER_SECOND),
+      '--signal-rate (SIGNAL_RATE)',
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    signalBurst: integer(
+      setting(values['signal-burst'], 'SIGNAL_BURST') ?? String(DEFAULT_SIGNAL_BURST),
+      '--signal-burst (SIGNAL_BURST)',
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
     quiet: values.quiet,
   };
 }
@@ -187,7 +202,10 @@ const KINDS: ReadonlySet<string> = new Set<PeerKind>(['browser', 'node', 'memory
 /** 'browser=game;node=game,bank': capabilities per kind; '*' for any. */
 export function parseGrants(text: string): CapabilityGrants {
   const grants: Partial<Record<PeerKind, readonly string[] | null>> = {};
-  for (const part of text.split(';').map((p) => p.trim()).filter((p) => p.length > 0)) {
+  for (const part of text
+    .split(';')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)) {
     const match = /^([a-z]+)\s*=\s*(.*)$/.exec(part);
     const kind = match?.[1];
     if (match === null || kind === undefined || !KINDS.has(kind)) {
@@ -253,7 +271,10 @@ function readArgs(argv: readonly string[]) {
 const nonEmpty = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
 
 const splitList = (value: string | undefined): string[] =>
-  (value ?? '').split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+  (value ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
 
 function integer(text: string, what: string, min: number, max: number): number {
   const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
@@ -278,7 +299,11 @@ function parseIceServers(text: string | undefined): IceServerConfig[] {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new UsageError(`${at} must be an object`);
     const { urls, username, credential } = entry as Record<string, unknown>;
     const urlList = typeof urls === 'string' ? [urls] : urls;
-    if (!Array.isArray(urlList) || urlList.length === 0 || !urlList.every((u) => typeof u === 'string' && /^(stuns?|turns?):\S+$/.test(u))) {
+    if (
+      !Array.isArray(urlList) ||
+      urlList.length === 0 ||
+      !urlList.every((u) => typeof u === 'string' && /^(stuns?|turns?):\S+$/.test(u))
+    ) {
       throw new UsageError(`${at}.urls must be a stun:, stuns:, turn: or turns: URL or a non-empty array of them`);
     }
     if (username !== undefined && typeof username !== 'string') throw new UsageError(`${at}.username must be a string`);

@@ -121,12 +121,16 @@ export function resolveAllowedOrigins(origins: readonly string[] | undefined): R
 
 // ------------------------------------------------------------------------------------------- tokens
 
-export function resolveTokens(token: string | undefined, tokens: Readonly<Record<string, TokenScope>> | undefined): ReadonlyMap<string, Scope> | null {
+export function resolveTokens(
+  token: string | undefined,
+  tokens: Readonly<Record<string, TokenScope>> | undefined,
+): ReadonlyMap<string, Scope> | null {
   if (token === undefined && tokens === undefined) return null;
   const map = new Map<string, Scope>();
   for (const [text, given] of Object.entries(tokens ?? {})) {
     if (text.length === 0) throw new InvalidArgumentError('tokens: a token must not be empty');
-    if (text.length > SIGNALING_LIMITS.maxCredentialLength) throw new InvalidArgumentError(`tokens: a token is longer than ${SIGNALING_LIMITS.maxCredentialLength} characters`);
+    if (text.length > SIGNALING_LIMITS.maxCredentialLength)
+      throw new InvalidArgumentError(`tokens: a token is longer than ${SIGNALING_LIMITS.maxCredentialLength} characters`);
     if (!isPlainObject(given)) throw new InvalidArgumentError('tokens: each token maps to { rooms, caps? }');
     const { rooms, caps } = given;
     let roomSet: Scope['rooms'];
@@ -145,7 +149,8 @@ export function resolveGrants(grants: CapabilityGrants | null | undefined): Capa
   if (!isPlainObject(grants)) throw new InvalidArgumentError('grants must map peer kinds to capability lists');
   const out: Partial<Record<PeerKind, readonly string[] | null>> = {};
   for (const [kind, caps] of Object.entries(grants)) {
-    if (kind !== 'browser' && kind !== 'node' && kind !== 'memory') throw new InvalidArgumentError(`grants: unknown peer kind ${JSON.stringify(kind)}`);
+    if (kind !== 'browser' && kind !== 'node' && kind !== 'memory')
+      throw new InvalidArgumentError(`grants: unknown peer kind ${JSON.stringify(kind)}`);
     out[kind] = checkCaps(caps ?? null, `grants.${kind}`);
   }
   return out;

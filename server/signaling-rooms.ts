@@ -41,22 +41,37 @@ export function onConnection(ctx: Context, socket: SignalingSocket): void {
   armIdle(ctx, socket, connection);
   // One queue per socket: a client may emit `join` and then `signal` without awaiting the ack, and the
   // signal must see the completed join. It also keeps a peer's signals in order across async lookups.
-  const queue = new SerialQueue(MAX_PENDING_PER_SOCKET, (error) =>
-    countRefusal(ctx, socket, `handler failed: ${describeThrown(error)}`),
-  );
+  const queue = new SerialQueue(MAX_PENDING_PER_SOCKET, (error) => countRefusal(ctx, socket, `handler failed: ${describeThrown(error)}`));
   const on = <A extends unknown[]>(event: string, handler: (...args: A) => void) => guarded(ctx, socket, event, handler);
 
-  socket.on('join', on('join', (...args: unknown[]) => onJoin(ctx, socket, connection, queue, args)));
-  socket.on('refresh', on('refresh', (...args: unknown[]) => onRefresh(ctx, socket, connection, queue, args)));
-  socket.on('signal', on('signal', (message: unknown) => onSignal(ctx, socket, connection, queue, message)));
-  socket.on('leave', on('leave', () => onLeave(ctx, socket, connection, queue)));
-  socket.on('disconnect', on('disconnect', (reason: string) => {
-    disarmIdle(ctx, connection);
-    leaveRoom(ctx, socket, connection, `disconnect (${reason})`, reason !== SHUTDOWN_REASON);
-  }));
-  socket.onAny(on('any', (event: unknown) => {
-    if (!KNOWN_EVENTS.has(event)) countRefusal(ctx, socket, `unknown event ${describeEventName(event)}`);
-  }));
+  socket.on(
+    'join',
+    on('join', (...args: unknown[]) => onJoin(ctx, socket, connection, queue, args)),
+  );
+  socket.on(
+    'refresh',
+    on('refresh', (...args: unknown[]) => onRefresh(ctx, socket, connection, queue, args)),
+  );
+  socket.on(
+    'signal',
+    on('signal', (message: unknown) => onSignal(ctx, socket, connection, queue, message)),
+  );
+  socket.on(
+    'leave',
+    on('leave', () => onLeave(ctx, socket, connection, queue)),
+  );
+  socket.on(
+    'disconnect',
+    on('disconnect', (reason: string) => {
+      disarmIdle(ctx, connection);
+      leaveRoom(ctx, socket, connection, `disconnect (${reason})`, reason !== SHUTDOWN_REASON);
+    }),
+  );
+  socket.onAny(
+    on('any', (event: unknown) => {
+      if (!KNOWN_EVENTS.has(event)) countRefusal(ctx, socket, `unknown event ${describeEventName(event)}`);
+    }),
+  );
 }
 
 /** A throwing handler would be reported by socket.io as an uncaught exception that can kill the process. */
@@ -158,7 +173,13 @@ async function join(ctx: Context, socket: SignalingSocket, connection: Connectio
   if (!connection.joins.take()) return refuse(ctx, socket, 'join', 'RATE_LIMITED', 'too many joins on this connection; retry later');
   const { room, peerId, kind, peerKey: key } = request;
   if (ctx.config.issuer !== null && key === undefined) {
-    return refuse(ctx, socket, 'join', 'UNAUTHORIZED', "this server issues signed identities: a join must carry the peer's public key (peerKey)");
+    return refuse(
+      ctx,
+      socket,
+      'join',
+      'UNAUTHORIZED',
+      "this server issues signed identities: a join must carry the peer's public key (peerKey)",
+    );
   }
   // Before the room lock: an application's hook may be slow, and must not hold up the room's other joins.
   const decision = await decide(ctx, connection, { room, peerId, kind, peerKey: key, reason: 'join' });
@@ -209,7 +230,13 @@ async function admit(
     const holder = ownHold !== null && ownHold.key === key && ownHold.nonce === claimed;
     if (!holder && !secretMatches(request.secret, reclaimSecret(ctx.config.serverSecret, room, peerId, claimed))) {
       const by = stale ? 'a connected peer' : 'a peer that left less than the claim time ago';
-      return refuse(ctx, socket, 'join', 'DUPLICATE_PEER', `peer id "${peerId}" is held in room ${JSON.stringify(room)} by ${by}; only its secret can reclaim it`);
+      return refuse(
+        ctx,
+        socket,
+        'join',
+        'DUPLICATE_PEER',
+        `peer id "${peerId}" is held in room ${JSON.stringify(room)} by ${by}; only its secret can reclaim it`,
+      );
     }
     nonce = claimed;
   } else if (stale) {
@@ -373,7 +400,8 @@ function onRefresh(ctx: Context, socket: SignalingSocket, connection: Connection
     Reflect.apply(ack, undefined, [response]);
   };
   if (args.length !== 1) return reply(refuse(ctx, socket, 'refresh', 'INVALID_ARGUMENT', 'refresh takes nothing but an ack'));
-  if (!connection.refreshes.take()) return reply(refuse(ctx, socket, 'refresh', 'RATE_LIMITED', 'too many refreshes on this connection; retry later'));
+  if (!connection.refreshes.take())
+    return reply(refuse(ctx, socket, 'refresh', 'RATE_LIMITED', 'too many refreshes on this connection; retry later'));
   // Queued behind any join in flight, so a refresh sent right after a join refreshes that membership.
   if (!queue.push(async () => reply(await refresh(ctx, socket, connection)))) {
     reply(refuse(ctx, socket, 'refresh', 'INVALID_ARGUMENT', 'too many requests pending on this connection'));
@@ -401,7 +429,12 @@ function onSignal(ctx: Context, socket: SignalingSocket, connection: Connection,
   // Before any other work: the bucket is what keeps a flood cheap.
   if (!connection.signals.take()) {
     const to = isPlainObject(raw) && isValidPeerId(raw['to']) ? raw['to'] : null;
-    return refuseSignal(ctx, socket, to, `rate limited: at most ${ctx.config.signalBurst} signals at once and ${ctx.config.signalsPerSecond}/s per connection`);
+    return refuseSignal(
+      ctx,
+      socket,
+      to,
+      `rate limited: at most ${ctx.config.signalBurst} signals at once and ${ctx.config.signalsPerSecond}/s per connection`,
+    );
   }
   // Checked before queueing so that an oversized blob is never retained.
   const check = checkSignal(raw, SIGNALING_LIMITS.maxSignalBytes);

@@ -146,7 +146,9 @@ function describeAuth(config: Config): string {
 function handsOutTurn(options: SignalingServerOptions): boolean {
   const { iceServers } = options;
   if (typeof iceServers === 'function') return isTurnFactory(iceServers);
-  return (iceServers ?? []).some((server) => (typeof server.urls === 'string' ? [server.urls] : server.urls).some((u) => /^turns?:/i.test(u)));
+  return (iceServers ?? []).some((server) =>
+    (typeof server.urls === 'string' ? [server.urls] : server.urls).some((u) => /^turns?:/i.test(u)),
+  );
 }
 
 /**
@@ -155,26 +157,31 @@ function handsOutTurn(options: SignalingServerOptions): boolean {
  */
 function startClaimSweep(ctx: Context): ReturnType<typeof setInterval> {
   let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    const holds: Promise<string>[] = [];
-    for (const socket of ctx.io.of('/').sockets.values()) {
-      const hold = ctx.connections.get(socket)?.hold;
-      if (hold) holds.push(bounded(ctx.claims.hold(hold.key, hold.nonce, ctx.config.claimTtlMs), CLAIM_STORE_TIMEOUT_MS, 'the claim store'));
-    }
-    void Promise.allSettled(holds).then((results) => {
-      running = false;
-      const failed = results.filter((result) => result.status === 'rejected');
-      if (failed.length > 0) ctx.log(`[signaling] holding ${failed.length} claims failed: ${describeThrown(failed[0]?.reason)}`);
-    });
-  }, Math.max(1, Math.floor(ctx.config.claimTtlMs / 3)));
+  const timer = setInterval(
+    () => {
+      if (running) return;
+      running = true;
+      const holds: Promise<string>[] = [];
+      for (const socket of ctx.io.of('/').sockets.values()) {
+        const hold = ctx.connections.get(socket)?.hold;
+        if (hold)
+          holds.push(bounded(ctx.claims.hold(hold.key, hold.nonce, ctx.config.claimTtlMs), CLAIM_STORE_TIMEOUT_MS, 'the claim store'));
+      }
+      void Promise.allSettled(holds).then((results) => {
+        running = false;
+        const failed = results.filter((result) => result.status === 'rejected');
+        if (failed.length > 0) ctx.log(`[signaling] holding ${failed.length} claims failed: ${describeThrown(failed[0]?.reason)}`);
+      });
+    },
+    Math.max(1, Math.floor(ctx.config.claimTtlMs / 3)),
+  );
   timer.unref();
   return timer;
 }
 
 const positiveInteger = (value: number, what: string, min = 1): number => {
-  if (!Number.isSafeInteger(value) || value < min) throw new InvalidArgumentError(`${what} must be an integer of at least ${min}, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new InvalidArgumentError(`${what} must be an integer of at least ${min}, got ${value}`);
   return value;
 };
 
@@ -185,9 +192,11 @@ function resolveConfig(options: SignalingServerOptions): Config {
   if (!Number.isInteger(maxPeers) || maxPeers < 1) throw new InvalidArgumentError(`maxPeers must be a positive integer, got ${maxPeers}`);
   // An empty token usually means an unset environment variable; running open by accident is the worse failure.
   if (options.token === '') throw new InvalidArgumentError('token must not be empty (omit it to disable auth)');
-  if (options.authorize !== undefined && typeof options.authorize !== 'function') throw new InvalidArgumentError('authorize must be a function');
+  if (options.authorize !== undefined && typeof options.authorize !== 'function')
+    throw new InvalidArgumentError('authorize must be a function');
   const signalsPerSecond = options.signalsPerSecond ?? DEFAULT_SIGNALS_PER_SECOND;
-  if (!(Number.isFinite(signalsPerSecond) && signalsPerSecond > 0)) throw new InvalidArgumentError(`signalsPerSecond must be positive, got ${signalsPerSecond}`);
+  if (!(Number.isFinite(signalsPerSecond) && signalsPerSecond > 0))
+    throw new InvalidArgumentError(`signalsPerSecond must be positive, got ${signalsPerSecond}`);
   return {
     port,
     host: options.host ?? DEFAULT_HOST,

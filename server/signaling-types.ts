@@ -19,12 +19,7 @@ export interface SignalingSocketData {
 
 export type SignalingInterServerEvents = Record<never, never>;
 
-export type SignalingIo = Server<
-  ClientToServerEvents,
-  ServerToClientEvents,
-  SignalingInterServerEvents,
-  SignalingSocketData
->;
+export type SignalingIo = Server<ClientToServerEvents, ServerToClientEvents, SignalingInterServerEvents, SignalingSocketData>;
 
 /** The peer whose ICE servers are being computed (on its join, and on each refresh of its identity). */
 export interface IceServersRequest extends RoomMember {

@@ -35,12 +35,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 export function isValidPeerId(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    value.length > 0 &&
-    value.length <= SIGNALING_LIMITS.maxPeerIdLength &&
-    PEER_ID_PATTERN.test(value)
-  );
+  return typeof value === 'string' && value.length > 0 && value.length <= SIGNALING_LIMITS.maxPeerIdLength && PEER_ID_PATTERN.test(value);
 }
 
 export function isValidRoom(value: unknown): value is string {
@@ -64,10 +59,7 @@ export function checkJoinRequest(value: unknown): JoinCheck {
     return refuseJoin('INVALID_ARGUMENT', `room must be a non-empty string of at most ${SIGNALING_LIMITS.maxRoomLength} characters`);
   }
   if (!isValidPeerId(peerId)) {
-    return refuseJoin(
-      'INVALID_ARGUMENT',
-      `peerId must be 1-${SIGNALING_LIMITS.maxPeerIdLength} characters of ${PEER_ID_PATTERN.source}`,
-    );
+    return refuseJoin('INVALID_ARGUMENT', `peerId must be 1-${SIGNALING_LIMITS.maxPeerIdLength} characters of ${PEER_ID_PATTERN.source}`);
   }
   if (typeof kind !== 'string' || !PEER_KINDS.has(kind)) {
     return refuseJoin('INVALID_ARGUMENT', `kind must be one of ${[...PEER_KINDS].join(', ')}`);

@@ -125,8 +125,7 @@ export class BusyError extends MeshError {
   }
 }
 
-const isCode = (code: unknown): code is ErrorCode =>
-  typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code);
+const isCode = (code: unknown): code is ErrorCode => typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code);
 
 /** Rebuilds an error received in an error frame; unknown codes become PROTOCOL so callers can still switch on code. */
 export function errorFromWire(code: unknown, message: unknown, details?: unknown): MeshError {

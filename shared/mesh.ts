@@ -20,7 +20,16 @@ import { shardFor } from './placement/shards.js';
 import { PROTOCOL_VERSION, type HelloFrame } from './wire/frames.js';
 import type { Transport } from './wire/transport.js';
 
-export type { CallRequest, CallResult, CastRequest, MeshEvents, MeshOptions, TopologyEvent, ActivationEvent, HandoffEvent } from './mesh/types.js';
+export type {
+  CallRequest,
+  CallResult,
+  CastRequest,
+  MeshEvents,
+  MeshOptions,
+  TopologyEvent,
+  ActivationEvent,
+  HandoffEvent,
+} from './mesh/types.js';
 
 /**
  * A peer of the mesh. With no transport it is a complete single-node mesh; with one, every peer computes
@@ -72,7 +81,12 @@ export class Mesh {
     const { counters, events } = report;
     const changed = (): void => this.settling.wake();
     const runtimeEvents = report.runtimeEvents(changed);
-    this.runtime = new ActorRuntime({ peerId: config.peerId, actors: this.actorTypes, idleTimeoutMs: config.idleTimeoutMs, events: runtimeEvents });
+    this.runtime = new ActorRuntime({
+      peerId: config.peerId,
+      actors: this.actorTypes,
+      idleTimeoutMs: config.idleTimeoutMs,
+      events: runtimeEvents,
+    });
     const ownerOf = (target: MessageTarget): string | undefined => this.ownerOf(target);
     this.links = new PeerLinks({
       config,
@@ -94,7 +108,11 @@ export class Mesh {
     const version = (): number => membership.version;
     const host = new Host({ self: config.peerId, runtime, handoff: this.rebalance.handoff, ownerOf, version, closed: () => this.closed });
     this.inbound = new Inbound({ shardCount: config.shardCount, host, links, report, changed });
-    const [peer, stopping, nextView] = [(id: string) => membership.get(id), () => this.stopping !== null, (ms: number) => this.views.next(ms)];
+    const [peer, stopping, nextView] = [
+      (id: string) => membership.get(id),
+      () => this.stopping !== null,
+      (ms: number) => this.views.next(ms),
+    ];
     this.calls = new Calls({ config, counters, host, links, ownerOf, peer, stopping, nextView });
     this.membership.onChange((change) => this.onViewChange(change));
   }
@@ -121,7 +139,9 @@ export class Mesh {
     try {
       this.assertRunning();
       const target = targetOf(request, this.shardCount);
-      return this.calls.call(target, request.payload, timeoutOf(request, this.config.callTimeoutMs), request.signal) as Promise<CallResult<R>>;
+      return this.calls.call(target, request.payload, timeoutOf(request, this.config.callTimeoutMs), request.signal) as Promise<
+        CallResult<R>
+      >;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -212,7 +232,18 @@ export class Mesh {
         this.closed = true;
       };
       const { handoff } = this.rebalance;
-      await drainAndClose({ drainTimeoutMs: config.drainTimeoutMs, transport, links, runtime, inbound, calls, settling, handoff, withdraw, close });
+      await drainAndClose({
+        drainTimeoutMs: config.drainTimeoutMs,
+        transport,
+        links,
+        runtime,
+        inbound,
+        calls,
+        settling,
+        handoff,
+        withdraw,
+        close,
+      });
     } finally {
       this.views.wake();
       this.report.events.emit('stopped', undefined);

@@ -51,7 +51,13 @@ const api = {
    * (typed without `schedule`, spread into the link options at run time): the one-line fix proposed in
    * docs/benchmarks.md. The bench uses it only when the page as shipped cannot form a mesh.
    */
-  async start(args: { signal: string; room: string; capabilities: string[]; debug?: boolean; boundSchedule?: boolean }): Promise<{ peerId: string; ms: number }> {
+  async start(args: {
+    signal: string;
+    room: string;
+    capabilities: string[];
+    debug?: boolean;
+    boundSchedule?: boolean;
+  }): Promise<{ peerId: string; ms: number }> {
     const t0 = performance.now();
     mesh = await Mesh.start({
       signal: args.signal,
@@ -59,7 +65,9 @@ const api = {
       capabilities: args.capabilities,
       actors: { GameActor },
       ...(args.boundSchedule ? { link: { schedule: (task: () => void) => queueMicrotask(task) } as never } : {}),
-      ...(args.debug ? { onSignalingState: (state: string, detail?: Error) => console.log('signaling', state, detail?.message ?? '') } : {}),
+      ...(args.debug
+        ? { onSignalingState: (state: string, detail?: Error) => console.log('signaling', state, detail?.message ?? '') }
+        : {}),
     });
     if (args.debug) {
       mesh.on('peer-joined', (p) => console.log('peer-joined', p.id));
@@ -72,7 +80,10 @@ const api = {
   wait(args: { peers: number; timeoutMs: number }): Promise<number> {
     return waitForPeers(need(), args.peers, args.timeoutMs);
   },
-  ids(args: { name: string; capability: string; prefix: string; count: number; owners: string[] | 'remote' }): { count: number; first: string | null } {
+  ids(args: { name: string; capability: string; prefix: string; count: number; owners: string[] | 'remote' }): {
+    count: number;
+    first: string | null;
+  } {
     const m = need();
     const accept = args.owners === 'remote' ? (o: string) => o !== m.peerId : (o: string) => (args.owners as string[]).includes(o);
     const ids = idsWhere(m, args.capability, args.prefix, args.count, accept);
@@ -101,7 +112,12 @@ const api = {
   // ------------------------------------------------------------------------------ raw baseline
   rawOpen(args: { initiator: boolean }): void {
     api.rawClose();
-    const peer = new SimplePeer({ initiator: args.initiator, trickle: true, config: { iceServers: [] }, channelConfig: { ordered: true } }) as unknown as RawPeer;
+    const peer = new SimplePeer({
+      initiator: args.initiator,
+      trickle: true,
+      config: { iceServers: [] },
+      channelConfig: { ordered: true },
+    }) as unknown as RawPeer;
     const connected = new Promise<void>((resolve, reject) => {
       peer.on('connect', () => resolve());
       peer.on('error', (error: Error) => reject(error));

@@ -48,7 +48,11 @@ function area(url: string, name: string): string {
   const u = shortUrl(url);
   if (name === '(garbage collector)') return '(garbage collector)';
   if (name === '(program)') return '(program: native, not attributed)';
-  if (u.startsWith('node_modules/')) return u.split('/').slice(0, u.startsWith('node_modules/@') ? 3 : 2).join('/');
+  if (u.startsWith('node_modules/'))
+    return u
+      .split('/')
+      .slice(0, u.startsWith('node_modules/@') ? 3 : 2)
+      .join('/');
   if (u.startsWith('node:')) return 'node: internals';
   if (u === '(native)') return '(native / builtins)';
   return u;
@@ -99,8 +103,12 @@ export async function summarizeProfile(file: string, top = 25, resolve?: Resolve
     busyMs,
     idleMs,
     gcMs,
-    functions: rank([...fn.values()]).slice(0, top).map((f) => ({ ...f, share: f.ms / busyMs })),
-    areas: rank([...areas].map(([name, ms]) => ({ name, where: '', ms }))).slice(0, 15).map((a) => ({ ...a, share: a.ms / busyMs })),
+    functions: rank([...fn.values()])
+      .slice(0, top)
+      .map((f) => ({ ...f, share: f.ms / busyMs })),
+    areas: rank([...areas].map(([name, ms]) => ({ name, where: '', ms })))
+      .slice(0, 15)
+      .map((a) => ({ ...a, share: a.ms / busyMs })),
   };
 }
 

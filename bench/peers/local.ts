@@ -5,7 +5,17 @@
 import { Mesh, modulo, rendezvous, shardFor, type Mesh as MeshInstance } from '../../client/node.js';
 import { GameActor } from '../../demo/actors.js';
 import { serve } from '../lib/proc.js';
-import { GAME, drive, loadFresh, loadIds, prng, sequential, type CallSpec, type DriveResult, type LatencySummary } from '../lib/workload.js';
+import {
+  GAME,
+  drive,
+  loadFresh,
+  loadIds,
+  prng,
+  sequential,
+  type CallSpec,
+  type DriveResult,
+  type LatencySummary,
+} from '../lib/workload.js';
 
 const CAPS = ['game', 'chat', 'payments'];
 

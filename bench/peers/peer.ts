@@ -6,16 +6,7 @@ import { Mesh, nodePlatform, type Mesh as MeshInstance } from '../../client/node
 import { GameActor } from '../../demo/actors.js';
 import { emit, serve } from '../lib/proc.js';
 import { RawEndpoint, type RawPeerLike } from '../lib/raw-proto.js';
-import {
-  GAME,
-  idsWhere,
-  loadFresh,
-  loadIds,
-  sequential,
-  waitForPeers,
-  type CallSpec,
-  type DriveLimit,
-} from '../lib/workload.js';
+import { GAME, idsWhere, loadFresh, loadIds, sequential, waitForPeers, type CallSpec, type DriveLimit } from '../lib/workload.js';
 
 interface SimplePeerInstance extends RawPeerLike {
   signal(data: unknown): void;
@@ -31,14 +22,21 @@ const idSets = new Map<string, string[]>();
  * Frames and data-channel messages per link, read from the mesh's private link table: a diagnostic for the
  * profile tool (frames per send shows whether batching works), not an API. Null if the internals moved.
  */
-function linkCounters(m: MeshInstance): Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> | null {
+function linkCounters(
+  m: MeshInstance,
+): Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> | null {
   const links = (m as unknown as { links?: unknown }).links;
   if (!(links instanceof Map)) return null;
   const out: Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> = {};
   for (const [peer, state] of links as Map<string, { link?: { counters?: Record<string, number> } }>) {
     const c = state.link?.counters;
     if (!c) return null;
-    out[peer] = { framesOut: c['framesOut'] ?? 0, messagesOut: c['messagesOut'] ?? 0, framesIn: c['framesIn'] ?? 0, messagesIn: c['messagesIn'] ?? 0 };
+    out[peer] = {
+      framesOut: c['framesOut'] ?? 0,
+      messagesOut: c['messagesOut'] ?? 0,
+      framesIn: c['framesIn'] ?? 0,
+      messagesIn: c['messagesIn'] ?? 0,
+    };
   }
   return out;
 }

@@ -99,10 +99,10 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
     await page.waitForFunction(() => typeof window.rtcMeshBench === 'object', undefined, { timeout: 15_000 });
     const tab = <T>(fn: string, args: unknown, timeoutMs = 60_000): Promise<T> =>
       withTimeout(
-        page.evaluate(
-          ([name, a]) => (window.rtcMeshBench as unknown as Record<string, (x: unknown) => unknown>)[name as string]!(a),
-          [fn, args] as const,
-        ) as Promise<T>,
+        page.evaluate(([name, a]) => (window.rtcMeshBench as unknown as Record<string, (x: unknown) => unknown>)[name as string]!(a), [
+          fn,
+          args,
+        ] as const) as Promise<T>,
         timeoutMs,
         `tab ${fn}`,
       );
@@ -168,7 +168,13 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
     const tabToNodeSeq = await tab<LatencySummary>('seq', { capability: 'game', id: hot.first, count: seqCount });
     ctx.log(`browser: tab->node @256 ${rate(tabToNode.rate)}, sequential p50 ${us(tabToNodeSeq.p50)}`);
 
-    const rev = await node.call<{ first: string }>('mesh-ids', { name: 'tab', capability: 'tab', prefix: 'player_', count: 1000, owners: 'remote' });
+    const rev = await node.call<{ first: string }>('mesh-ids', {
+      name: 'tab',
+      capability: 'tab',
+      prefix: 'player_',
+      count: 1000,
+      owners: 'remote',
+    });
     await node.call('mesh-load', { capability: 'tab', ids: 'tab', inflight: 256, durationMs: warmMs });
     const nodeToTab = await node.call<DriveResult>('mesh-load', { capability: 'tab', ids: 'tab', inflight: 256, durationMs }, 60_000);
     const nodeToTabSeq = await node.call<LatencySummary>('mesh-seq', { capability: 'tab', id: rev.first, count: seqCount }, 60_000);
@@ -185,11 +191,46 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
           ? { baseline: `raw node<->node @256 ${rate(raw256)}`, ratio: value / raw256 }
           : { baseline: 'raw n/a', ratio: null };
     const rows: Row[] = [
-      row({ section: S, name: 'tab -> Node calls/s @256', value: rate(tabToNode.rate), raw: tabToNode.rate, unit: 'calls/s', ...base(tabToNode.rate, rawTab?.at256.rate, 'tab->node') }),
-      row({ section: S, name: 'tab -> Node sequential p50', value: us(tabToNodeSeq.p50), raw: tabToNodeSeq.p50, unit: 'us', ...(rawTab ? { baseline: `raw tab RTT p50 ${us(rawTab.seq.p50)}`, ratio: tabToNodeSeq.p50 / rawTab.seq.p50 } : {}) }),
-      row({ section: S, name: 'tab -> Node sequential p99', value: us(tabToNodeSeq.p99), raw: tabToNodeSeq.p99, unit: 'us', ...(rawTab ? { baseline: `raw tab RTT p99 ${us(rawTab.seq.p99)}`, ratio: tabToNodeSeq.p99 / rawTab.seq.p99 } : {}) }),
-      row({ section: S, name: 'Node -> tab calls/s @256', value: rate(nodeToTab.rate), raw: nodeToTab.rate, unit: 'calls/s', ...base(nodeToTab.rate, rawTab?.reverse256.rate, 'node->tab') }),
-      row({ section: S, name: 'Node -> tab sequential p50', value: us(nodeToTabSeq.p50), raw: nodeToTabSeq.p50, unit: 'us', ...(rawTab ? { baseline: `raw tab RTT p50 ${us(rawTab.seq.p50)}`, ratio: nodeToTabSeq.p50 / rawTab.seq.p50 } : {}) }),
+      row({
+        section: S,
+        name: 'tab -> Node calls/s @256',
+        value: rate(tabToNode.rate),
+        raw: tabToNode.rate,
+        unit: 'calls/s',
+        ...base(tabToNode.rate, rawTab?.at256.rate, 'tab->node'),
+      }),
+      row({
+        section: S,
+        name: 'tab -> Node sequential p50',
+        value: us(tabToNodeSeq.p50),
+        raw: tabToNodeSeq.p50,
+        unit: 'us',
+        ...(rawTab ? { baseline: `raw tab RTT p50 ${us(rawTab.seq.p50)}`, ratio: tabToNodeSeq.p50 / rawTab.seq.p50 } : {}),
+      }),
+      row({
+        section: S,
+        name: 'tab -> Node sequential p99',
+        value: us(tabToNodeSeq.p99),
+        raw: tabToNodeSeq.p99,
+        unit: 'us',
+        ...(rawTab ? { baseline: `raw tab RTT p99 ${us(rawTab.seq.p99)}`, ratio: tabToNodeSeq.p99 / rawTab.seq.p99 } : {}),
+      }),
+      row({
+        section: S,
+        name: 'Node -> tab calls/s @256',
+        value: rate(nodeToTab.rate),
+        raw: nodeToTab.rate,
+        unit: 'calls/s',
+        ...base(nodeToTab.rate, rawTab?.reverse256.rate, 'node->tab'),
+      }),
+      row({
+        section: S,
+        name: 'Node -> tab sequential p50',
+        value: us(nodeToTabSeq.p50),
+        raw: nodeToTabSeq.p50,
+        unit: 'us',
+        ...(rawTab ? { baseline: `raw tab RTT p50 ${us(rawTab.seq.p50)}`, ratio: nodeToTabSeq.p50 / rawTab.seq.p50 } : {}),
+      }),
       row({ section: S, name: 'Node -> tab sequential p99', value: us(nodeToTabSeq.p99), raw: nodeToTabSeq.p99, unit: 'us' }),
     ];
     return {
@@ -203,7 +244,20 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
           ...(shim ? { note: 'FrameLink calls queueMicrotask unbound: Illegal invocation in browsers' } : {}),
         },
       ],
-      data: { crossOriginIsolated: await page.evaluate(() => crossOriginIsolated).catch(() => null), buildMs: page$.ms, formedMs, asShipped, shim, rawTab, tabToNode, tabToNodeSeq, nodeToTab, nodeToTabSeq, consoleErrors: consoleErrors.slice(0, 20), chromium: browser.version() },
+      data: {
+        crossOriginIsolated: await page.evaluate(() => crossOriginIsolated).catch(() => null),
+        buildMs: page$.ms,
+        formedMs,
+        asShipped,
+        shim,
+        rawTab,
+        tabToNode,
+        tabToNodeSeq,
+        nodeToTab,
+        nodeToTabSeq,
+        consoleErrors: consoleErrors.slice(0, 20),
+        chromium: browser.version(),
+      },
     };
   } finally {
     await browser.close().catch(() => undefined);

@@ -41,7 +41,16 @@ export function runPlacement(ctx: BenchContext): ScenarioResult {
       const after = owners(strategy, four);
       join.push(moved(before, after)); // the 4th peer joins
       // Every one of the four may be the one that leaves.
-      for (let gone = 0; gone < 4; gone++) leave.push(moved(after, owners(strategy, four.filter((_, i) => i !== gone))));
+      for (let gone = 0; gone < 4; gone++)
+        leave.push(
+          moved(
+            after,
+            owners(
+              strategy,
+              four.filter((_, i) => i !== gone),
+            ),
+          ),
+        );
     }
     results[strategy.name] = { join, leave };
   }
@@ -52,8 +61,26 @@ export function runPlacement(ctx: BenchContext): ScenarioResult {
   const rows: Row[] = [];
   for (const [name, r] of Object.entries(results)) {
     rows.push(
-      row({ section: S, name: `${name} 3 -> 4 (join)`, value: pct(mean(r.join)), raw: mean(r.join), unit: 'fraction', baseline: 'ideal 25.0%', ratio: mean(r.join) / 0.25, note: `worst ${pct(max(r.join))}` }),
-      row({ section: S, name: `${name} 4 -> 3 (leave)`, value: pct(mean(r.leave)), raw: mean(r.leave), unit: 'fraction', baseline: 'ideal 25.0%', ratio: mean(r.leave) / 0.25, note: `worst ${pct(max(r.leave))}` }),
+      row({
+        section: S,
+        name: `${name} 3 -> 4 (join)`,
+        value: pct(mean(r.join)),
+        raw: mean(r.join),
+        unit: 'fraction',
+        baseline: 'ideal 25.0%',
+        ratio: mean(r.join) / 0.25,
+        note: `worst ${pct(max(r.join))}`,
+      }),
+      row({
+        section: S,
+        name: `${name} 4 -> 3 (leave)`,
+        value: pct(mean(r.leave)),
+        raw: mean(r.leave),
+        unit: 'fraction',
+        baseline: 'ideal 25.0%',
+        ratio: mean(r.leave) / 0.25,
+        note: `worst ${pct(max(r.leave))}`,
+      }),
     );
   }
   const rv = results['rendezvous']!;
@@ -66,7 +93,10 @@ export function runPlacement(ctx: BenchContext): ScenarioResult {
     },
   ];
   const summary = Object.fromEntries(
-    Object.entries(results).map(([k, r]) => [k, { joinMean: mean(r.join), joinMax: max(r.join), leaveMean: mean(r.leave), leaveMax: max(r.leave) }]),
+    Object.entries(results).map(([k, r]) => [
+      k,
+      { joinMean: mean(r.join), joinMax: max(r.join), leaveMean: mean(r.leave), leaveMax: max(r.leave) },
+    ]),
   );
   return { rows, targets, data: { trials, computeMs, ...summary } };
 }

@@ -21,12 +21,7 @@ let roomCounter = 0;
 export const nextRoom = (name: string): string => `${name}-${process.pid}-${++roomCounter}`;
 
 /** Starts a mesh on each peer in one room and waits until every one sees all of them. */
-export async function startMeshes(
-  peers: readonly BenchChild[],
-  signal: string,
-  room: string,
-  capabilities: string[],
-): Promise<Started[]> {
+export async function startMeshes(peers: readonly BenchChild[], signal: string, room: string, capabilities: string[]): Promise<Started[]> {
   const started = await Promise.all(peers.map((p) => p.call<Started>('mesh-start', { signal, room, capabilities }, 30_000)));
   await Promise.all(peers.map((p) => p.call('mesh-wait', { peers: peers.length, timeoutMs: 20_000 }, 30_000)));
   return started;
@@ -79,11 +74,51 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
     const raw16 = vsRaw(ctx, '16');
     rows.push(
       row({ section: S, name: 'mesh formed (start -> both see 2)', value: `${formedMs.toFixed(0)} ms`, raw: formedMs, unit: 'ms' }),
-      row({ section: S, name: 'calls/s, 16 in flight (warm actors)', value: rate(at[16]!.rate), raw: at[16]!.rate, unit: 'calls/s', baseline: raw16.baseline, ratio: raw16.base ? at[16]!.rate / raw16.base : null }),
-      row({ section: S, name: 'calls/s, 256 in flight (warm actors)', value: rate(c256.rate), raw: c256.rate, unit: 'calls/s', baseline: raw256.baseline, ratio: raw256.base ? c256.rate / raw256.base : null }),
-      row({ section: S, name: 'activations/s, 256 in flight (new ids)', value: rate(act.rate), raw: act.rate, unit: 'act/s', baseline: raw256.baseline, ratio: raw256.base ? act.rate / raw256.base : null }),
-      row({ section: S, name: 'sequential p50', value: us(seq.p50), raw: seq.p50, unit: 'us', baseline: ctx.raw ? `raw RTT p50 ${us(ctx.raw.rttP50Us)}` : 'raw n/a', ratio: ctx.raw ? seq.p50 / ctx.raw.rttP50Us : null }),
-      row({ section: S, name: 'sequential p99', value: us(seq.p99), raw: seq.p99, unit: 'us', baseline: ctx.raw ? `raw RTT p99 ${us(ctx.raw.rttP99Us)}` : 'raw n/a', ratio: ctx.raw ? seq.p99 / ctx.raw.rttP99Us : null }),
+      row({
+        section: S,
+        name: 'calls/s, 16 in flight (warm actors)',
+        value: rate(at[16]!.rate),
+        raw: at[16]!.rate,
+        unit: 'calls/s',
+        baseline: raw16.baseline,
+        ratio: raw16.base ? at[16]!.rate / raw16.base : null,
+      }),
+      row({
+        section: S,
+        name: 'calls/s, 256 in flight (warm actors)',
+        value: rate(c256.rate),
+        raw: c256.rate,
+        unit: 'calls/s',
+        baseline: raw256.baseline,
+        ratio: raw256.base ? c256.rate / raw256.base : null,
+      }),
+      row({
+        section: S,
+        name: 'activations/s, 256 in flight (new ids)',
+        value: rate(act.rate),
+        raw: act.rate,
+        unit: 'act/s',
+        baseline: raw256.baseline,
+        ratio: raw256.base ? act.rate / raw256.base : null,
+      }),
+      row({
+        section: S,
+        name: 'sequential p50',
+        value: us(seq.p50),
+        raw: seq.p50,
+        unit: 'us',
+        baseline: ctx.raw ? `raw RTT p50 ${us(ctx.raw.rttP50Us)}` : 'raw n/a',
+        ratio: ctx.raw ? seq.p50 / ctx.raw.rttP50Us : null,
+      }),
+      row({
+        section: S,
+        name: 'sequential p99',
+        value: us(seq.p99),
+        raw: seq.p99,
+        unit: 'us',
+        baseline: ctx.raw ? `raw RTT p99 ${us(ctx.raw.rttP99Us)}` : 'raw n/a',
+        ratio: ctx.raw ? seq.p99 / ctx.raw.rttP99Us : null,
+      }),
     );
     const goal = raw256.base === null ? null : Math.max(100_000, 2 * raw256.base);
     targets.push({
@@ -127,7 +162,9 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
     // Enough fresh ids that no process runs out within the measured window (it would then call warm actors).
     const freshCount = q ? 60_000 : 200_000;
     await Promise.all(
-      four.map((p, i) => p.call('mesh-ids', { name: 'fresh', capability: 'game', prefix: `new${i}_`, count: freshCount, owners: 'remote' }, 60_000)),
+      four.map((p, i) =>
+        p.call('mesh-ids', { name: 'fresh', capability: 'game', prefix: `new${i}_`, count: freshCount, owners: 'remote' }, 60_000),
+      ),
     );
     const acts = await Promise.all(four.map((p) => p.call<DriveResult>('mesh-load', { ids: 'fresh', inflight: 256, durationMs }, 120_000)));
     const actRate = acts.reduce((sum, r) => sum + r.rate, 0);
@@ -138,11 +175,52 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
 
     rows.push(
       row({ section: S, name: 'mesh formed (start -> all see 4)', value: `${formedMs.toFixed(0)} ms`, raw: formedMs, unit: 'ms' }),
-      row({ section: S, name: 'calls/s @256, one driver -> 3 owners', value: rate(one.rate), raw: one.rate, unit: 'calls/s', baseline: raw256.baseline, ratio: raw256.base ? one.rate / raw256.base : null }),
-      row({ section: S, name: 'calls/s @256 each, all 4 driving (sum)', value: rate(allRate), raw: allRate, unit: 'calls/s', baseline: raw256.baseline, ratio: raw256.base ? allRate / raw256.base : null }),
-      row({ section: S, name: 'activations/s @256 each, all 4 (sum, remote ids)', value: rate(actRate), raw: actRate, unit: 'act/s', baseline: raw256.baseline, ratio: raw256.base ? actRate / raw256.base : null, ...(exhausted ? { note: 'ran out of fresh ids' } : {}) }),
-      row({ section: S, name: 'sequential p50 (one driver)', value: us(seq.p50), raw: seq.p50, unit: 'us', baseline: ctx.raw ? `raw RTT p50 ${us(ctx.raw.rttP50Us)}` : 'raw n/a', ratio: ctx.raw ? seq.p50 / ctx.raw.rttP50Us : null }),
-      row({ section: S, name: 'sequential p99 (one driver)', value: us(seq.p99), raw: seq.p99, unit: 'us', baseline: ctx.raw ? `raw RTT p99 ${us(ctx.raw.rttP99Us)}` : 'raw n/a', ratio: ctx.raw ? seq.p99 / ctx.raw.rttP99Us : null }),
+      row({
+        section: S,
+        name: 'calls/s @256, one driver -> 3 owners',
+        value: rate(one.rate),
+        raw: one.rate,
+        unit: 'calls/s',
+        baseline: raw256.baseline,
+        ratio: raw256.base ? one.rate / raw256.base : null,
+      }),
+      row({
+        section: S,
+        name: 'calls/s @256 each, all 4 driving (sum)',
+        value: rate(allRate),
+        raw: allRate,
+        unit: 'calls/s',
+        baseline: raw256.baseline,
+        ratio: raw256.base ? allRate / raw256.base : null,
+      }),
+      row({
+        section: S,
+        name: 'activations/s @256 each, all 4 (sum, remote ids)',
+        value: rate(actRate),
+        raw: actRate,
+        unit: 'act/s',
+        baseline: raw256.baseline,
+        ratio: raw256.base ? actRate / raw256.base : null,
+        ...(exhausted ? { note: 'ran out of fresh ids' } : {}),
+      }),
+      row({
+        section: S,
+        name: 'sequential p50 (one driver)',
+        value: us(seq.p50),
+        raw: seq.p50,
+        unit: 'us',
+        baseline: ctx.raw ? `raw RTT p50 ${us(ctx.raw.rttP50Us)}` : 'raw n/a',
+        ratio: ctx.raw ? seq.p50 / ctx.raw.rttP50Us : null,
+      }),
+      row({
+        section: S,
+        name: 'sequential p99 (one driver)',
+        value: us(seq.p99),
+        raw: seq.p99,
+        unit: 'us',
+        baseline: ctx.raw ? `raw RTT p99 ${us(ctx.raw.rttP99Us)}` : 'raw n/a',
+        ratio: ctx.raw ? seq.p99 / ctx.raw.rttP99Us : null,
+      }),
     );
     if (errors > 0) rows.push(row({ section: S, name: 'failed calls', value: String(errors), raw: errors, unit: 'calls' }));
     targets.push({

@@ -17,7 +17,15 @@ export function createLog(): Log {
   return (kind, ...message) => {
     const text = el('span', { className: 'msg' });
     append(text, message);
-    list.prepend(el('li', { className: `log-entry kind-${kind}`, 'data-testid': 'log-entry', 'data-kind': kind }, el('time', {}, clock()), el('span', { className: 'kind' }, kind), text));
+    list.prepend(
+      el(
+        'li',
+        { className: `log-entry kind-${kind}`, 'data-testid': 'log-entry', 'data-kind': kind },
+        el('time', {}, clock()),
+        el('span', { className: 'kind' }, kind),
+        text,
+      ),
+    );
     while (list.childElementCount > LOG_LIMIT) list.lastElementChild?.remove();
   };
 }
@@ -30,25 +38,56 @@ export function logMeshEvents(model: DemoModel, log: Log): void {
   const chip = (peer: string, mode?: 'compact'): HTMLElement => peerChip(model, peer, mode);
   const caps = (list: readonly string[]): string => list.join(', ') || 'nothing';
 
-  log('self', 'joined room ', el('b', {}, model.room), ' as ', peerChip(model, model.self, 'full'), ` offering ${caps(mesh.peers().find((p) => p.id === model.self)?.capabilities ?? [])}`);
+  log(
+    'self',
+    'joined room ',
+    el('b', {}, model.room),
+    ' as ',
+    peerChip(model, model.self, 'full'),
+    ` offering ${caps(mesh.peers().find((p) => p.id === model.self)?.capabilities ?? [])}`,
+  );
   for (const peer of mesh.peers()) if (peer.id !== model.self) log('joined', chip(peer.id), ` (${kindLabel(peer.kind)}) is here`);
 
   model.onOwners((change) => {
     const { topology: t } = change;
-    for (const peer of t.joined) if (peer.id !== model.self) log('joined', chip(peer.id), ` (${kindLabel(peer.kind)}) joined with ${caps(peer.capabilities)}`);
+    for (const peer of t.joined)
+      if (peer.id !== model.self) log('joined', chip(peer.id), ` (${kindLabel(peer.kind)}) joined with ${caps(peer.capabilities)}`);
     for (const peer of t.left) if (peer.id !== model.self) log('left', chip(peer.id), ` (${kindLabel(peer.kind)}) left`);
     for (const peer of t.updated) if (peer.id !== model.self) log('caps', chip(peer.id), ` now offers ${caps(peer.capabilities)}`);
     logMoves(change, log, chip);
     if (t.moved > 0) log('rebalance', `${t.moved} activation${t.moved === 1 ? '' : 's'} left this tab with their shards`);
   });
   mesh.on('activated', (a) =>
-    log('activated', `${actorName(a.actor)} `, el('b', {}, a.id), ' activated here ', el('code', { className: 'activation', title: a.activation }, a.activation.slice(a.activation.lastIndexOf('#')))),
+    log(
+      'activated',
+      `${actorName(a.actor)} `,
+      el('b', {}, a.id),
+      ' activated here ',
+      el('code', { className: 'activation', title: a.activation }, a.activation.slice(a.activation.lastIndexOf('#'))),
+    ),
   );
-  mesh.on('deactivated', (a) => log('deactivated', `${actorName(a.actor)} `, el('b', {}, a.id), ` stopped here: ${a.reason}`, a.reason === 'rebalance' ? ' (its shard moved)' : ''));
+  mesh.on('deactivated', (a) =>
+    log(
+      'deactivated',
+      `${actorName(a.actor)} `,
+      el('b', {}, a.id),
+      ` stopped here: ${a.reason}`,
+      a.reason === 'rebalance' ? ' (its shard moved)' : '',
+    ),
+  );
   mesh.on('handoff', (h) =>
-    log('handoff', `${h.actor} `, el('b', {}, h.id), h.direction === 'sent' ? ' state handed to ' : ' state received from ', chip(h.peer), ` (${count(h.bytes)} B)`),
+    log(
+      'handoff',
+      `${h.actor} `,
+      el('b', {}, h.id),
+      h.direction === 'sent' ? ' state handed to ' : ' state received from ',
+      chip(h.peer),
+      ` (${count(h.bytes)} B)`,
+    ),
   );
-  mesh.on('handoff-lost', (h) => log('handoff', `${h.actor} `, el('b', {}, h.id), ' starts fresh: ', chip(h.from), ' left before handing it over'));
+  mesh.on('handoff-lost', (h) =>
+    log('handoff', `${h.actor} `, el('b', {}, h.id), ' starts fresh: ', chip(h.from), ' left before handing it over'),
+  );
   mesh.on('cast-failed', (e) => log('error', `cast to ${e.actor} ${e.id} failed: ${e.error.message}`));
   mesh.on('peer-refused', (e) => log('error', 'refused ', chip(e.peer), `: ${e.error.message}`));
   mesh.on('frame-dropped', (e) => log('error', 'dropped a frame from ', chip(e.peer), `: ${e.error.message}`));

@@ -41,7 +41,13 @@ export function setupHeader(model: DemoModel, log: Log): void {
   const fieldset = byId<HTMLFieldSetElement>('capabilities');
   const mine = new Set(mesh.peers().find((p) => p.id === self)?.capabilities ?? []);
   const inputs = CAPABILITIES.map((cap) => {
-    const input = el('input', { type: 'checkbox', id: `cap-${cap}`, 'data-testid': `cap-toggle-${cap}`, value: cap, checked: mine.has(cap) });
+    const input = el('input', {
+      type: 'checkbox',
+      id: `cap-${cap}`,
+      'data-testid': `cap-toggle-${cap}`,
+      value: cap,
+      checked: mine.has(cap),
+    });
     input.addEventListener('change', () => {
       const chosen = CAPABILITIES.filter((_, i) => inputs[i]!.checked);
       mesh.registerCapabilities(chosen);

@@ -20,7 +20,13 @@ export function setupHostedPanel(model: DemoModel): void {
     const number = info.activation.slice(info.activation.lastIndexOf('#'));
     const tr = el(
       'tr',
-      { 'data-testid': 'hosted-row', 'data-actor': info.actor, 'data-id': info.id, 'data-capability': info.capability, 'data-activation': info.activation },
+      {
+        'data-testid': 'hosted-row',
+        'data-actor': info.actor,
+        'data-id': info.id,
+        'data-capability': info.capability,
+        'data-activation': info.activation,
+      },
       el('td', {}, el('span', { className: `actor-tag actor-${info.actor}` }, info.actor.replace(/Actor$/, ''))),
       el('td', { className: 'id' }, el('b', { title: info.id }, info.id)),
       el('td', { className: 'num muted col-shard' }, info.shard),

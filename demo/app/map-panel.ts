@@ -107,14 +107,23 @@ export function setupMapPanel(model: DemoModel): MapPanel {
           { 'data-testid': 'legend-item', 'data-peer-id': peer, 'data-count': n },
           peerChip(model, peer),
           el('span', { className: 'legend-count' }, n),
-          el('span', { className: 'legend-bar' }, el('span', { style: `width:${((n / total) * 100).toFixed(1)}%;background:${model.colorOf(peer).hex}` })),
+          el(
+            'span',
+            { className: 'legend-bar' },
+            el('span', { style: `width:${((n / total) * 100).toFixed(1)}%;background:${model.colorOf(peer).hex}` }),
+          ),
         ),
       ),
       unowned > 0
         ? el(
             'li',
             { 'data-testid': 'legend-item', 'data-peer-id': '', 'data-count': unowned, className: 'unowned' },
-            el('span', { className: 'peer-chip none' }, el('span', { className: 'dot', style: `background:${UNOWNED_HEX}` }), `no peer offers ${model.mapCapability}`),
+            el(
+              'span',
+              { className: 'peer-chip none' },
+              el('span', { className: 'dot', style: `background:${UNOWNED_HEX}` }),
+              `no peer offers ${model.mapCapability}`,
+            ),
             el('span', { className: 'legend-count' }, unowned),
           )
         : '',
@@ -139,7 +148,11 @@ export function setupMapPanel(model: DemoModel): MapPanel {
     const shard = Math.floor((event.clientY - rect.top) / pitch) * MAP_COLUMNS + col;
     if (col < 0 || col >= MAP_COLUMNS || shard < 0 || shard >= painted.length) return;
     const players = [...model.players.values()].filter((p) => p.shard === shard).map((p) => p.id);
-    hover.replaceChildren(`shard ${shard} · ${model.mapCapability} → `, peerChip(model, painted[shard] ?? undefined), players.length ? ` · ${players.join(', ')}` : '');
+    hover.replaceChildren(
+      `shard ${shard} · ${model.mapCapability} → `,
+      peerChip(model, painted[shard] ?? undefined),
+      players.length ? ` · ${players.join(', ')}` : '',
+    );
   });
   canvas.addEventListener('mouseleave', () => hover.replaceChildren(...defaultHover));
 

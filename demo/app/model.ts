@@ -164,7 +164,16 @@ export class DemoModel {
     const added: Player[] = [];
     for (let i = 0; i < count; i++) {
       const id = `player_${this.nextPlayer++}`;
-      const player: Player = { id, shard: this.mesh.shardFor(id), calls: 0, pending: 0, score: null, peer: null, activation: null, error: null };
+      const player: Player = {
+        id,
+        shard: this.mesh.shardFor(id),
+        calls: 0,
+        pending: 0,
+        score: null,
+        peer: null,
+        activation: null,
+        error: null,
+      };
       this.players.set(id, player);
       added.push(player);
       this.tell(player);

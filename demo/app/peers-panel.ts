@@ -33,7 +33,9 @@ function renderPeers(model: DemoModel): void {
       const caps = el('span', { className: 'caps-list' });
       for (const cap of capabilities) {
         const has = peer.capabilities.includes(cap);
-        caps.appendChild(el('span', { className: `cap-chip${has ? ' on' : ''}`, title: has ? `offers ${cap}` : `does not offer ${cap}` }, cap));
+        caps.appendChild(
+          el('span', { className: `cap-chip${has ? ' on' : ''}`, title: has ? `offers ${cap}` : `does not offer ${cap}` }, cap),
+        );
       }
       const owned = shards.get(peer.id) ?? 0;
       const placed = players.get(peer.id) ?? 0;
@@ -66,7 +68,10 @@ function renderPeers(model: DemoModel): void {
           el('b', { title: `shards of ${model.mapCapability} this peer owns`, 'data-testid': 'peer-shards' }, owned),
           el(
             'span',
-            { title: `of the ${plural(model.players.size, 'player')} in this tab's list, those whose game shard this peer owns: their next call runs there`, 'data-testid': 'peer-players' },
+            {
+              title: `of the ${plural(model.players.size, 'player')} in this tab's list, those whose game shard this peer owns: their next call runs there`,
+              'data-testid': 'peer-players',
+            },
             plural(placed, 'player'),
           ),
         ),

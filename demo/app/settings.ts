@@ -23,7 +23,13 @@ export function readSettings(location: { readonly search: string; readonly origi
     room: params.get('room')?.trim() || 'demo',
     signalUrl: params.get('signal')?.trim() || location.origin,
     peerId: params.get('peer')?.trim() || undefined,
-    capabilities: caps === null ? [...CAPABILITIES] : caps.split(',').map((c) => c.trim()).filter(Boolean),
+    capabilities:
+      caps === null
+        ? [...CAPABILITIES]
+        : caps
+            .split(',')
+            .map((c) => c.trim())
+            .filter(Boolean),
     token: params.get('token')?.trim() || undefined,
   };
 }

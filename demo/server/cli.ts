@@ -86,7 +86,14 @@ export function parseDemoArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
     build: !values['no-build'],
     verbose: values.verbose,
     ...(values.dist !== undefined ? { distDir: values.dist } : {}),
-    ...(caps !== undefined ? { peerCapabilities: caps.split(',').map((c) => c.trim()).filter(Boolean) } : {}),
+    ...(caps !== undefined
+      ? {
+          peerCapabilities: caps
+            .split(',')
+            .map((c) => c.trim())
+            .filter(Boolean),
+        }
+      : {}),
     ...(values['peer-bind-address'] !== undefined ? { peerBindAddress: values['peer-bind-address'] } : {}),
     ...(token !== undefined ? { token } : {}),
     ...(Object.keys(signaling).length > 0 ? { signaling } : {}),

@@ -69,7 +69,10 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     log: (line) => (options.verbose || line.includes('warning:') ? log(line) : undefined),
   });
   const origin = signaling.url;
-  const query = new URLSearchParams({ ...(room === 'demo' ? {} : { room }), ...(options.token !== undefined ? { token: options.token } : {}) }).toString();
+  const query = new URLSearchParams({
+    ...(room === 'demo' ? {} : { room }),
+    ...(options.token !== undefined ? { token: options.token } : {}),
+  }).toString();
   const url = `${origin}/${query === '' ? '' : `?${query}`}`;
 
   const peers: NodePeerProcess[] = [];
@@ -100,7 +103,8 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
               return;
             }
             case 'signaling':
-              if (event['state'] === 'disconnected' || event['error']) log(`[node peer ${n}] signaling ${String(event['state'])}${event['error'] ? `: ${String(event['error'])}` : ''}`);
+              if (event['state'] === 'disconnected' || event['error'])
+                log(`[node peer ${n}] signaling ${String(event['state'])}${event['error'] ? `: ${String(event['error'])}` : ''}`);
               return;
             case 'ready':
             case 'leaving':

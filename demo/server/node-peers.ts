@@ -68,10 +68,12 @@ export function spawnNodePeer(options: NodePeerOptions): NodePeerProcess {
   ];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   let exited = false;
-  const exitedPromise = new Promise<void>((resolveExit) => child.once('exit', () => {
-    exited = true;
-    resolveExit();
-  }));
+  const exitedPromise = new Promise<void>((resolveExit) =>
+    child.once('exit', () => {
+      exited = true;
+      resolveExit();
+    }),
+  );
   const peer: NodePeerProcess = {
     child,
     peerId: null,

@@ -70,8 +70,7 @@ export interface Ticket {
 
 export const NOOP_TICKET: Ticket = { cancel() {} };
 
-export const activationKey = (capability: string, actor: string, id: string): string =>
-  `${capability}\u0000${actor}\u0000${id}`;
+export const activationKey = (capability: string, actor: string, id: string): string => `${capability}\u0000${actor}\u0000${id}`;
 
 /**
  * One live actor instance with its mailbox. Messages run one at a time, also when handlers are async;

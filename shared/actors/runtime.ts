@@ -256,8 +256,7 @@ export class ActorRuntime {
     let result: unknown;
     try {
       const instance = activation.instance;
-      result =
-        kind === CAST && instance.handleCast ? instance.handleCast(payload, activation) : instance.handleCall(payload, activation);
+      result = kind === CAST && instance.handleCast ? instance.handleCast(payload, activation) : instance.handleCall(payload, activation);
     } catch (error) {
       this.fail(activation, kind, done, error);
       return false;
@@ -311,7 +310,6 @@ export class ActorRuntime {
     log.changed(answer);
   }
 
-
   /** The next message to run, or undefined after finishing a stop or when the mailbox is empty. */
   private next(activation: Activation): Envelope | undefined {
     if (activation.state === 'stopping') {
@@ -358,9 +356,7 @@ export class ActorRuntime {
       const waiting = activation.queue ?? [];
       activation.queue = null;
       for (const queued of waiting) {
-        queued.done?.(
-          reason === 'stop' ? new StoppedError() : new NotOwnerError(`actor ${activation.id} moved away from ${this.peerId}`),
-        );
+        queued.done?.(reason === 'stop' ? new StoppedError() : new NotOwnerError(`actor ${activation.id} moved away from ${this.peerId}`));
       }
       return;
     }

@@ -21,9 +21,7 @@ export interface IdentityClaims {
   readonly exp: number;
 }
 
-export type TokenCheck =
-  | { readonly ok: true; readonly claims: IdentityClaims }
-  | { readonly ok: false; readonly reason: string };
+export type TokenCheck = { readonly ok: true; readonly claims: IdentityClaims } | { readonly ok: false; readonly reason: string };
 
 const DOMAIN = 'rtc-mesh-token.v1.';
 const MAX_TOKEN = 8192;
@@ -78,7 +76,8 @@ export async function verifyToken(token: string, trustedKeys: readonly string[],
   return { ok: true, claims };
 }
 
-const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.length <= 256 && v.every((s) => typeof s === 'string' && s.length > 0 && s.length <= 256);
+const isStringList = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.length <= 256 && v.every((s) => typeof s === 'string' && s.length > 0 && s.length <= 256);
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 function checkClaims(value: unknown): IdentityClaims | null {

@@ -253,13 +253,16 @@ export class Handoff {
       this.timers.delete(timer);
       this.gate(target, run);
     };
-    const timer = setTimeout(() => {
-      // The old owner is alive but said nothing in time: start fresh rather than hang the call.
-      this.awaitingShard.delete(sk);
-      this.awaitingKey.delete(key);
-      this.parts.lost(target, wait.from);
-      resume();
-    }, Math.max(0, wait.until - now));
+    const timer = setTimeout(
+      () => {
+        // The old owner is alive but said nothing in time: start fresh rather than hang the call.
+        this.awaitingShard.delete(sk);
+        this.awaitingKey.delete(key);
+        this.parts.lost(target, wait.from);
+        resume();
+      },
+      Math.max(0, wait.until - now),
+    );
     this.timers.add(timer);
     const list = this.waiters.get(waitKey);
     if (list) list.push(resume);
@@ -338,4 +341,3 @@ export class Handoff {
 }
 
 const shardKey = (capability: string, shard: number): string => `${capability}\u0000${shard}`;
-

@@ -22,7 +22,12 @@ export interface HelloContext {
 export type HelloCheck = { readonly ok: true; readonly claims: IdentityClaims | null } | { readonly ok: false; readonly error: MeshError };
 
 /** Our hello on `channel` to `peer`, signed for this connection when the room signs identities. */
-export async function helloFor(base: Omit<HelloFrame, 'auth'>, peer: string, channel: PeerChannel, identity: LocalIdentity | undefined): Promise<HelloFrame> {
+export async function helloFor(
+  base: Omit<HelloFrame, 'auth'>,
+  peer: string,
+  channel: PeerChannel,
+  identity: LocalIdentity | undefined,
+): Promise<HelloFrame> {
   const grant = identity?.grant() ?? null;
   if (identity === undefined || grant === null) return { ...base, auth: null };
   const proof = await identity.sign(binding(identity.room, base.peerId, peer, channel.fingerprints.local, channel.fingerprints.remote));
@@ -59,7 +64,11 @@ export async function checkIdentity(frame: HelloFrame, peer: string, channel: Pe
   const { claims } = checked;
   if (claims.peerId !== peer || claims.room !== ctx.identity.room) return refuse(`token is for ${claims.peerId} in room ${claims.room}`);
   if (claims.kind !== frame.kind) return refuse(`token is for a ${claims.kind} peer, hello says ${frame.kind}`);
-  const proven = await verifyProof(claims.key, frame.auth.proof, binding(claims.room, peer, ctx.self, channel.fingerprints.remote, channel.fingerprints.local));
+  const proven = await verifyProof(
+    claims.key,
+    frame.auth.proof,
+    binding(claims.room, peer, ctx.self, channel.fingerprints.remote, channel.fingerprints.local),
+  );
   if (!proven) return refuse('proof does not match the token key and this connection');
   const extra = ungranted(claims, frame.capabilities);
   if (extra !== null) return refuse(`capability "${extra}" is not granted to it`);

@@ -30,7 +30,11 @@ export class Inbound {
   onCall(state: PeerLink, frame: CallFrame): void {
     if (this.pastWindow(state, 'call')) {
       state.link.credit(1);
-      return this.sendError(state, frame.corr, new BusyError(`peer ${state.peer} has more than ${state.link.windowSize} calls and casts unhandled here`));
+      return this.sendError(
+        state,
+        frame.corr,
+        new BusyError(`peer ${state.peer} has more than ${state.link.windowSize} calls and casts unhandled here`),
+      );
     }
     // The caller stops waiting after timeoutMs: work still queued by then is answered unrun.
     const deadline = Date.now() + frame.timeoutMs;

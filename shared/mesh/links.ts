@@ -9,7 +9,10 @@ import { checkIdentity, checkRenewal, helloFor, incompatibility, isOpen, ungrant
 import type { PeerTraffic } from './stats.js';
 
 /** The frames the links hand on: everything that is not about the link itself. */
-export type AppFrame = Extract<Frame, { t: 'call' | 'cast' | 'reply' | 'error' | 'handoff' | 'released' | 'replica' | 'replica-ack' | 'replica-drop' }>;
+export type AppFrame = Extract<
+  Frame,
+  { t: 'call' | 'cast' | 'reply' | 'error' | 'handoff' | 'released' | 'replica' | 'replica-ack' | 'replica-drop' }
+>;
 
 /** One open channel to a peer and what we know of that peer. */
 export interface PeerLink {
@@ -93,10 +96,11 @@ export class PeerLinks {
   constructor(private readonly parts: LinkParts) {
     // A renewed token of ours reaches every peer before the old one expires there.
     const identity = parts.hello.identity;
-    this.stopRenewals = identity?.onRenewed(() => {
-      const token = identity.grant()?.token;
-      if (token !== undefined) this.broadcast({ t: 'token', token });
-    }) ?? (() => undefined);
+    this.stopRenewals =
+      identity?.onRenewed(() => {
+        const token = identity.grant()?.token;
+        if (token !== undefined) this.broadcast({ t: 'token', token });
+      }) ?? (() => undefined);
   }
 
   /** The first of `capabilities` our own token does not grant (null in an open room or when all are granted). */
@@ -126,7 +130,18 @@ export class PeerLinks {
       this.parts.config.link,
     );
     const state: PeerLink = {
-      ...{ peer, link, channel, info: null, claims: null, held: null, outbox: null, helloOut: Promise.resolve(), leaving: false, farewell: false },
+      ...{
+        peer,
+        link,
+        channel,
+        info: null,
+        claims: null,
+        held: null,
+        outbox: null,
+        helloOut: Promise.resolve(),
+        leaving: false,
+        farewell: false,
+      },
       ...{ lastHeard: Date.now(), pings: 0, rejected: 0, lastPong: 0, pendingCaps: null, capsAppliedAt: 0, capsTimer: null, probe: null },
     };
     this.links.set(peer, state);
@@ -151,12 +166,15 @@ export class PeerLinks {
     if (!state || state.probe !== null) return;
     const heard = state.link.counters.messagesIn;
     this.send(state, { t: 'ping', n: ++state.pings });
-    state.probe = setTimeout(() => {
-      state.probe = null;
-      if (this.links.get(peer) !== state || state.link.counters.messagesIn > heard) return;
-      state.channel.close();
-      this.closed(peer);
-    }, Math.min(PROBE_MS, this.parts.config.peerTimeoutMs));
+    state.probe = setTimeout(
+      () => {
+        state.probe = null;
+        if (this.links.get(peer) !== state || state.link.counters.messagesIn > heard) return;
+        state.channel.close();
+        this.closed(peer);
+      },
+      Math.min(PROBE_MS, this.parts.config.peerTimeoutMs),
+    );
   }
 
   /** The transport reports the channel gone (or we decided so): forget the peer. */
@@ -258,7 +276,8 @@ export class PeerLinks {
   private onFrame(state: PeerLink, frame: Frame, bytes: number | undefined): void {
     // A bye is never held: a peer that refuses us while we check its hello must be heard.
     if (state.held !== null && frame.t !== 'bye') {
-      if (state.held.length >= MAX_HELD) return this.refuse(state, new UnauthorizedError(`peer ${state.peer} sent too much before its hello was checked`));
+      if (state.held.length >= MAX_HELD)
+        return this.refuse(state, new UnauthorizedError(`peer ${state.peer} sent too much before its hello was checked`));
       state.held.push(frame);
       return;
     }
@@ -268,7 +287,8 @@ export class PeerLinks {
         return this.onHello(state, frame);
       case 'caps':
         if (!state.info || state.leaving) return this.rejected(state.peer, 'caps', 'caps before hello or after bye');
-        if (ungranted(state.claims, frame.capabilities) !== null) return this.rejected(state.peer, 'caps', 'a capability its token does not grant');
+        if (ungranted(state.claims, frame.capabilities) !== null)
+          return this.rejected(state.peer, 'caps', 'a capability its token does not grant');
         state.pendingCaps = frame;
         return this.applyCapsSoon(state);
       case 'token':
@@ -374,7 +394,8 @@ export class PeerLinks {
 
   private onBye(state: PeerLink, reason: string): void {
     for (const [prefix, make] of REFUSALS) {
-      if (reason.startsWith(prefix)) this.parts.refused(state.peer, make(`refused by ${state.peer}: ${reason.slice(prefix.length)}`, state.peer));
+      if (reason.startsWith(prefix))
+        this.parts.refused(state.peer, make(`refused by ${state.peer}: ${reason.slice(prefix.length)}`, state.peer));
     }
     // The peer is leaving: route nothing more to it, but keep the channel until it closes it, so the
     // replies to calls it is still finishing reach us. Our farewell tells it nothing more will come.

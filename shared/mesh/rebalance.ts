@@ -84,7 +84,11 @@ export class Rebalance {
   viewChanged(change: MembershipChange, moves: ReadonlyMap<string, readonly ShardMove[]>, serving: boolean): number {
     if (!serving) return 0;
     const { handoff } = this;
-    handoff.viewChanged(moves, change.joined.map((p) => p.id), change.left.map((p) => p.id));
+    handoff.viewChanged(
+      moves,
+      change.joined.map((p) => p.id),
+      change.left.map((p) => p.id),
+    );
     const destination = new Map<string, string>();
     const self = this.parts.config.peerId;
     const moved = handoff.sweep(() =>

@@ -4,8 +4,8 @@ import type { DeactivateReason } from '../actors/actor.js';
 export class LatencyHistogram {
   // Bucket upper bounds in microseconds: 1-2-5 steps from 10 us to 60 s.
   static readonly BOUNDS_US: readonly number[] = [
-    10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
-    2_000_000, 5_000_000, 10_000_000, 60_000_000,
+    10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000,
+    10_000_000, 60_000_000,
   ];
   readonly counts = new Array<number>(LatencyHistogram.BOUNDS_US.length + 1).fill(0);
   count = 0;
@@ -83,8 +83,7 @@ export interface StatsSources {
   transport(): Readonly<Record<string, number>>;
 }
 
-const perfNow: () => number =
-  typeof globalThis.performance?.now === 'function' ? () => globalThis.performance.now() : () => Date.now();
+const perfNow: () => number = typeof globalThis.performance?.now === 'function' ? () => globalThis.performance.now() : () => Date.now();
 
 /** The mesh's counters, in one place: every part counts here, and `snapshot()` is what `stats()` returns. */
 export class MeshCounters {

@@ -60,7 +60,7 @@ export function murmur3(bytes: Uint8Array, len: number = bytes.length, seed = 0)
   let h = seed | 0;
   const blocks = len & ~3;
   for (let i = 0; i < blocks; i += 4) {
-    let k = (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)) | 0;
+    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24) | 0;
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, 0x1b873593);

@@ -20,8 +20,7 @@ export interface MembershipChange {
 
 export const normalizeNames = (names: Iterable<string>): string[] => [...new Set(names)].sort();
 
-const sameList = (a: readonly string[], b: readonly string[]): boolean =>
-  a.length === b.length && a.every((value, i) => value === b[i]);
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((value, i) => value === b[i]);
 
 /**
  * The set of peers this peer can reach, with what each can host. Versioned: every change bumps `version`,

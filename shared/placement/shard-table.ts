@@ -86,7 +86,8 @@ class Rendezvous {
       for (let shard = 0; shard < owners.length; shard++) {
         const best = owners[shard];
         const second = this.second[shard];
-        if ((best !== undefined && gone.has(best)) || (second !== undefined && gone.has(second))) this.recompute(shard, peers, owners, added);
+        if ((best !== undefined && gone.has(best)) || (second !== undefined && gone.has(second)))
+          this.recompute(shard, peers, owners, added);
       }
     }
     if (added.length === 0) return;

@@ -369,7 +369,13 @@ export class FrameLink {
       this.counters.bytesOut += message.length;
     }
     this.compact();
-    if (this.admissions.waiting && this.admissions.admit(() => this.roomNow(), (item) => this.enqueue(item)) > 0) {
+    if (
+      this.admissions.waiting &&
+      this.admissions.admit(
+        () => this.roomNow(),
+        (item) => this.enqueue(item),
+      ) > 0
+    ) {
       this.requestFlush();
     }
     if (this.flushedWaiters.length > 0 && this.isFlushed()) this.wakeFlushed();

@@ -424,10 +424,20 @@ export function fromWire(raw: unknown): Frame {
       };
     case TAG['replica-ack']:
       arity(a, 6, 'replica-ack');
-      return { t: 'replica-ack', ...actorRef(a, 'replica-ack'), epoch: uint(a[4], 'replica-ack.epoch'), seq: uint(a[5], 'replica-ack.seq') };
+      return {
+        t: 'replica-ack',
+        ...actorRef(a, 'replica-ack'),
+        epoch: uint(a[4], 'replica-ack.epoch'),
+        seq: uint(a[5], 'replica-ack.seq'),
+      };
     case TAG['replica-drop']:
       arity(a, 6, 'replica-drop');
-      return { t: 'replica-drop', ...actorRef(a, 'replica-drop'), epoch: uint(a[4], 'replica-drop.epoch'), seq: uint(a[5], 'replica-drop.seq') };
+      return {
+        t: 'replica-drop',
+        ...actorRef(a, 'replica-drop'),
+        epoch: uint(a[4], 'replica-drop.epoch'),
+        seq: uint(a[5], 'replica-drop.seq'),
+      };
     case TAG.released:
       arity(a, 4, 'released');
       return {

@@ -37,13 +37,7 @@ export interface JoinRequest {
  * Why a join or a refresh was refused. RATE_LIMITED is the only one that says "same request, later": the
  * connection sent joins or refreshes faster than the server accepts them.
  */
-export type JoinRefusalCode =
-  | 'UNAUTHORIZED'
-  | 'ROOM_FULL'
-  | 'INVALID_ARGUMENT'
-  | 'DUPLICATE_PEER'
-  | 'INCOMPATIBLE_PEER'
-  | 'RATE_LIMITED';
+export type JoinRefusalCode = 'UNAUTHORIZED' | 'ROOM_FULL' | 'INVALID_ARGUMENT' | 'DUPLICATE_PEER' | 'INCOMPATIBLE_PEER' | 'RATE_LIMITED';
 
 /**
  * A connection refused at the handshake gets a socket.io `connect_error` whose message is

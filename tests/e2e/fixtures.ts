@@ -3,7 +3,7 @@
  * in separate contexts and headless Node peers as child processes whose JSON lines are parsed.
  */
 import { fileURLToPath } from 'node:url';
-import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page, } from '@playwright/test';
+import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page } from '@playwright/test';
 import type { PeerInfo } from '../../client/index.js';
 import type { HostedView, PlayerView } from '../../demo/app/debug-api.js';
 import { startDemoServer, type DemoServer } from '../../demo/server/demo-server.js';
@@ -33,13 +33,21 @@ export interface HostedRow {
 
 /** The peer ids this tab's mesh sees (itself included), sorted. */
 export const tabPeerIds = (tab: Tab): Promise<string[]> =>
-  tab.page.evaluate(() => window.rtcMesh!.mesh.peers().map((p) => p.id).sort());
+  tab.page.evaluate(() =>
+    window
+      .rtcMesh!.mesh.peers()
+      .map((p) => p.id)
+      .sort(),
+  );
 
 export const tabPeers = (tab: Tab): Promise<PeerInfo[]> => tab.page.evaluate(() => window.rtcMesh!.mesh.peers());
 
 /** [shard, owner] per id, as the tab computes them. Ids travel as JSON so that lone surrogates survive. */
 export const tabPlacements = (tab: Tab, ids: readonly string[], capability: string): Promise<[number, string | null][]> =>
-  tab.page.evaluate(([json, cap]) => window.rtcMesh!.placements(JSON.parse(json) as string[], cap), [JSON.stringify(ids), capability] as const);
+  tab.page.evaluate(([json, cap]) => window.rtcMesh!.placements(JSON.parse(json) as string[], cap), [
+    JSON.stringify(ids),
+    capability,
+  ] as const);
 
 /** The owner of every shard for `capability` in the tab's view. */
 export const tabOwners = (tab: Tab, capability: string): Promise<(string | null)[]> =>
@@ -49,7 +57,9 @@ export const tabOwners = (tab: Tab, capability: string): Promise<(string | null)
   }, capability);
 
 /** The shard map as painted: owner per cell, the colour read back from the canvas, and the expected colours. */
-export const tabMap = (tab: Tab): Promise<{ capability: string; painted: (string | null)[]; pixels: string[]; colors: Record<string, string> }> =>
+export const tabMap = (
+  tab: Tab,
+): Promise<{ capability: string; painted: (string | null)[]; pixels: string[]; colors: Record<string, string> }> =>
   tab.page.evaluate(() => {
     const r = window.rtcMesh!;
     const painted = r.mapOwners();
@@ -84,7 +94,9 @@ export async function addPlayers(tab: Tab, count: number): Promise<string[]> {
   await tab.page.getByTestId('player-count').fill(String(count));
   await tab.page.getByTestId('add-players').click();
   await expect(tab.page.getByTestId('player-row')).toHaveCount(before + count);
-  return tab.page.getByTestId('player-row').evaluateAll((rows, skip) => rows.slice(skip).map((r) => (r as HTMLElement).dataset['player'] ?? ''), before);
+  return tab.page
+    .getByTestId('player-row')
+    .evaluateAll((rows, skip) => rows.slice(skip).map((r) => (r as HTMLElement).dataset['player'] ?? ''), before);
 }
 
 /** Clicks each player row its number of times, then waits for every reply (or error) to be shown. */
@@ -189,7 +201,10 @@ export class NodePeer {
     return (await this.peers()).map((p) => p.id).sort();
   }
 
-  placements(ids: readonly string[], capabilities: readonly string[]): Promise<{ shards: number[]; owners: Record<string, (string | null)[]>; peersFor: Record<string, string[]> }> {
+  placements(
+    ids: readonly string[],
+    capabilities: readonly string[],
+  ): Promise<{ shards: number[]; owners: Record<string, (string | null)[]>; peersFor: Record<string, string[]> }> {
     return this.request({ cmd: 'placements', ids, capabilities }, 30_000);
   }
 
@@ -299,7 +314,12 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
         }
         for (const node of nodes) {
           if (node.process.child.exitCode !== null) continue;
-          await expect.poll(() => (node.script === 'test' ? node.peerIds() : Promise.resolve(node.lastTopology())), { message: `${node.name} sees every peer`, timeout: 45_000 }).toEqual(ids);
+          await expect
+            .poll(() => (node.script === 'test' ? node.peerIds() : Promise.resolve(node.lastTopology())), {
+              message: `${node.name} sees every peer`,
+              timeout: 45_000,
+            })
+            .toEqual(ids);
         }
         return ids;
       },
@@ -319,7 +339,11 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
       // What each tab saw, to tell a mesh problem from a page problem.
       for (const tab of tabs) {
         if (tab.closed) continue;
-        const events = (await tab.page.locator('#event-log').textContent().catch(() => null)) ?? '(page gone)';
+        const events =
+          (await tab.page
+            .locator('#event-log')
+            .textContent()
+            .catch(() => null)) ?? '(page gone)';
         await testInfo.attach(`${tab.name} (${tab.peerId}) event log`, { body: events, contentType: 'text/plain' });
       }
     }

@@ -98,13 +98,20 @@ function expectedOwners(peerIds: readonly string[], capability: string): string[
 /** Waits until the tab's shard map shows `owners` for its capability, and checks the canvas pixels match. */
 async function expectMap(tab: Tab, owners: readonly (string | null)[], capability = 'game'): Promise<void> {
   await expect
-    .poll(async () => {
-      const map = await tabMap(tab);
-      return map.capability === capability ? differences(map.painted, owners, (i) => `shard ${i}`) : [`map shows ${map.capability}`];
-    }, { message: `${tab.name}'s shard map shows the owners of ${capability}` })
+    .poll(
+      async () => {
+        const map = await tabMap(tab);
+        return map.capability === capability ? differences(map.painted, owners, (i) => `shard ${i}`) : [`map shows ${map.capability}`];
+      },
+      { message: `${tab.name}'s shard map shows the owners of ${capability}` },
+    )
     .toEqual([]);
   const map = await tabMap(tab);
-  const wrongPixels = differences(map.pixels, map.painted.map((owner) => map.colors[owner ?? '']!), (i) => `cell ${i} (owner ${map.painted[i]})`);
+  const wrongPixels = differences(
+    map.pixels,
+    map.painted.map((owner) => map.colors[owner ?? '']!),
+    (i) => `cell ${i} (owner ${map.painted[i]})`,
+  );
   expect(wrongPixels, `${tab.name}'s canvas cells have their owner's colour`).toEqual([]);
 }
 
@@ -122,9 +129,13 @@ const nodeGame = async (node: NodePeer): Promise<[string, number | null][]> =>
 
 /** The peer list's swatch colour of every peer, as the tab shows it. */
 const swatchColours = (tab: Tab): Promise<Record<string, string>> =>
-  tab.page.getByTestId('peer-row').evaluateAll((els) =>
-    Object.fromEntries(els.map((el) => [(el as HTMLElement).dataset['peerId'] ?? '', getComputedStyle(el.querySelector('.swatch')!).backgroundColor])),
-  );
+  tab.page
+    .getByTestId('peer-row')
+    .evaluateAll((els) =>
+      Object.fromEntries(
+        els.map((el) => [(el as HTMLElement).dataset['peerId'] ?? '', getComputedStyle(el.querySelector('.swatch')!).backgroundColor]),
+      ),
+    );
 
 /** 'rgb(r, g, b)' -> its distance to another in sRGB (0-441). */
 function rgbDistance(x: string, y: string): number {
@@ -157,7 +168,12 @@ test('three tabs and a headless Node peer form one mesh, and every tab shows all
       els.map((el) => {
         const row = el as HTMLElement;
         const swatch = row.querySelector('.swatch') as HTMLElement;
-        return { id: row.dataset['peerId'] ?? '', kind: row.dataset['kind'] ?? '', caps: row.dataset['capabilities'] ?? '', color: getComputedStyle(swatch).backgroundColor };
+        return {
+          id: row.dataset['peerId'] ?? '',
+          kind: row.dataset['kind'] ?? '',
+          caps: row.dataset['capabilities'] ?? '',
+          color: getComputedStyle(swatch).backgroundColor,
+        };
       }),
     );
     expect(listed.map((r) => r.id).sort()).toEqual(ids);
@@ -188,11 +204,20 @@ test('every tab and the Node peer compute the same shard and owner for 2,000 ids
   const members = await mesh.waitForMesh();
   const vectors = await loadVectors();
   const ids = idsUnderTest(vectors, 2000);
-  expect(ids.some((id) => [...id].some((c) => c.charCodeAt(0) > 0x7f)), 'non-ASCII ids are part of the set').toBe(true);
+  expect(
+    ids.some((id) => [...id].some((c) => c.charCodeAt(0) > 0x7f)),
+    'non-ASCII ids are part of the set',
+  ).toBe(true);
 
   // Node side, from the library's own modules: the hash against the published vectors, then placement.
   const shards = ids.map((id) => shardFor(id, SHARDS));
-  expect(differences(vectors.vectors.map((v) => shardFor(v.id, SHARDS)), vectors.vectors.map((v) => v.shard), (i) => JSON.stringify(vectors.vectors[i]!.id))).toEqual([]);
+  expect(
+    differences(
+      vectors.vectors.map((v) => shardFor(v.id, SHARDS)),
+      vectors.vectors.map((v) => v.shard),
+      (i) => JSON.stringify(vectors.vectors[i]!.id),
+    ),
+  ).toEqual([]);
 
   // The Node peer's view: the same members for every capability, and owners as placement computes them.
   const nodeView = await node.placements(ids, CAPABILITIES);
@@ -209,12 +234,33 @@ test('every tab and the Node peer compute the same shard and owner for 2,000 ids
   for (const tab of tabs) {
     for (const cap of CAPABILITIES) {
       const placed = await tabPlacements(tab, ids, cap);
-      expect(differences(placed.map((p) => p[0]), shards, (i) => `${tab.name} shard of ${JSON.stringify(ids[i])}`)).toEqual([]);
-      expect(differences(placed.map((p) => p[1] ?? ''), owners[cap]!, (i) => `${tab.name} ${cap} owner of ${JSON.stringify(ids[i])}`)).toEqual([]);
+      expect(
+        differences(
+          placed.map((p) => p[0]),
+          shards,
+          (i) => `${tab.name} shard of ${JSON.stringify(ids[i])}`,
+        ),
+      ).toEqual([]);
+      expect(
+        differences(
+          placed.map((p) => p[1] ?? ''),
+          owners[cap]!,
+          (i) => `${tab.name} ${cap} owner of ${JSON.stringify(ids[i])}`,
+        ),
+      ).toEqual([]);
     }
     // The vectors as the browser hashes them (UTF-8 of non-ASCII and lone surrogates included).
-    const vectorShards = await tab.page.evaluate((json) => (JSON.parse(json) as string[]).map((id) => window.rtcMesh!.shardFor(id)), JSON.stringify(vectors.vectors.map((v) => v.id)));
-    expect(differences(vectorShards, vectors.vectors.map((v) => v.shard), (i) => `${tab.name} ${JSON.stringify(vectors.vectors[i]!.id)}`)).toEqual([]);
+    const vectorShards = await tab.page.evaluate(
+      (json) => (JSON.parse(json) as string[]).map((id) => window.rtcMesh!.shardFor(id)),
+      JSON.stringify(vectors.vectors.map((v) => v.id)),
+    );
+    expect(
+      differences(
+        vectorShards,
+        vectors.vectors.map((v) => v.shard),
+        (i) => `${tab.name} ${JSON.stringify(vectors.vectors[i]!.id)}`,
+      ),
+    ).toEqual([]);
     // And the whole map: every one of the 4096 cells painted in its owner's colour.
     await expectMap(tab, expectedOwners(members, 'game'));
   }
@@ -230,7 +276,10 @@ test('clicking players in tab A routes each call to its owner, which alone hosts
 
   const placed = await tabPlacements(a, players, 'game');
   const owner = new Map(players.map((id, i) => [id, placed[i]![1]!]));
-  const hosts: { name: string; id: string }[] = [...[a, b, c].map((t) => ({ name: t.name, id: t.peerId })), { name: 'node', id: node.peerId }];
+  const hosts: { name: string; id: string }[] = [
+    ...[a, b, c].map((t) => ({ name: t.name, id: t.peerId })),
+    { name: 'node', id: node.peerId },
+  ];
   for (const host of hosts) {
     expect([...owner.values()].filter((o) => o === host.id).length, `40 players give ${host.name} some`).toBeGreaterThan(0);
   }
@@ -239,8 +288,13 @@ test('clicking players in tab A routes each call to its owner, which alone hosts
   // A shows its 40 spread over the four peers, and B and C, which have no players, show none anywhere.
   for (const host of hosts) {
     const n = [...owner.values()].filter((o) => o === host.id).length;
-    await expect(a.page.locator(`[data-testid="peer-row"][data-peer-id="${host.id}"] [data-testid="peer-players"]`)).toHaveText(`${n} player${n === 1 ? '' : 's'}`);
-    for (const tab of [b, c]) await expect(tab.page.locator(`[data-testid="peer-row"][data-peer-id="${host.id}"] [data-testid="peer-players"]`)).toHaveText('0 players');
+    await expect(a.page.locator(`[data-testid="peer-row"][data-peer-id="${host.id}"] [data-testid="peer-players"]`)).toHaveText(
+      `${n} player${n === 1 ? '' : 's'}`,
+    );
+    for (const tab of [b, c])
+      await expect(tab.page.locator(`[data-testid="peer-row"][data-peer-id="${host.id}"] [data-testid="peer-players"]`)).toHaveText(
+        '0 players',
+      );
   }
 
   const clicks = new Map(players.map((id, i) => [id, (i % 3) + 1]));
@@ -260,10 +314,14 @@ test('clicking players in tab A routes each call to its owner, which alone hosts
 
   // Each host lists exactly its players under "hosted here", with the score the clicks gave them.
   const expectedOn = (peer: string): [string, number][] =>
-    players.filter((id) => owner.get(id) === peer).map((id): [string, number] => [id, clicks.get(id)!]).sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    players
+      .filter((id) => owner.get(id) === peer)
+      .map((id): [string, number] => [id, clicks.get(id)!])
+      .sort((x, y) => (x[0] < y[0] ? -1 : 1));
   for (const tab of [a, b, c]) {
     await expect.poll(() => hostedGame(tab), { message: `${tab.name} hosts exactly its players` }).toEqual(expectedOn(tab.peerId));
-    for (const row of (await hostedRows(tab)).filter((r) => r.actor === 'GameActor')) expect(row.activation, `${row.id} in ${tab.name}`).toBe(served.get(row.id));
+    for (const row of (await hostedRows(tab)).filter((r) => r.actor === 'GameActor'))
+      expect(row.activation, `${row.id} in ${tab.name}`).toBe(served.get(row.id));
     await expect(tab.page.getByTestId('hosted-count')).toHaveText(String(expectedOn(tab.peerId).length));
   }
   // The Node peer's players ran in the Node process.
@@ -273,7 +331,9 @@ test('clicking players in tab A routes each call to its owner, which alone hosts
   await mesh.screenshot(b, 'tab B hosting its players');
 });
 
-test('a tab without the game capability hosts no game actor, yet calls them and hosts its other actors; offering it again hands players over', async ({ mesh }) => {
+test('a tab without the game capability hosts no game actor, yet calls them and hosts its other actors; offering it again hands players over', async ({
+  mesh,
+}) => {
   const node = await mesh.startNodePeer('node');
   const [a, b, c] = [await mesh.openTab('A'), await mesh.openTab('B'), await mesh.openTab('C')] as const;
   const members = await mesh.waitForMesh();
@@ -281,12 +341,18 @@ test('a tab without the game capability hosts no game actor, yet calls them and 
   await c.page.getByTestId('cap-toggle-game').uncheck();
   await expect(c.page.getByTestId('cap-toggle-game')).not.toBeChecked();
   for (const tab of [a, b, c]) {
-    await expect(tab.page.locator(`[data-testid="peer-row"][data-peer-id="${c.peerId}"]`), `${tab.name} sees C without game`).toHaveAttribute('data-capabilities', 'chat,payment');
+    await expect(
+      tab.page.locator(`[data-testid="peer-row"][data-peer-id="${c.peerId}"]`),
+      `${tab.name} sees C without game`,
+    ).toHaveAttribute('data-capabilities', 'chat,payment');
   }
   await expect.poll(async () => (await node.peers()).find((p) => p.id === c.peerId)?.capabilities).toEqual(['chat', 'payment']);
 
   // No view maps a game shard to C; the map and its legend show none.
-  const gameOwners = expectedOwners(members.filter((id) => id !== c.peerId), 'game');
+  const gameOwners = expectedOwners(
+    members.filter((id) => id !== c.peerId),
+    'game',
+  );
   for (const tab of [a, b, c]) {
     await expectMap(tab, gameOwners);
     await expect(tab.page.locator(`[data-testid="legend-item"][data-peer-id="${c.peerId}"]`)).toHaveCount(0);
@@ -298,7 +364,10 @@ test('a tab without the game capability hosts no game actor, yet calls them and 
   const own = await addPlayers(c, 10); // C calls game actors it cannot host
   await clickPlayers(c, own);
 
-  for (const [tab, ids] of [[a, players], [c, own]] as const) {
+  for (const [tab, ids] of [
+    [a, players],
+    [c, own],
+  ] as const) {
     const views = await tabPlayers(tab);
     expect(views.map((p) => p.id).sort()).toEqual([...ids].sort());
     for (const p of views) {
@@ -315,7 +384,8 @@ test('a tab without the game capability hosts no game actor, yet calls them and 
   const room = Array.from({ length: 5000 }, (_, i) => `room_${i}`).find((id) => chatOwners[shardFor(id, SHARDS)] === c.peerId);
   expect(room, 'some chat room belongs to C').toBeDefined();
   const reply = await a.page.evaluate(
-    (id) => window.rtcMesh!.mesh.call({ actor: 'ChatRoomActor', id, capability: 'chat', payload: { action: 'post', from: 'A', text: 'hi' } }),
+    (id) =>
+      window.rtcMesh!.mesh.call({ actor: 'ChatRoomActor', id, capability: 'chat', payload: { action: 'post', from: 'A', text: 'hi' } }),
     room!,
   );
   expect(reply.peer).toBe(c.peerId);
@@ -329,7 +399,7 @@ test('a tab without the game capability hosts no game actor, yet calls them and 
   const withC = expectedOwners(members, 'game');
   for (const tab of [a, b, c]) await expectMap(tab, withC);
   const moving = players.filter((id) => withC[shardFor(id, SHARDS)] === c.peerId);
-  expect(moving.length, 'some of A\'s players move to C').toBeGreaterThan(0);
+  expect(moving.length, "some of A's players move to C").toBeGreaterThan(0);
   await clickPlayers(a, moving);
   for (const p of (await tabPlayers(a)).filter((x) => moving.includes(x.id))) {
     expect(p.peer, `${p.id} now runs in C`).toBe(c.peerId);
@@ -399,7 +469,11 @@ test('closing a tab moves its shards in every remaining view and its players act
     expect(p.activation, `${id} was activated again`).not.toBe(before.get(id)!.activation);
     expect(p.activation).toMatch(new RegExp(`^${p.peer}#\\d+$`));
     const host = hostOf(p.peer!);
-    if ('page' in host) await expect(host.page.locator(`[data-testid="hosted-row"][data-actor="GameActor"][data-id="${id}"]`)).toHaveAttribute('data-activation', p.activation!);
+    if ('page' in host)
+      await expect(host.page.locator(`[data-testid="hosted-row"][data-actor="GameActor"][data-id="${id}"]`)).toHaveAttribute(
+        'data-activation',
+        p.activation!,
+      );
     else expect((await host.activations()).find((x) => x.id === id)?.activation).toBe(p.activation);
   }
   // The other players did not move: same host, same activation, score carried on.
@@ -416,93 +490,112 @@ test('closing a tab moves its shards in every remaining view and its players act
 /** The README's picture shows the room `npm start` opens, not a test's. */
 const inDemoRoom = test.extend({ room: 'demo' });
 
-inDemoRoom('the demo page fits one screen, follows the capability picker, and is pictured (UPDATE_DEMO_PNG=1 writes docs/demo.png)', async ({ mesh }) => {
-  // Fixed ids, so that the picture is the same on every run.
-  const [idA, idB, idC, idNode] = ['k3769s22cum1mzzy', 'g78qwhingtj94if1', 'ztzunxmc01016ge8', 'm22vx8im64ucjsad'];
-  await mesh.startNodePeer('node', { peerId: idNode });
-  const a = await mesh.openTab('A', { peerId: idA });
-  const b = await mesh.openTab('B', { peerId: idB });
-  await mesh.openTab('C', { peerId: idC });
-  await mesh.waitForMesh();
-  await expect(a.page.getByTestId('self-id')).toHaveText(idA);
-  await expect(a.page.getByTestId('room-name')).toHaveText('demo');
+inDemoRoom(
+  'the demo page fits one screen, follows the capability picker, and is pictured (UPDATE_DEMO_PNG=1 writes docs/demo.png)',
+  async ({ mesh }) => {
+    // Fixed ids, so that the picture is the same on every run.
+    const [idA, idB, idC, idNode] = ['k3769s22cum1mzzy', 'g78qwhingtj94if1', 'ztzunxmc01016ge8', 'm22vx8im64ucjsad'];
+    await mesh.startNodePeer('node', { peerId: idNode });
+    const a = await mesh.openTab('A', { peerId: idA });
+    const b = await mesh.openTab('B', { peerId: idB });
+    await mesh.openTab('C', { peerId: idC });
+    await mesh.waitForMesh();
+    await expect(a.page.getByTestId('self-id')).toHaveText(idA);
+    await expect(a.page.getByTestId('room-name')).toHaveText('demo');
 
-  const players = await addPlayers(a, 30);
-  await clickPlayers(a, new Map(players.map((id, i) => [id, 1 + (i % 4)])));
-  await clickPlayers(b, await addPlayers(b, 6));
-  // Every player's shard carries a marker of its own, a disc well past the size of a cell.
-  const shards = [...new Set((await tabPlayers(a)).map((p) => p.shard))];
-  await expect(a.page.getByTestId('shard-marks')).toHaveAttribute('data-marks', String(shards.length));
-  const markerAreas = await a.page.evaluate((list) => {
-    const map = document.getElementById('shard-map') as HTMLCanvasElement;
-    const marks = document.getElementById('shard-marks') as HTMLCanvasElement;
-    const pitch = map.getBoundingClientRect().width / 64;
-    const margin = map.getBoundingClientRect().left - marks.getBoundingClientRect().left;
-    const dpr = marks.width / marks.getBoundingClientRect().width;
-    const data = marks.getContext('2d')!.getImageData(0, 0, marks.width, marks.height).data;
-    // Opaque CSS px² within a cell's distance of each marked cell's centre.
-    return list.map((shard) => {
-      const cx = (margin + (shard % 64) * pitch + pitch / 2) * dpr;
-      const cy = (margin + Math.floor(shard / 64) * pitch + pitch / 2) * dpr;
-      let opaque = 0;
-      for (let y = Math.floor(cy - pitch * dpr); y < cy + pitch * dpr; y++) {
-        for (let x = Math.floor(cx - pitch * dpr); x < cx + pitch * dpr; x++) if ((data[(y * marks.width + x) * 4 + 3] ?? 0) > 128) opaque++;
-      }
-      return opaque / dpr / dpr;
-    });
-  }, shards);
-  for (const area of markerAreas) expect(area, 'a marker covers more than a cell').toBeGreaterThan(30);
-  for (const id of ['map-panel', 'peers-panel', 'stats-panel', 'players-panel', 'hosted-panel', 'log-panel']) {
-    await expect(a.page.locator(`#${id}`), `${id} on screen`).toBeInViewport({ ratio: 1 });
-  }
-  // One screen at a common laptop size: no page scrolling either way; long lists scroll in their panels.
-  expect(await a.page.evaluate(() => [document.documentElement.scrollWidth <= innerWidth, document.documentElement.scrollHeight <= innerHeight])).toEqual([true, true]);
-  // Live stats count this tab's own calls (30 players, 1 to 4 clicks each), not the page's state polls, and
-  // time the same calls.
-  await expect.poll(async () => [await a.page.locator('#stat-ok').textContent(), await a.page.locator('#stat-failed').textContent()]).toEqual(['73', '0']);
-  const live = await a.page.evaluate(() => window.rtcMesh!.liveStats());
-  expect(live).toMatchObject({ ok: 73, failed: 0, latencyCount: 73 });
-  expect(live.local + live.remote).toBe(73);
-  await expect(a.page.locator('#stat-p50')).toHaveText(/\d( ms| µs)$/);
-  // Every peer's colour is the same in the list, the legend and the player rows.
-  const colours = await a.page.evaluate(() => {
-    const out: Record<string, string[]> = {};
-    for (const el of document.querySelectorAll<HTMLElement>('[data-peer-id] .dot, .peer-row[data-peer-id] > .swatch')) {
-      const id = el.closest<HTMLElement>('[data-peer-id]')!.dataset['peerId']!;
-      const seen = out[id] ?? [];
-      seen.push(getComputedStyle(el).backgroundColor);
-      out[id] = seen;
+    const players = await addPlayers(a, 30);
+    await clickPlayers(a, new Map(players.map((id, i) => [id, 1 + (i % 4)])));
+    await clickPlayers(b, await addPlayers(b, 6));
+    // Every player's shard carries a marker of its own, a disc well past the size of a cell.
+    const shards = [...new Set((await tabPlayers(a)).map((p) => p.shard))];
+    await expect(a.page.getByTestId('shard-marks')).toHaveAttribute('data-marks', String(shards.length));
+    const markerAreas = await a.page.evaluate((list) => {
+      const map = document.getElementById('shard-map') as HTMLCanvasElement;
+      const marks = document.getElementById('shard-marks') as HTMLCanvasElement;
+      const pitch = map.getBoundingClientRect().width / 64;
+      const margin = map.getBoundingClientRect().left - marks.getBoundingClientRect().left;
+      const dpr = marks.width / marks.getBoundingClientRect().width;
+      const data = marks.getContext('2d')!.getImageData(0, 0, marks.width, marks.height).data;
+      // Opaque CSS px² within a cell's distance of each marked cell's centre.
+      return list.map((shard) => {
+        const cx = (margin + (shard % 64) * pitch + pitch / 2) * dpr;
+        const cy = (margin + Math.floor(shard / 64) * pitch + pitch / 2) * dpr;
+        let opaque = 0;
+        for (let y = Math.floor(cy - pitch * dpr); y < cy + pitch * dpr; y++) {
+          for (let x = Math.floor(cx - pitch * dpr); x < cx + pitch * dpr; x++)
+            if ((data[(y * marks.width + x) * 4 + 3] ?? 0) > 128) opaque++;
+        }
+        return opaque / dpr / dpr;
+      });
+    }, shards);
+    for (const area of markerAreas) expect(area, 'a marker covers more than a cell').toBeGreaterThan(30);
+    for (const id of ['map-panel', 'peers-panel', 'stats-panel', 'players-panel', 'hosted-panel', 'log-panel']) {
+      await expect(a.page.locator(`#${id}`), `${id} on screen`).toBeInViewport({ ratio: 1 });
     }
-    return Object.values(out).map((list) => new Set(list).size);
-  });
-  expect(colours.length).toBeGreaterThanOrEqual(4);
-  for (const distinct of colours) expect(distinct).toBe(1);
+    // One screen at a common laptop size: no page scrolling either way; long lists scroll in their panels.
+    expect(
+      await a.page.evaluate(() => [
+        document.documentElement.scrollWidth <= innerWidth,
+        document.documentElement.scrollHeight <= innerHeight,
+      ]),
+    ).toEqual([true, true]);
+    // Live stats count this tab's own calls (30 players, 1 to 4 clicks each), not the page's state polls, and
+    // time the same calls.
+    await expect
+      .poll(async () => [await a.page.locator('#stat-ok').textContent(), await a.page.locator('#stat-failed').textContent()])
+      .toEqual(['73', '0']);
+    const live = await a.page.evaluate(() => window.rtcMesh!.liveStats());
+    expect(live).toMatchObject({ ok: 73, failed: 0, latencyCount: 73 });
+    expect(live.local + live.remote).toBe(73);
+    await expect(a.page.locator('#stat-p50')).toHaveText(/\d( ms| µs)$/);
+    // Every peer's colour is the same in the list, the legend and the player rows.
+    const colours = await a.page.evaluate(() => {
+      const out: Record<string, string[]> = {};
+      for (const el of document.querySelectorAll<HTMLElement>('[data-peer-id] .dot, .peer-row[data-peer-id] > .swatch')) {
+        const id = el.closest<HTMLElement>('[data-peer-id]')!.dataset['peerId']!;
+        const seen = out[id] ?? [];
+        seen.push(getComputedStyle(el).backgroundColor);
+        out[id] = seen;
+      }
+      return Object.values(out).map((list) => new Set(list).size);
+    });
+    expect(colours.length).toBeGreaterThanOrEqual(4);
+    for (const distinct of colours) expect(distinct).toBe(1);
 
-  // Clicking scrolled the players' list to its last row; the picture shows it from the top.
-  await a.page.locator('#players-panel .scroll').evaluate((list) => list.scrollTo(0, 0));
-  const box = (await a.page.getByTestId('shard-map').boundingBox())!;
-  await a.page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.4);
-  await expect(a.page.locator('#map-hover')).toContainText(/shard \d+ · game →/);
-  // Always attached to the report; docs/demo.png is rewritten only on request, so a test run leaves the tree clean.
-  if (process.env['UPDATE_DEMO_PNG'] === '1') {
-    await mkdir(dirname(DEMO_PNG), { recursive: true });
-    await mesh.screenshot(a, 'the demo (docs/demo.png)', { path: DEMO_PNG });
-  } else {
-    await mesh.screenshot(a, 'the demo');
-  }
+    // Clicking scrolled the players' list to its last row; the picture shows it from the top.
+    await a.page.locator('#players-panel .scroll').evaluate((list) => list.scrollTo(0, 0));
+    const box = (await a.page.getByTestId('shard-map').boundingBox())!;
+    await a.page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.4);
+    await expect(a.page.locator('#map-hover')).toContainText(/shard \d+ · game →/);
+    // Always attached to the report; docs/demo.png is rewritten only on request, so a test run leaves the tree clean.
+    if (process.env['UPDATE_DEMO_PNG'] === '1') {
+      await mkdir(dirname(DEMO_PNG), { recursive: true });
+      await mesh.screenshot(a, 'the demo (docs/demo.png)', { path: DEMO_PNG });
+    } else {
+      await mesh.screenshot(a, 'the demo');
+    }
 
-  // The map and its legend follow the capability picker.
-  await a.page.getByTestId('map-capability').selectOption('chat');
-  await expect(a.page.getByTestId('shard-map')).toHaveAttribute('data-capability', 'chat');
-  await expectMap(a, expectedOwners((await tabPeers(a)).map((p) => p.id), 'chat'), 'chat');
-  await mesh.screenshot(a, 'tab A, chat map');
-});
+    // The map and its legend follow the capability picker.
+    await a.page.getByTestId('map-capability').selectOption('chat');
+    await expect(a.page.getByTestId('shard-map')).toHaveAttribute('data-capability', 'chat');
+    await expectMap(
+      a,
+      expectedOwners(
+        (await tabPeers(a)).map((p) => p.id),
+        'chat',
+      ),
+      'chat',
+    );
+    await mesh.screenshot(a, 'tab A, chat map');
+  },
+);
 
 test('a tab joining takes a scored player with its score intact', async ({ mesh }) => {
   // Fixed ids, so the player is chosen here: J will own it once it joins; until then the Node peer does. Caller,
   // old owner and new owner are three different peers, and the state crosses from Node to the browser.
   const [idA, idNode, idJ] = ['tab-a-handoff', 'node-handoff', 'tab-j-joiner'];
-  const ownerAmong = (id: string, peers: readonly string[]): string | undefined => strategy.owner(shardFor(id, SHARDS), 'game', [...peers].sort());
+  const ownerAmong = (id: string, peers: readonly string[]): string | undefined =>
+    strategy.owner(shardFor(id, SHARDS), 'game', [...peers].sort());
   const index = Array.from({ length: 200 }, (_, i) => i + 1).find(
     (k) => ownerAmong(`player_${k}`, [idA, idNode, idJ]) === idJ && ownerAmong(`player_${k}`, [idA, idNode]) === idNode,
   );
@@ -523,7 +616,10 @@ test('a tab joining takes a scored player with its score intact', async ({ mesh 
   await expect(row).toHaveAttribute('data-peer', idNode);
   const call = (action: string) =>
     a.page.evaluate(
-      ([id, act]) => window.rtcMesh!.mesh.call({ actor: 'GameActor', id, capability: 'game', payload: { action: act } }).then((r) => ({ peer: r.peer, result: r.result as unknown, activation: r.activation })),
+      ([id, act]) =>
+        window
+          .rtcMesh!.mesh.call({ actor: 'GameActor', id, capability: 'game', payload: { action: act } })
+          .then((r) => ({ peer: r.peer, result: r.result as unknown, activation: r.activation })),
       [player, action] as const,
     );
   const levelled = await call('level_up');
@@ -556,7 +652,9 @@ test('a tab joining takes a scored player with its score intact', async ({ mesh 
   await expect.poll(() => nodeGame(node), { message: 'the old owner no longer hosts it' }).toEqual([]);
   expect((await hostedRows(a)).filter((r) => r.actor === 'GameActor')).toEqual([]);
   expect(node.events.filter((e) => e.event === 'deactivated' && e['id'] === player).map((e) => e['reason'])).toEqual(['rebalance']);
-  expect(node.events.filter((e) => e.event === 'handoff' && e['id'] === player).map((e) => [e['direction'], e['peer']])).toEqual([['sent', idJ]]);
+  expect(node.events.filter((e) => e.event === 'handoff' && e['id'] === player).map((e) => [e['direction'], e['peer']])).toEqual([
+    ['sent', idJ],
+  ]);
 
   // J's event log shows the state arriving from the node peer, once, and nothing started fresh.
   const handoffs = j.page.locator('[data-testid="log-entry"][data-kind="handoff"]');

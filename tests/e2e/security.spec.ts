@@ -38,7 +38,10 @@ const test = base.extend<object, { demoServer: DemoServer }>({
   ],
 });
 
-test('tabs and a Node peer form a mesh of signed identities; a refused capability claim and an expired token keep peers out', async ({ mesh, browser }) => {
+test('tabs and a Node peer form a mesh of signed identities; a refused capability claim and an expired token keep peers out', async ({
+  mesh,
+  browser,
+}) => {
   const a = await mesh.openTab('tab A', { capabilities: ['game', 'chat'] });
   const b = await mesh.openTab('tab B', { capabilities: ['game'] });
   const node = await mesh.startNodePeer('node', { capabilities: ['game', 'payment'] });
@@ -47,7 +50,10 @@ test('tabs and a Node peer form a mesh of signed identities; a refused capabilit
   const owners = await a.page.evaluate(async () => {
     const r = window.rtcMesh!;
     const seen = new Set<string>();
-    for (let i = 0; i < 40; i++) seen.add((await r.mesh.call({ actor: 'GameActor', id: `signed_${i}`, capability: 'game', payload: { action: 'increment_score' } })).peer);
+    for (let i = 0; i < 40; i++)
+      seen.add(
+        (await r.mesh.call({ actor: 'GameActor', id: `signed_${i}`, capability: 'game', payload: { action: 'increment_score' } })).peer,
+      );
     return [...seen].sort();
   });
   expect(owners).toEqual([a.peerId, b.peerId, node.peerId].sort());
@@ -64,7 +70,9 @@ test('tabs and a Node peer form a mesh of signed identities; a refused capabilit
   const everyone = [a.peerId, b.peerId, node.peerId, DOOMED].sort();
   await expect.poll(() => tabPeerIds(a), { timeout: 45_000 }).toEqual(everyone);
   // The doomed tab's renewal is refused: once its token expires, every other peer drops it.
-  await expect.poll(() => tabPeerIds(a), { timeout: 20_000, message: 'tab A drops the tab whose token expired' }).toEqual([a.peerId, b.peerId, node.peerId].sort());
+  await expect
+    .poll(() => tabPeerIds(a), { timeout: 20_000, message: 'tab A drops the tab whose token expired' })
+    .toEqual([a.peerId, b.peerId, node.peerId].sort());
   await expect.poll(() => tabPeerIds(b), { timeout: 10_000 }).toEqual([a.peerId, b.peerId, node.peerId].sort());
   expect(await node.peerIds()).toEqual([a.peerId, b.peerId, node.peerId].sort());
   void doomed;

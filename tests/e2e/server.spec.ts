@@ -59,7 +59,9 @@ function rawGet(origin: string, path: string, method = 'GET'): Promise<RawRespon
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => {
-        const [type = '', ...params] = String(res.headers['content-type'] ?? '').split(';').map((part) => part.trim().toLowerCase());
+        const [type = '', ...params] = String(res.headers['content-type'] ?? '')
+          .split(';')
+          .map((part) => part.trim().toLowerCase());
         const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length);
         resolve({ status: res.statusCode ?? 0, type, charset, headers: res.headers, body });
       });
@@ -72,10 +74,12 @@ function rawGet(origin: string, path: string, method = 'GET'): Promise<RawRespon
 /** The headers every response of the page's origin carries, whatever its status. */
 function expectSecurityHeaders(res: RawResponse, what: string): void {
   const csp = String(res.headers['content-security-policy'] ?? '');
-  const directives = new Map(csp.split(';').map((d): [string, string] => {
-    const [name = '', ...values] = d.trim().split(/\s+/);
-    return [name, values.join(' ')];
-  }));
+  const directives = new Map(
+    csp.split(';').map((d): [string, string] => {
+      const [name = '', ...values] = d.trim().split(/\s+/);
+      return [name, values.join(' ')];
+    }),
+  );
   expect(directives.get('default-src'), `${what}: CSP default-src`).toBe("'none'");
   expect(directives.get('script-src'), `${what}: CSP script-src`).toBe("'self'");
   expect(directives.get('style-src'), `${what}: CSP style-src`).toBe("'self'");
@@ -97,11 +101,19 @@ const alive = (pid: number): boolean => {
 };
 
 test('npm start -- --help prints the options', () => {
-  const run = spawnSync(process.execPath, ['--import', tsxLoaderUrl(), MAIN, '--help'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync(process.execPath, ['--import', tsxLoaderUrl(), MAIN, '--help'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   expect(run.status).toBe(0);
   expect(run.stdout).toContain('Usage: npm start');
   for (const flag of ['--port', '--host', '--room', '--node-peers', '--no-build']) expect(run.stdout).toContain(flag);
-  const bad = spawnSync(process.execPath, ['--import', tsxLoaderUrl(), MAIN, '--port', 'nope'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
+  const bad = spawnSync(process.execPath, ['--import', tsxLoaderUrl(), MAIN, '--port', 'nope'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   expect(bad.status).toBe(2);
   expect(bad.stderr).toContain('--port must be an integer');
 });
@@ -109,7 +121,19 @@ test('npm start -- --help prints the options', () => {
 test('npm start serves the page and signaling on one port, runs --node-peers, and stops them on SIGTERM', async ({ browser }) => {
   const dist = process.env['RTC_MESH_E2E_DIST']!;
   const room = `cli-${Date.now().toString(36)}`;
-  const { child, lines, url } = await startMain(['--port', '0', '--host', '127.0.0.1', '--no-build', '--dist', dist, '--node-peers', '1', '--room', room]);
+  const { child, lines, url } = await startMain([
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--no-build',
+    '--dist',
+    dist,
+    '--node-peers',
+    '1',
+    '--room',
+    room,
+  ]);
   try {
     const origin = new URL(url).origin;
     expect(url).toBe(`${origin}/?room=${room}`);
@@ -139,7 +163,16 @@ test('npm start serves the page and signaling on one port, runs --node-peers, an
     expect(post.status).toBe(405);
     expectSecurityHeaders(post, 'POST /');
     expectSecurityHeaders(await rawGet(origin, '/nope.js'), '/nope.js');
-    for (const path of ['/../package.json', '/%2e%2e/package.json', '/assets/../../package.json', '/..%2fpackage.json', '/%2e%2e%2f%2e%2e%2fpackage.json', '/.env', '/nope.js', '/%00']) {
+    for (const path of [
+      '/../package.json',
+      '/%2e%2e/package.json',
+      '/assets/../../package.json',
+      '/..%2fpackage.json',
+      '/%2e%2e%2f%2e%2e%2fpackage.json',
+      '/.env',
+      '/nope.js',
+      '/%00',
+    ]) {
       const res = await rawGet(origin, path);
       expect(res.status, path).toBe(404);
       expect(res.body, path).not.toContain('"name": "rtc-mesh"');
@@ -166,7 +199,10 @@ test('npm start serves the page and signaling on one port, runs --node-peers, an
     await expect(page.locator('body')).toHaveAttribute('data-state', 'ready');
     await expect(page.getByTestId('room-name')).toHaveText(room);
     await expect(page.locator(`[data-testid="peer-row"][data-peer-id="${nodeId}"]`)).toHaveAttribute('data-kind', 'node');
-    await expect(page.locator(`[data-testid="peer-row"][data-peer-id="${nodeId}"]`)).toHaveAttribute('data-capabilities', 'chat,game,payment');
+    await expect(page.locator(`[data-testid="peer-row"][data-peer-id="${nodeId}"]`)).toHaveAttribute(
+      'data-capabilities',
+      'chat,game,payment',
+    );
     await expect(page.getByTestId('peer-row')).toHaveCount(2);
     await context.close();
     expect(errors).toEqual([]);

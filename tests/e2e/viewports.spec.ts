@@ -26,7 +26,10 @@ function layoutProblems(page: Page): Promise<string[]> {
     const inside = (inner: Element, outer: Element | { left: number; right: number }, what: string): void => {
       const a = inner.getBoundingClientRect();
       const b = outer instanceof Element ? outer.getBoundingClientRect() : outer;
-      if (a.left < b.left - 1 || a.right > b.right + 1) problems.push(`${what}: ${name(inner)} spans ${a.left.toFixed(0)}..${a.right.toFixed(0)}, outside ${b.left.toFixed(0)}..${b.right.toFixed(0)}`);
+      if (a.left < b.left - 1 || a.right > b.right + 1)
+        problems.push(
+          `${what}: ${name(inner)} spans ${a.left.toFixed(0)}..${a.right.toFixed(0)}, outside ${b.left.toFixed(0)}..${b.right.toFixed(0)}`,
+        );
     };
 
     if (root.scrollWidth > root.clientWidth) problems.push(`page is ${root.scrollWidth} px wide in a ${root.clientWidth} px window`);
@@ -36,7 +39,8 @@ function layoutProblems(page: Page): Promise<string[]> {
 
     for (const panel of document.querySelectorAll('main > section.panel')) {
       inside(panel, screen, 'panel in the window');
-      if (panel.scrollWidth > panel.clientWidth + 1) problems.push(`${name(panel)}: content ${panel.scrollWidth} px wide in ${panel.clientWidth} px`);
+      if (panel.scrollWidth > panel.clientWidth + 1)
+        problems.push(`${name(panel)}: content ${panel.scrollWidth} px wide in ${panel.clientWidth} px`);
       if (oneScreen && panel.getBoundingClientRect().bottom > innerHeight + 1) problems.push(`${name(panel)}: below the window`);
     }
     for (const control of document.querySelectorAll('#capabilities label, #map-capability, #add-players-form > *, #self-id, #room-name')) {
@@ -44,7 +48,8 @@ function layoutProblems(page: Page): Promise<string[]> {
     }
     // Tables: no sideways scrolling, every header in sight.
     for (const scroller of document.querySelectorAll('main .scroll')) {
-      if (scroller.scrollWidth > scroller.clientWidth + 1) problems.push(`${name(scroller)}: scrolls sideways (${scroller.scrollWidth} px in ${scroller.clientWidth} px)`);
+      if (scroller.scrollWidth > scroller.clientWidth + 1)
+        problems.push(`${name(scroller)}: scrolls sideways (${scroller.scrollWidth} px in ${scroller.clientWidth} px)`);
       for (const th of scroller.querySelectorAll('thead th')) if (visible(th)) inside(th, scroller, `header "${th.textContent}"`);
     }
     // Map: canvas, legend and picker inside their panel.
@@ -55,7 +60,8 @@ function layoutProblems(page: Page): Promise<string[]> {
       const nums = row.querySelector('.peer-nums')!.getBoundingClientRect();
       for (const part of row.querySelectorAll('.peer-title > *, .cap-chip')) {
         const r = part.getBoundingClientRect();
-        if (r.right > nums.left + 1) problems.push(`peer row ${(row as HTMLElement).dataset['peerId']}: ${name(part)} "${part.textContent}" runs into the numbers`);
+        if (r.right > nums.left + 1)
+          problems.push(`peer row ${(row as HTMLElement).dataset['peerId']}: ${name(part)} "${part.textContent}" runs into the numbers`);
       }
       inside(row, document.getElementById('peer-list')!, 'peer list');
     }

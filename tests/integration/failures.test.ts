@@ -58,7 +58,9 @@ describe('a peer process killed mid-call', () => {
     const [idFromA, idFromC] = idsOwnedBy(a, b.peerId, 'game', 2, 'slow-') as [string, string];
     // Both calls take a minute on B; their own timeout (25 s) is far away.
     const fromA = settle(a.call({ actor: 'SlowActor', id: idFromA, capability: 'game', payload: { ms: 60_000 }, timeoutMs: 25_000 }));
-    const fromC = settle(c.call({ actor: 'SlowActor', id: idFromC, capability: 'game', payload: { ms: 60_000 }, timeoutMs: 25_000 }, 40_000));
+    const fromC = settle(
+      c.call({ actor: 'SlowActor', id: idFromC, capability: 'game', payload: { ms: 60_000 }, timeoutMs: 25_000 }, 40_000),
+    );
     await b.waitForEvent((e) => e.event === 'slow-started' && e['id'] === idFromA, 10_000, `A's call to reach SlowActor(${idFromA})`);
     await b.waitForEvent((e) => e.event === 'slow-started' && e['id'] === idFromC, 10_000, `C's call to reach SlowActor(${idFromC})`);
 
@@ -85,7 +87,13 @@ describe('a peer process killed mid-call', () => {
     await waitForViews([a, c], [a, c], 10_000);
     const owner = ownerOf(a, idFromA, 'game');
     expect([a.peerId, c.peerId]).toContain(owner);
-    const again = await a.call<{ peer: string }>({ actor: 'SlowActor', id: idFromA, capability: 'game', payload: { ms: 1 }, timeoutMs: 10_000 });
+    const again = await a.call<{ peer: string }>({
+      actor: 'SlowActor',
+      id: idFromA,
+      capability: 'game',
+      payload: { ms: 1 },
+      timeoutMs: 10_000,
+    });
     expect(again.peer).toBe(owner);
     expect(again.activation.startsWith(`${owner}#`)).toBe(true);
     const fromSurvivor = await c.call({ actor: 'SlowActor', id: idFromA, capability: 'game', payload: { ms: 1 }, timeoutMs: 10_000 });
@@ -140,7 +148,12 @@ describe('the signaling server going away', () => {
     }
     return () => [
       ...lost,
-      ...[...marks].flatMap(([proc, mark]) => proc.events.slice(mark).filter((e) => e.event === 'peer-left').map((e) => `${proc.peerId} lost ${String(e['id'])}`)),
+      ...[...marks].flatMap(([proc, mark]) =>
+        proc.events
+          .slice(mark)
+          .filter((e) => e.event === 'peer-left')
+          .map((e) => `${proc.peerId} lost ${String(e['id'])}`),
+      ),
     ];
   }
 
@@ -148,7 +161,13 @@ describe('the signaling server going away', () => {
   async function rejoinWithNewPeer(trio: readonly AnyPeer[], a: Mesh, url: string, room: string, upAt: number): Promise<void> {
     await until(
       () => trio.every((p) => joinedSince(p, upAt)),
-      () => `every peer to re-join the restarted server; re-joined: ${trio.filter((p) => joinedSince(p, upAt)).map((p) => p.peerId).join(', ') || 'none'}`,
+      () =>
+        `every peer to re-join the restarted server; re-joined: ${
+          trio
+            .filter((p) => joinedSince(p, upAt))
+            .map((p) => p.peerId)
+            .join(', ') || 'none'
+        }`,
       { timeoutMs: 15_000 },
     );
     const d = await startPeer({ signal: url, room, capabilities: ['game'] });
@@ -158,10 +177,22 @@ describe('the signaling server going away', () => {
     console.info(`[restart] full 4-peer mesh ${(performance.now() - joinedAt).toFixed(0)} ms after the new peer joined`);
     for (const peer of trio) {
       const [toPeer] = idsOwnedBy(d, peer.peerId, 'game', 1, 'after-');
-      const r = await d.call({ actor: 'GameActor', id: toPeer!, capability: 'game', payload: { action: 'increment_score' }, timeoutMs: 10_000 });
+      const r = await d.call({
+        actor: 'GameActor',
+        id: toPeer!,
+        capability: 'game',
+        payload: { action: 'increment_score' },
+        timeoutMs: 10_000,
+      });
       expect(r.peer, `new peer ${d.peerId} -> ${toPeer}`).toBe(peer.peerId);
       const [toD] = idsOwnedBy(a, d.peerId, 'game', 1, `to-d-${peer.peerId}-`);
-      const back = await callOn(peer, { actor: 'GameActor', id: toD!, capability: 'game', payload: { action: 'increment_score' }, timeoutMs: 10_000 });
+      const back = await callOn(peer, {
+        actor: 'GameActor',
+        id: toD!,
+        capability: 'game',
+        payload: { action: 'increment_score' },
+        timeoutMs: 10_000,
+      });
       expect(back.peer, `${peer.peerId} -> ${toD} on the new peer`).toBe(d.peerId);
     }
   }
@@ -220,7 +251,9 @@ describe('the signaling server going away', () => {
 
     await crashing.crash();
     const downAt = performance.now();
-    await until(() => signalingState(a) !== 'joined' && signalingState(b) !== 'joined', 'in-process peers to notice the crash', { timeoutMs: 5000 });
+    await until(() => signalingState(a) !== 'joined' && signalingState(b) !== 'joined', 'in-process peers to notice the crash', {
+      timeoutMs: 5000,
+    });
     const problems: string[] = [];
     for (let round = 0; performance.now() - downAt < 2000 || round < 2; round++) {
       problems.push(...(await probe(trio, owners, activations, `round ${round} while down`)));
@@ -260,9 +293,13 @@ describe('the signaling server going away', () => {
     await until(() => joinedSince(a, upAt) && joinedSince(b, upAt), 'A and B to re-join the restarted server', { timeoutMs: 15_000 });
     const rejoinedMs = performance.now() - upAt;
     await waitForViews([a, b], [a, b], 10_000);
-    console.info(`[lost channel] A and B re-connected ${(performance.now() - upAt).toFixed(0)} ms after the restart (re-joined after ${rejoinedMs.toFixed(0)} ms)`);
+    console.info(
+      `[lost channel] A and B re-connected ${(performance.now() - upAt).toFixed(0)} ms after the restart (re-joined after ${rejoinedMs.toFixed(0)} ms)`,
+    );
     const [id] = idsOwnedBy(a, b.peerId, 'game', 1, 'back-');
-    await expect(a.call({ actor: 'GameActor', id: id!, capability: 'game', payload: { action: 'increment_score' } })).resolves.toMatchObject({
+    await expect(
+      a.call({ actor: 'GameActor', id: id!, capability: 'game', payload: { action: 'increment_score' } }),
+    ).resolves.toMatchObject({
       peer: b.peerId,
     });
     expect(second.url).toBe(crashing.url);

@@ -102,7 +102,11 @@ describe('faults', () => {
     }
     // Resumed, it reconnects and the views settle again.
     await until(() => a.peers().some((p) => p.id === frozenId), 'the resumed peer to re-enter the view', { timeoutMs: 30_000 });
-    await until(async () => (await a.call({ actor: 'EchoActor', id, capability: 'game', payload: 4 })).peer === frozenId, 'calls to reach the resumed owner', { timeoutMs: 15_000 });
+    await until(
+      async () => (await a.call({ actor: 'EchoActor', id, capability: 'game', payload: 4 })).peer === frozenId,
+      'calls to reach the resumed owner',
+      { timeoutMs: 15_000 },
+    );
   }, 90_000);
 
   it('a signaling server that is down at start-up: a clear SIGNALING error after connectTimeoutMs', async () => {
@@ -110,7 +114,13 @@ describe('faults', () => {
     const connectTimeoutMs = 500;
     const started = performance.now();
     const outcome = await settle(
-      Mesh.start({ signal: `http://${LOOPBACK}:${port}`, room: uniqueRoom('down'), bindAddress: LOOPBACK, connectTimeoutMs, actors: ALL_ACTORS }),
+      Mesh.start({
+        signal: `http://${LOOPBACK}:${port}`,
+        room: uniqueRoom('down'),
+        bindAddress: LOOPBACK,
+        connectTimeoutMs,
+        actors: ALL_ACTORS,
+      }),
     );
     const took = performance.now() - started;
     expect(outcome.ok).toBe(false);

@@ -31,7 +31,11 @@ export const ALL_ACTORS = { ...demoActors, ...testActors };
 
 export type Outcome<T> =
   | { readonly ok: true; readonly value: T; readonly at: number }
-  | { readonly ok: false; readonly error: { readonly code?: string; readonly message: string; readonly details?: unknown }; readonly at: number };
+  | {
+      readonly ok: false;
+      readonly error: { readonly code?: string; readonly message: string; readonly details?: unknown };
+      readonly at: number;
+    };
 
 /** Never rejects: records how and when (performance.now()) `promise` settled, for timing assertions. */
 export function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
@@ -188,7 +192,6 @@ export interface PeerEvent {
   readonly [field: string]: unknown;
 }
 
-
 /** A peer running tests/integration/fixtures/peer-process.ts in its own Node process. */
 export class PeerProcess {
   peerId = '';
@@ -202,7 +205,10 @@ export class PeerProcess {
   private noise = '';
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
 
-  constructor(readonly label: string, config: PeerProcessConfig) {
+  constructor(
+    readonly label: string,
+    config: PeerProcessConfig,
+  ) {
     this.child = spawn(process.execPath, ['--import', 'tsx', PEER_PROCESS, JSON.stringify(config)], {
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -272,7 +278,10 @@ export class PeerProcess {
     return this.request({ cmd: 'peers' });
   }
 
-  owners(ids: readonly string[], capabilities: readonly string[]): Promise<{ shards: number[]; owners: Record<string, (string | null)[]> }> {
+  owners(
+    ids: readonly string[],
+    capabilities: readonly string[],
+  ): Promise<{ shards: number[]; owners: Record<string, (string | null)[]> }> {
     return this.request({ cmd: 'owners', ids, capabilities });
   }
 
@@ -334,7 +343,7 @@ export class PeerProcess {
     try {
       message = JSON.parse(line) as typeof message;
     } catch {
-      this.noise = (`${this.noise + line}\n`).slice(-2000);
+      this.noise = `${this.noise + line}\n`.slice(-2000);
       return;
     }
     const at = performance.now();
@@ -347,7 +356,8 @@ export class PeerProcess {
     }
     if (message.type === 'ready') this.events.push({ ...message, event: 'ready', at });
     else if (message.type === 'fatal') this.events.push({ ...message, event: 'fatal', at });
-    else if (message.type === 'event' && typeof message['event'] === 'string') this.events.push({ ...message, event: message['event'], at });
+    else if (message.type === 'event' && typeof message['event'] === 'string')
+      this.events.push({ ...message, event: message['event'], at });
   }
 
   private describe(): string {
@@ -438,7 +448,9 @@ export async function waitForViews(
   await until(
     async () => (await Promise.all(peers.map(viewOf))).every(matches),
     async () => {
-      const views = await Promise.all(peers.map(async (p) => `${p.peerId} sees [${(await viewOf(p)).map((i) => `${i.id}(${i.capabilities.join('+')})`).join(', ')}]`));
+      const views = await Promise.all(
+        peers.map(async (p) => `${p.peerId} sees [${(await viewOf(p)).map((i) => `${i.id}(${i.capabilities.join('+')})`).join(', ')}]`),
+      );
       return `every peer to see exactly [${want.join(', ')}]; ${views.join('; ')}`;
     },
     { timeoutMs, intervalMs: 50 },

@@ -92,7 +92,10 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
         ['D (child process)', fromD.owners[cap]!],
       ] as const) {
         const differing = reference.filter((owner, i) => owner !== other[i]).length;
-        expect(differing, `${name} disagrees with A on ${differing} owners for ${cap}; first: ${firstMismatch(reference, other, ids)}`).toBe(0);
+        expect(
+          differing,
+          `${name} disagrees with A on ${differing} owners for ${cap}; first: ${firstMismatch(reference, other, ids)}`,
+        ).toBe(0);
       }
       // Owners are holders of the capability, and each holder gets a fair share.
       const counts = new Map<string, number>();
@@ -125,7 +128,14 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
     }
     for (const owner of holders['pay']!) {
       const [id] = idsOwnedBy(a, owner, 'pay', 1, 'seq-account-');
-      cases.push({ actor: 'PaymentActor', capability: 'pay', id: id!, owner, payload: { action: 'charge', amount: 10 }, initArg: { balance: 100 } });
+      cases.push({
+        actor: 'PaymentActor',
+        capability: 'pay',
+        id: id!,
+        owner,
+        payload: { action: 'charge', amount: 10 },
+        initArg: { balance: 100 },
+      });
     }
     for (const c0 of cases) {
       const results: CallResult[] = [];
@@ -142,35 +152,61 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
         );
       }
       const where = `${c0.actor}(${c0.id}) owned by ${c0.owner}`;
-      expect(results.map((r) => r.peer), `${where}: peers that ran the calls`).toEqual(all.map(() => c0.owner));
-      expect(new Set(results.map((r) => r.activation)).size, `${where}: activations ${results.map((r) => r.activation).join(', ')}`).toBe(1);
+      expect(
+        results.map((r) => r.peer),
+        `${where}: peers that ran the calls`,
+      ).toEqual(all.map(() => c0.owner));
+      expect(new Set(results.map((r) => r.activation)).size, `${where}: activations ${results.map((r) => r.activation).join(', ')}`).toBe(
+        1,
+      );
       expect(results[0]!.activation.startsWith(`${c0.owner}#`), `${where}: activation ${results[0]!.activation}`).toBe(true);
       // State carries across callers: one instance saw every call, in order.
       const values = results.map((r) => r.result);
       if (c0.actor === 'GameActor') expect(values, where).toEqual([1, 2, 3, 4]);
-      if (c0.actor === 'ChatRoomActor') expect(values.map((v) => (v as { count: number }).count), where).toEqual([1, 2, 3, 4]);
+      if (c0.actor === 'ChatRoomActor')
+        expect(
+          values.map((v) => (v as { count: number }).count),
+          where,
+        ).toEqual([1, 2, 3, 4]);
       if (c0.actor === 'PaymentActor') expect(values, `${where}: initArg applies once, balance carries`).toEqual([90, 80, 70, 60]);
     }
 
     // A cast from a child process reaches the same activation (GameActor's 'reset' cast zeroes the score).
     const gameCase = cases.find((c0) => c0.actor === 'GameActor' && c0.owner === a.peerId)!;
-    const before = await a.call<{ score: number }>({ actor: 'GameActor', id: gameCase.id, capability: 'game', payload: { action: 'get_stats' } });
+    const before = await a.call<{ score: number }>({
+      actor: 'GameActor',
+      id: gameCase.id,
+      capability: 'game',
+      payload: { action: 'get_stats' },
+    });
     expect(before.result.score).toBe(4);
     await d.cast({ actor: 'GameActor', id: gameCase.id, capability: 'game', payload: { action: 'reset' } });
     await until(
-      async () => (await b.call<{ score: number }>({ actor: 'GameActor', id: gameCase.id, capability: 'game', payload: { action: 'get_stats' } })).result.score === 0,
+      async () =>
+        (await b.call<{ score: number }>({ actor: 'GameActor', id: gameCase.id, capability: 'game', payload: { action: 'get_stats' } }))
+          .result.score === 0,
       `the cast from D to reset ${gameCase.id} on ${a.peerId}`,
       { timeoutMs: 10_000 },
     );
-    expect(a.activations().filter((i) => i.id === gameCase.id).map((i) => i.activation)).toEqual([before.activation]);
+    expect(
+      a
+        .activations()
+        .filter((i) => i.id === gameCase.id)
+        .map((i) => i.activation),
+    ).toEqual([before.activation]);
 
     // Concurrent first calls from all four peers still create exactly one activation.
     const racing = holders['game']!.flatMap((owner) => idsOwnedBy(a, owner, 'game', 2, 'race-player-'));
     for (const id of racing) {
       const results = await Promise.all(
-        all.map((caller) => callOn<number>(caller, { actor: 'GameActor', capability: 'game', id, payload: { action: 'increment_score' }, timeoutMs: 10_000 })),
+        all.map((caller) =>
+          callOn<number>(caller, { actor: 'GameActor', capability: 'game', id, payload: { action: 'increment_score' }, timeoutMs: 10_000 }),
+        ),
       );
-      expect(new Set(results.map((r) => r.activation)).size, `racing callers of ${id} hit ${results.map((r) => r.activation).join(', ')}`).toBe(1);
+      expect(
+        new Set(results.map((r) => r.activation)).size,
+        `racing callers of ${id} hit ${results.map((r) => r.activation).join(', ')}`,
+      ).toBe(1);
       expect(results.map((r) => r.result).sort(), `scores of ${id}`).toEqual([1, 2, 3, 4]);
       expect(results[0]!.peer).toBe(ownerOf(a, id, 'game'));
     }
@@ -208,7 +244,9 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
       for (let i = 0; i < ids.length; i += 12) {
         const batch = ids.slice(i, i + 12);
         results.push(
-          ...(await Promise.all(batch.map((id, k) => callOn(all[(i + k) % all.length]!, { actor, id, capability, payload, timeoutMs: 10_000 })))),
+          ...(await Promise.all(
+            batch.map((id, k) => callOn(all[(i + k) % all.length]!, { actor, id, capability, payload, timeoutMs: 10_000 })),
+          )),
         );
       }
       return results;
@@ -221,7 +259,10 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
     const expectHosting = async (peer: AnyPeer, capability: string, actor: string): Promise<ActivationInfo[]> => {
       const list = await activationsOf(peer);
       const strays = list.filter((info) => info.capability !== capability || info.actor !== actor);
-      expect(strays, `${peer.peerId} (only ${capability}) hosts ${strays.map((s) => `${s.actor}/${s.capability}/${s.id}`).join(', ')}`).toEqual([]);
+      expect(
+        strays,
+        `${peer.peerId} (only ${capability}) hosts ${strays.map((s) => `${s.actor}/${s.capability}/${s.id}`).join(', ')}`,
+      ).toEqual([]);
       return list;
     };
     const gameHosted = [...(await expectHosting(gameA, 'game', 'GameActor')), ...(await expectHosting(proc, 'game', 'GameActor'))];
@@ -230,10 +271,14 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
     expect(chatHosted.map((i) => i.id).sort()).toEqual([...chatIds].sort());
 
     // A capability nobody has fails at once, from any peer.
-    await expect(chatX.call({ actor: 'PaymentActor', id: 'acct-1', capability: 'pay', payload: { action: 'balance' } })).rejects.toMatchObject({
+    await expect(
+      chatX.call({ actor: 'PaymentActor', id: 'acct-1', capability: 'pay', payload: { action: 'balance' } }),
+    ).rejects.toMatchObject({
       code: 'NO_PEERS_FOR_CAPABILITY',
     });
-    await expect(proc.call({ actor: 'PaymentActor', id: 'acct-1', capability: 'pay', payload: { action: 'balance' } })).rejects.toMatchObject({
+    await expect(
+      proc.call({ actor: 'PaymentActor', id: 'acct-1', capability: 'pay', payload: { action: 'balance' } }),
+    ).rejects.toMatchObject({
       code: 'NO_PEERS_FOR_CAPABILITY',
     });
 
@@ -257,7 +302,12 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
     expect(reasons).toEqual(new Set(['rebalance']));
     expect(await proc.activations()).toEqual([]);
 
-    const moreGame = await callAll(Array.from({ length: 60 }, (_, i) => `g2-${i}`), 'GameActor', 'game', { action: 'increment_score' });
+    const moreGame = await callAll(
+      Array.from({ length: 60 }, (_, i) => `g2-${i}`),
+      'GameActor',
+      'game',
+      { action: 'increment_score' },
+    );
     expect(new Set(moreGame.map((r) => r.peer))).toEqual(new Set([gameA.peerId]));
     // The moved game actors restart on the remaining game peer.
     const movedIds = gameResults.filter((r) => r.peer === proc.peerId).slice(0, 10);
@@ -266,7 +316,12 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
       const again = await chatY.call({ actor: 'GameActor', id, capability: 'game', payload: { action: 'get_stats' } });
       expect(again.peer).toBe(gameA.peerId);
     }
-    const moreChat = await callAll(Array.from({ length: 90 }, (_, i) => `c2-${i}`), 'ChatRoomActor', 'chat', { action: 'post', text: 'again' });
+    const moreChat = await callAll(
+      Array.from({ length: 90 }, (_, i) => `c2-${i}`),
+      'ChatRoomActor',
+      'chat',
+      { action: 'post', text: 'again' },
+    );
     expect(new Set(moreChat.map((r) => r.peer))).toEqual(new Set([proc.peerId, chatX.peerId, chatY.peerId]));
     await expectHosting(gameA, 'game', 'GameActor');
     await expectHosting(proc, 'chat', 'ChatRoomActor');
@@ -289,12 +344,15 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
     for (let i = 0; i < ids.length; i += 30) {
       const batch = ids.slice(i, i + 30);
       const results = await Promise.all(
-        batch.map((id, k) => first[(i + k) % 3]!.call<{ count: number }>({ actor: 'CounterActor', id, capability: 'game', timeoutMs: 10_000 })),
+        batch.map((id, k) =>
+          first[(i + k) % 3]!.call<{ count: number }>({ actor: 'CounterActor', id, capability: 'game', timeoutMs: 10_000 }),
+        ),
       );
       for (const [k, id] of batch.entries()) firstRun.set(id, results[k]!);
     }
     const deactivations: { peer: string; key: string; id: string; reason: DeactivateReason; activation: string }[] = [];
-    for (const mesh of first) mesh.on('deactivated', (e) => deactivations.push({ peer: e.peer, key: e.key, id: e.id, reason: e.reason, activation: e.activation }));
+    for (const mesh of first)
+      mesh.on('deactivated', (e) => deactivations.push({ peer: e.peer, key: e.key, id: e.id, reason: e.reason, activation: e.activation }));
 
     const joiner = await startPeer(base);
     const all = [...first, joiner];
@@ -329,7 +387,10 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
     expect(deactivations.filter((d) => !movedIds.includes(d.id))).toEqual([]);
     for (const mesh of first) {
       const stray = mesh.activations().filter((info) => movedIds.includes(info.id));
-      expect(stray.map((s) => s.id), `${mesh.peerId} still hosts moved counters`).toEqual([]);
+      expect(
+        stray.map((s) => s.id),
+        `${mesh.peerId} still hosts moved counters`,
+      ).toEqual([]);
     }
 
     // The next call for a moved id activates on the new owner (CounterActor has no snapshot: fresh state);
@@ -346,7 +407,12 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
       expect(r.activation, `staying ${id}`).toBe(firstRun.get(id)!.activation);
       expect(r.result.count).toBe(2);
     }
-    expect(joiner.activations().map((i) => i.id).sort()).toEqual([...movedIds].sort());
+    expect(
+      joiner
+        .activations()
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual([...movedIds].sort());
   }, 90_000);
 
   it('forms a full mesh of 6 in-process peers within 20 s (sanity, not a benchmark)', async () => {
@@ -364,7 +430,9 @@ describe('a 4-peer WebRTC mesh (2 peers in child processes)', () => {
       peers.flatMap((caller) =>
         peers.map(async (owner) => {
           const [id] = idsOwnedBy(caller, owner.peerId, 'game', 1, `f-${caller.peerId}-`);
-          return settle(caller.call({ actor: 'GameActor', id: id!, capability: 'game', payload: { action: 'increment_score' }, timeoutMs: 10_000 }));
+          return settle(
+            caller.call({ actor: 'GameActor', id: id!, capability: 'game', payload: { action: 'increment_score' }, timeoutMs: 10_000 }),
+          );
         }),
       ),
     );

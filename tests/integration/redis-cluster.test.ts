@@ -15,7 +15,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Mesh, type TopologyEvent } from '../../client/node.js';
 import type { SignalingState } from '../../client/signaling-client.js';
 import { GameActor } from '../../demo/actors.js';
-import { createRedisAdapter, redactUrl, startSignaling, type StartedSignalingServer, type StartSignalingOptions } from '../../server/redis.js';
+import {
+  createRedisAdapter,
+  redactUrl,
+  startSignaling,
+  type StartedSignalingServer,
+  type StartSignalingOptions,
+} from '../../server/redis.js';
 import { parseServerCli, UsageError } from '../../server/server-cli.js';
 import { createSignalingServer } from '../../server/signaling-server.js';
 import { turnIceServers } from '../../server/turn.js';
@@ -208,7 +214,10 @@ describe('signaling cluster over Redis: one mesh across instances', () => {
     ];
     const peers = await Promise.all(layout.map(({ id, home }) => startPeer(id, room, urlsFor(home), home)));
     const ids = peers.map((p) => p.id);
-    expect(instances.map((s) => s.stats().peers), 'each instance holds its own two peers').toEqual([2, 2, 2]);
+    expect(
+      instances.map((s) => s.stats().peers),
+      'each instance holds its own two peers',
+    ).toEqual([2, 2, 2]);
 
     await until(
       () => peers.every((p) => sees(p, ids)),
@@ -394,7 +403,10 @@ describe('signaling cluster over Redis: claimed peer ids', () => {
     const stale = await Client.connect(s0.url, 'stale');
     const secret = secretOf(await stale.join(room, 'p'));
     expect(await watcher.next()).toMatchObject({ event: 'peer-joined', payload: { peerId: 'p' } });
-    const staleGone = withTimeout(new Promise<string>((resolve) => stale.socket.once('disconnect', resolve)), 'the stale connection to close');
+    const staleGone = withTimeout(
+      new Promise<string>((resolve) => stale.socket.once('disconnect', resolve)),
+      'the stale connection to close',
+    );
 
     const fresh = await Client.connect(s1.url, 'fresh');
     expect(await fresh.join(room, 'p', secret)).toMatchObject({ ok: true, secret });
@@ -510,7 +522,13 @@ describe('startSignaling and createRedisAdapter', () => {
   it('hands out per-join ICE servers from a function, e.g. fresh TURN credentials', async () => {
     let now = Date.UTC(2024, 0, 1);
     const stun: IceServerConfig = { urls: 'stun:stun.example.org:3478' };
-    const iceServers = turnIceServers({ secret: 's3cret', urls: ['turn:turn.example.org:3478'], ttlSeconds: 600, static: [stun], now: () => now });
+    const iceServers = turnIceServers({
+      secret: 's3cret',
+      urls: ['turn:turn.example.org:3478'],
+      ttlSeconds: 600,
+      static: [stun],
+      now: () => now,
+    });
     const server = await startInstance({ iceServers });
     const room = freshRoom('ice');
     const first = await (await Client.connect(server.url, 'first')).join(room);
@@ -522,7 +540,11 @@ describe('startSignaling and createRedisAdapter', () => {
     expect(first).toMatchObject({ ok: true, iceServers: [stun, { urls: ['turn:turn.example.org:3478'], username: `${expiry}:first` }] });
     expect(turnOf(second).username).toBe(`${expiry + 60}:second`);
     for (const turn of [turnOf(first), turnOf(second)]) {
-      expect(turn.credential).toBe(createHmac('sha1', 's3cret').update(turn.username ?? '').digest('base64'));
+      expect(turn.credential).toBe(
+        createHmac('sha1', 's3cret')
+          .update(turn.username ?? '')
+          .digest('base64'),
+      );
     }
   });
 
@@ -581,7 +603,9 @@ describe('startSignaling and createRedisAdapter', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     await expect(startSignaling({ port: 0, host: '127.0.0.1', redisUrl: url })).rejects.toThrow(`127.0.0.1:${port}`);
     await expect(createRedisAdapter('http://127.0.0.1:1')).rejects.toThrow(/invalid Redis URL http:\/\/127\.0\.0\.1:1/);
-    await expect(startSignaling({ port: 0, redisUrl: redis.url, adapter: class {} as never })).rejects.toThrow(/either adapter or redisUrl/);
+    await expect(startSignaling({ port: 0, redisUrl: redis.url, adapter: class {} as never })).rejects.toThrow(
+      /either adapter or redisUrl/,
+    );
     expect(redactUrl('redis://user:pw@h:1/0')).toBe('redis://user:***@h:1/0');
     expect(redactUrl('redis://h:1')).toBe('redis://h:1');
   });
@@ -648,12 +672,18 @@ describe('server-cli', () => {
       process.execPath,
       [
         ...CLI,
-        '--port', '0',
-        '--host', '127.0.0.1',
-        '--redis', redis.url,
-        '--ice-servers', '[{"urls":"stun:stun.example.org:3478"}]',
-        '--turn-urls', 'turn:turn.example.org:3478,turns:turn.example.org:5349',
-        '--turn-ttl', '120',
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--redis',
+        redis.url,
+        '--ice-servers',
+        '[{"urls":"stun:stun.example.org:3478"}]',
+        '--turn-urls',
+        'turn:turn.example.org:3478,turns:turn.example.org:5349',
+        '--turn-ttl',
+        '120',
       ],
       { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -685,7 +715,11 @@ describe('server-cli', () => {
     expect(user).toBe('y');
     expect(Number(expiry) - Date.now() / 1000).toBeGreaterThan(100);
     expect(Number(expiry) - Date.now() / 1000).toBeLessThanOrEqual(121);
-    expect(turn?.credential).toBe(createHmac('sha1', 'from-env').update(turn?.username ?? '').digest('base64'));
+    expect(turn?.credential).toBe(
+      createHmac('sha1', 'from-env')
+        .update(turn?.username ?? '')
+        .digest('base64'),
+    );
     // MAX_PEERS=3 from the environment, counted across the cluster.
     await joinedClient(other.url, room, 'z');
     expect(await (await Client.connect(url, 'w')).join(room)).toMatchObject({ ok: false, code: 'ROOM_FULL' });
@@ -699,7 +733,18 @@ describe('server-cli', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--redis/);
     expect(help.stdout).toMatch(/--turn-secret/);
-    for (const flag of ['--tokens-file', '--server-secret', '--claim-ttl', '--identity-key', '--grants', '--allowed-origins', '--max-pending', '--join-timeout', '--signal-rate', '--signal-burst']) {
+    for (const flag of [
+      '--tokens-file',
+      '--server-secret',
+      '--claim-ttl',
+      '--identity-key',
+      '--grants',
+      '--allowed-origins',
+      '--max-pending',
+      '--join-timeout',
+      '--signal-rate',
+      '--signal-burst',
+    ]) {
       expect(help.stdout).toContain(flag);
     }
     expect(bad.code).toBe(2);
@@ -760,7 +805,11 @@ describe('server-cli', () => {
       quiet: true,
     });
     // Empty variables count as unset, except secrets.
-    expect(parseServerCli([], { PORT: '', REDIS_URL: '', MAX_PEERS: '', ICE_SERVERS: '' })).toMatchObject({ port: 3000, redisUrl: undefined, maxPeers: 64 });
+    expect(parseServerCli([], { PORT: '', REDIS_URL: '', MAX_PEERS: '', ICE_SERVERS: '' })).toMatchObject({
+      port: 3000,
+      redisUrl: undefined,
+      maxPeers: 64,
+    });
     expect(parseServerCli(['--help'], { PORT: 'garbage' })).toBe('help');
   });
 

@@ -8,7 +8,12 @@ import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../client/node.js';
 import { createSignalingServer, type SignalingServer, type SignalingServerOptions } from '../../server/signaling-server.js';
-import { SIGNALING_PROTOCOL, type ClientToServerEvents, type JoinResponse, type ServerToClientEvents } from '../../shared/wire/signaling.js';
+import {
+  SIGNALING_PROTOCOL,
+  type ClientToServerEvents,
+  type JoinResponse,
+  type ServerToClientEvents,
+} from '../../shared/wire/signaling.js';
 import { until, withTimeout } from '../fixtures/wait.js';
 import { LOOPBACK, cleanup, idsOwnedBy, spawnPeer, startPeer, uniqueRoom } from './helpers.js';
 
@@ -31,12 +36,23 @@ function identityKey(): string {
 }
 
 /** A bare socket.io client joined to `room` as `peerId`: what a hostile page can do with the signaling server. */
-async function rawJoin(url: string, room: string, peerId: string, extra: Record<string, unknown> = {}): Promise<{ socket: Socket<ServerToClientEvents, ClientToServerEvents>; response: JoinResponse }> {
-  const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+async function rawJoin(
+  url: string,
+  room: string,
+  peerId: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ socket: Socket<ServerToClientEvents, ClientToServerEvents>; response: JoinResponse }> {
+  const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(url, {
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: false,
+  });
   sockets.push(socket);
   await withTimeout(new Promise<void>((resolve) => socket.once('connect', () => resolve())), `${peerId} to connect`);
   const response = await withTimeout(
-    new Promise<JoinResponse>((resolve) => socket.emit('join', { room, peerId, kind: 'node', protocol: SIGNALING_PROTOCOL, ...extra }, resolve)),
+    new Promise<JoinResponse>((resolve) =>
+      socket.emit('join', { room, peerId, kind: 'node', protocol: SIGNALING_PROTOCOL, ...extra }, resolve),
+    ),
     `${peerId}'s join answer`,
   );
   return { socket, response };
@@ -51,7 +67,11 @@ describe('signed identities over WebRTC', () => {
     const child = await spawnPeer('signed-child', { signal: signaling.url, room, capabilities: ['game'] });
     const childId = await child.ready();
     await until(() => a.peers().length === 3 && b.peers().length === 3, 'the three signed peers to see each other', { timeoutMs: 20_000 });
-    for (const [owner, mesh] of [[b.peerId, a], [childId, a], [a.peerId, b]] as const) {
+    for (const [owner, mesh] of [
+      [b.peerId, a],
+      [childId, a],
+      [a.peerId, b],
+    ] as const) {
       const [id] = idsOwnedBy(mesh, owner, 'game', 1, 'signed-');
       const result = await mesh.call({ actor: 'GameActor', id: id!, capability: 'game', payload: { action: 'increment_score' } });
       expect(result).toMatchObject({ peer: owner, result: 1 });
@@ -62,7 +82,9 @@ describe('signed identities over WebRTC', () => {
   it('a capability the server does not grant cannot be claimed: start fails UNAUTHORIZED', async () => {
     const signaling = await server({ identity: { privateKey: identityKey() }, grants: { node: ['game'] } });
     const room = uniqueRoom('grant');
-    await expect(startPeer({ signal: signaling.url, room, capabilities: ['game', 'bank'] })).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(startPeer({ signal: signaling.url, room, capabilities: ['game', 'bank'] })).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+    });
     const honest = await startPeer({ signal: signaling.url, room, capabilities: ['game'] });
     expect(() => honest.registerCapabilities(['bank'])).toThrow(/not granted/);
   }, 30_000);
@@ -90,7 +112,11 @@ describe('identity takeover after a signaling blip', () => {
     const second = await other.call({ actor: 'GameActor', id: id!, capability: 'game', payload: { action: 'increment_score' } });
     expect(second).toMatchObject({ peer: victim.peerId, result: 2 });
     // And the victim gets back into the room with its secret.
-    await until(async () => (await signaling.io.fetchSockets()).some((s) => s.data.member?.peerId === victim.peerId), 'the victim to re-join', { timeoutMs: 15_000 });
+    await until(
+      async () => (await signaling.io.fetchSockets()).some((s) => s.data.member?.peerId === victim.peerId),
+      'the victim to re-join',
+      { timeoutMs: 15_000 },
+    );
     expect(other.peers().map((p) => p.id)).toContain(victim.peerId);
   }, 60_000);
 });
@@ -108,13 +134,18 @@ describe('offer flood', () => {
     const relayedBefore = signalsRelayed(signaling);
     // In batches the server's per-connection queue takes whole: every offer reaches the victim.
     for (let batch = 0; batch < 12; batch++) {
-      for (let i = 0; i < 50; i++) socket.emit('signal', { to: 'zz-victim', data: { type: 'offer', sdp: `v=0\r\njunk ${batch}.${i}\r\n` } });
-      await until(() => signalsRelayed(signaling) >= relayedBefore + (batch + 1) * 50, `batch ${batch} of the flood to be relayed`, { timeoutMs: 10_000 });
+      for (let i = 0; i < 50; i++)
+        socket.emit('signal', { to: 'zz-victim', data: { type: 'offer', sdp: `v=0\r\njunk ${batch}.${i}\r\n` } });
+      await until(() => signalsRelayed(signaling) >= relayedBefore + (batch + 1) * 50, `batch ${batch} of the flood to be relayed`, {
+        timeoutMs: 10_000,
+      });
     }
     expect(connectionsBuilt(victim) - before).toBeLessThanOrEqual(6);
     expect(victim.stats().transport['connectionsRefused']).toBeGreaterThanOrEqual(500);
     const [id] = idsOwnedBy(honest, victim.peerId, 'game', 1, 'flood-');
-    expect(await honest.call({ actor: 'GameActor', id: id!, capability: 'game', payload: { action: 'increment_score' } })).toMatchObject({ peer: victim.peerId });
+    expect(await honest.call({ actor: 'GameActor', id: id!, capability: 'game', payload: { action: 'increment_score' } })).toMatchObject({
+      peer: victim.peerId,
+    });
   }, 60_000);
 });
 

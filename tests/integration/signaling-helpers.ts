@@ -9,11 +9,7 @@ import { withTimeout as boundedWait } from '../fixtures/wait.js';
 import type { Server as HttpServer } from 'node:http';
 import { io, type Socket } from 'socket.io-client';
 import { expect } from 'vitest';
-import {
-  createSignalingServer,
-  type SignalingServer,
-  type SignalingServerOptions,
-} from '../../server/signaling-server.js';
+import { createSignalingServer, type SignalingServer, type SignalingServerOptions } from '../../server/signaling-server.js';
 import type { PeerKind } from '../../shared/placement/membership.js';
 import {
   SIGNALING_PROTOCOL,
@@ -177,7 +173,12 @@ export function connectSocket(server: SignalingServer | string, options: Connect
   return socket;
 }
 
-export async function connect(server: SignalingServer | string, name: string, auth?: Record<string, unknown>, headers?: Record<string, string>): Promise<Peer> {
+export async function connect(
+  server: SignalingServer | string,
+  name: string,
+  auth?: Record<string, unknown>,
+  headers?: Record<string, string>,
+): Promise<Peer> {
   const socket = connectSocket(server, { ...(auth === undefined ? {} : { auth }), ...(headers === undefined ? {} : { headers }) });
   const peer = new Peer(socket, name);
   const connected = new Promise<void>((resolve, reject) => {

@@ -14,7 +14,12 @@ import { Mesh } from '../../client/node.js';
 import { SignalingClient, type SignalingState } from '../../client/signaling-client.js';
 import { GameActor } from '../../demo/actors.js';
 import { MemoryClaimStore } from '../../server/claims.js';
-import { createSignalingServer, type AuthorizeRequest, type SignalingServer, type SignalingServerOptions } from '../../server/signaling-server.js';
+import {
+  createSignalingServer,
+  type AuthorizeRequest,
+  type SignalingServer,
+  type SignalingServerOptions,
+} from '../../server/signaling-server.js';
 import { turnIceServers } from '../../server/turn.js';
 import { generateKeyPair } from '../../shared/identity/ed25519.js';
 import { peekClaims, verifyToken, type IdentityClaims } from '../../shared/identity/token.js';
@@ -327,7 +332,10 @@ describe('peer ids: claimed, and reclaimable only with their secret', () => {
       { peerKey: { x: 1 } },
     ];
     for (const extra of bad) {
-      expect(await hostile.joinWith('r', 'hostile', extra), JSON.stringify(extra).slice(0, 60)).toMatchObject({ ok: false, code: 'INVALID_ARGUMENT' });
+      expect(await hostile.joinWith('r', 'hostile', extra), JSON.stringify(extra).slice(0, 60)).toMatchObject({
+        ok: false,
+        code: 'INVALID_ARGUMENT',
+      });
     }
     expect(server.stats().refused).toBe(before + bad.length);
 
@@ -412,7 +420,9 @@ describe('signed identities', () => {
     const base = { port: 0, host: '127.0.0.1' };
     await expect(createSignalingServer({ ...base, identity: { privateKey: rsa } })).rejects.toThrow(/Ed25519/);
     await expect(createSignalingServer({ ...base, identity: { privateKey: 'not a pem' } })).rejects.toThrow(/PEM/);
-    await expect(createSignalingServer({ ...base, identity: { privateKey: key, previousPublicKeys: ['short'] } })).rejects.toThrow(/previousPublicKeys/);
+    await expect(createSignalingServer({ ...base, identity: { privateKey: key, previousPublicKeys: ['short'] } })).rejects.toThrow(
+      /previousPublicKeys/,
+    );
     await expect(createSignalingServer({ ...base, identity: { privateKey: key, ttlMs: 10 } })).rejects.toThrow(/ttlMs/);
     await expect(createSignalingServer({ ...base, grants: { toaster: ['x'] } as never })).rejects.toThrow(/grants/);
   });
@@ -448,7 +458,15 @@ describe('signed identities', () => {
     const aliceClaims = await verified(identityOf(await alice.joinWith('r', 'alice', { peerKey })));
     // What the hook grants and what the kind may have, both: 'admin' is not a node capability.
     expect(aliceClaims.caps).toEqual(['chat', 'game']);
-    expect(asked[0]).toMatchObject({ room: 'r', peerId: 'alice', kind: 'node', credential: 'alice-session', origin: 'https://app.example.org', peerKey, reason: 'join' });
+    expect(asked[0]).toMatchObject({
+      room: 'r',
+      peerId: 'alice',
+      kind: 'node',
+      credential: 'alice-session',
+      origin: 'https://app.example.org',
+      peerKey,
+      reason: 'join',
+    });
     expect(asked[0]?.address).toMatch(/127\.0\.0\.1/);
 
     const bob = await connect(server, 'bob', { token: 'bob-session' });
@@ -499,7 +517,10 @@ describe('signed identities', () => {
   it('refuses refresh in open mode, and survives malformed refreshes and a refresh flood', async () => {
     const open = await startServer();
     const openPeer = await joined(open, 'r', 'p');
-    expect(refusal(await openPeer.refresh())).toEqual({ code: 'INVALID_ARGUMENT', message: 'this server does not issue signed identities' });
+    expect(refusal(await openPeer.refresh())).toEqual({
+      code: 'INVALID_ARGUMENT',
+      message: 'this server does not issue signed identities',
+    });
 
     const server = await startServer({ identity: { privateKey: identityKey().pem } });
     const peer = await connect(server, 'p');
@@ -579,7 +600,11 @@ describe('TURN credentials per peer', () => {
     const claims = await verified(answer.identity);
     const turn = answer.iceServers[0];
     expect(turn?.username).toBe(`${Math.floor(claims.exp / 1000)}:p`);
-    expect(turn?.credential).toBe(createHmac('sha1', secret).update(turn?.username ?? '').digest('base64'));
+    expect(turn?.credential).toBe(
+      createHmac('sha1', secret)
+        .update(turn?.username ?? '')
+        .digest('base64'),
+    );
 
     const refreshed = await peer.refresh();
     if (!refreshed.ok) throw new Error(refreshed.message);
@@ -589,7 +614,7 @@ describe('TURN credentials per peer', () => {
     // Open mode: the factory's own lifetime, still named after the peer.
     const open = await startServer({ iceServers, token: 't' });
     const openAnswer = await (await connect(open, 'q', { token: 't' })).join('r', 'q');
-    const [expiry, user] = (openAnswer.ok ? openAnswer.iceServers[0]?.username ?? '' : '').split(':');
+    const [expiry, user] = (openAnswer.ok ? (openAnswer.iceServers[0]?.username ?? '') : '').split(':');
     expect(user).toBe('q');
     expect(Number(expiry) - Date.now() / 1000).toBeGreaterThan(86_000);
   });
@@ -603,7 +628,12 @@ describe('TURN credentials per peer', () => {
     expect(lines.filter((l) => warning.test(l))).toHaveLength(1);
     await startServer({ iceServers: [{ urls: 'turns:t:5349', username: 'u', credential: 'c' }], log });
     expect(lines.filter((l) => warning.test(l))).toHaveLength(2);
-    for (const guarded of [{ token: 'x' }, { authorize: () => true }, { identity: { privateKey: identityKey().pem } }, { tokens: { a: { rooms: '*' as const } } }]) {
+    for (const guarded of [
+      { token: 'x' },
+      { authorize: () => true },
+      { identity: { privateKey: identityKey().pem } },
+      { tokens: { a: { rooms: '*' as const } } },
+    ]) {
       await startServer({ iceServers: turn, log, ...guarded });
     }
     await startServer({ iceServers: [{ urls: 'stun:s' }], log });
@@ -627,7 +657,11 @@ describe('room-scoped tokens', () => {
     expect(refusal(await ab.join('C', 'ab')).code).toBe('UNAUTHORIZED');
     const any = await connect(server, 'any', { token: 'everywhere' });
     expect(await any.join('C', 'any')).toMatchObject({ ok: true });
-    const refused = await Promise.all([connectError(server), connectError(server, { token: 'only-b' }), connectError(server, { token: 'x'.repeat(SIGNALING_LIMITS.maxCredentialLength + 1) })]);
+    const refused = await Promise.all([
+      connectError(server),
+      connectError(server, { token: 'only-b' }),
+      connectError(server, { token: 'x'.repeat(SIGNALING_LIMITS.maxCredentialLength + 1) }),
+    ]);
     expect(refused.map((e) => e.message)).toEqual([
       'UNAUTHORIZED: missing token',
       'UNAUTHORIZED: invalid token',
@@ -661,9 +695,14 @@ describe('allowed origins', () => {
   it('refuses a page of another origin at the handshake, and admits its own pages and Node clients', async () => {
     const server = await startServer({ allowedOrigins: ['https://app.example.org', 'http://localhost:5173'] });
     const foreign = await Promise.all(
-      ['https://evil.example', 'https://app.example.org.evil.example', 'http://app.example.org', 'https://app.example.org:8443', 'null', 'garbage'].map((origin) =>
-        connectError(server, undefined, { origin }),
-      ),
+      [
+        'https://evil.example',
+        'https://app.example.org.evil.example',
+        'http://app.example.org',
+        'https://app.example.org:8443',
+        'null',
+        'garbage',
+      ].map((origin) => connectError(server, undefined, { origin })),
     );
     expect(foreign.map((error) => error.message)).toEqual([
       'UNAUTHORIZED: origin "https://evil.example" is not allowed',
@@ -765,7 +804,14 @@ describe('relay rate limit', () => {
   it('cuts a flood of 20,000 signals down to the bucket, while two Node peers connect and call each other', async () => {
     const server = await startServer({ signalsPerSecond: 50, signalBurst: 200 });
     const room = 'flooded';
-    const peerOptions = { signal: server.url, room, capabilities: ['game'], actors: { GameActor }, bindAddress: '127.0.0.1', connectTimeoutMs: MESH_MS };
+    const peerOptions = {
+      signal: server.url,
+      room,
+      capabilities: ['game'],
+      actors: { GameActor },
+      bindAddress: '127.0.0.1',
+      connectTimeoutMs: MESH_MS,
+    };
     const victim = await Mesh.start({ ...peerOptions, peerId: 'victim-a' });
     meshes.push(victim);
     // The lowest id: the peers wait for its offers, and the junk it sends is not an offer, so they ignore it.
@@ -821,12 +867,23 @@ describe('server-cli with signed identities and origins', () => {
     const child = spawn(
       process.execPath,
       [
-        '--import', 'tsx', 'server/server-cli.ts',
-        '--port', '0', '--host', '127.0.0.1',
-        '--identity-key', keyFile, '--identity-ttl', '90',
-        '--grants', 'browser=game;node=game,bank',
-        '--allowed-origins', 'https://app.example.org',
-        '--tokens-file', tokensFile,
+        '--import',
+        'tsx',
+        'server/server-cli.ts',
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--identity-key',
+        keyFile,
+        '--identity-ttl',
+        '90',
+        '--grants',
+        'browser=game;node=game,bank',
+        '--allowed-origins',
+        'https://app.example.org',
+        '--tokens-file',
+        tokensFile,
       ],
       { cwd: ROOT, env: { ...process.env, REDIS_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -849,7 +906,10 @@ describe('server-cli with signed identities and origins', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
     const foreign = connectSocket(url, { auth: { token: 'lobby-token' }, headers: { origin: 'https://evil.example' } });
-    const refusedOrigin = await withTimeout(new Promise<Error>((resolve) => foreign.once('connect_error', resolve)), 'the foreign origin refusal');
+    const refusedOrigin = await withTimeout(
+      new Promise<Error>((resolve) => foreign.once('connect_error', resolve)),
+      'the foreign origin refusal',
+    );
     expect(refusedOrigin.message).toBe('UNAUTHORIZED: origin "https://evil.example" is not allowed');
 
     const peer = await connect(url, 'node-peer', { token: 'lobby-token' });
@@ -869,7 +929,10 @@ describe('server-cli with signed identities and origins', () => {
     const dir = `${ROOT}/tests/.tmp`;
     mkdirSync(dir, { recursive: true });
     const keyFile = `${dir}/rsa-${process.pid}.pem`;
-    writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    writeFileSync(
+      keyFile,
+      generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    );
     files.push(keyFile);
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/server-cli.ts', '--port', '0', '--identity-key', keyFile], {
       cwd: ROOT,

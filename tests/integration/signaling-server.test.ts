@@ -52,7 +52,13 @@ describe('signaling server: rooms', () => {
     expect(await carol.join('r2', 'carol', 'memory')).toEqual(ok([], iceServers));
     const dave = await connect(server, 'dave');
     expect(await dave.join('r1', 'dave')).toEqual(
-      ok([{ peerId: 'alice', kind: 'node' }, { peerId: 'bob', kind: 'browser' }], iceServers),
+      ok(
+        [
+          { peerId: 'alice', kind: 'node' },
+          { peerId: 'bob', kind: 'browser' },
+        ],
+        iceServers,
+      ),
     );
     // carol joined another room in between: alice must have heard of bob and dave only.
     expect(await alice.next('peer-joined')).toEqual({ peerId: 'dave', kind: 'node' });
@@ -329,7 +335,10 @@ describe('signaling server: refusals', () => {
     expect(mismatch).toMatchObject({ ok: false, code: 'INCOMPATIBLE_PEER' });
     expect(mismatch.ok ? '' : mismatch.message).toContain(String(SIGNALING_PROTOCOL + 1));
     // A future protocol may shape the request differently: the protocol is what gets reported.
-    expect(await client.joinRaw({ protocol: SIGNALING_PROTOCOL + 1, rooms: ['r'] })).toMatchObject({ ok: false, code: 'INCOMPATIBLE_PEER' });
+    expect(await client.joinRaw({ protocol: SIGNALING_PROTOCOL + 1, rooms: ['r'] })).toMatchObject({
+      ok: false,
+      code: 'INCOMPATIBLE_PEER',
+    });
     expect(await client.joinRaw({ room: 'r', peerId: 'x', kind: 'node', protocol: '1' })).toMatchObject({
       ok: false,
       code: 'INCOMPATIBLE_PEER',
@@ -471,9 +480,7 @@ describe('signaling server: http and lifecycle', () => {
     await bob.next('signal');
     expect(server.stats()).toEqual({ rooms: 1, peers: 2, pending: 0, relayed: 1, refused: 0 });
 
-    const disconnected = Promise.all(
-      [alice, bob].map((peer) => new Promise<string>((resolve) => peer.socket.once('disconnect', resolve))),
-    );
+    const disconnected = Promise.all([alice, bob].map((peer) => new Promise<string>((resolve) => peer.socket.once('disconnect', resolve))));
     const first = server.close();
     const second = server.close();
     expect(second).toBe(first);

@@ -60,7 +60,9 @@ describe('errors over the wire', () => {
 
   it('ACTOR_FAILED carries the message thrown on the remote peer; the next call gets a fresh activation', async () => {
     const id = idOnB();
-    const error = await a.call({ actor: 'FailActor', id, capability: 'svc', payload: { reason: 'card declined' } }).catch((e: unknown) => e);
+    const error = await a
+      .call({ actor: 'FailActor', id, capability: 'svc', payload: { reason: 'card declined' } })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ActorFailedError);
     expect(error).toMatchObject({ code: 'ACTOR_FAILED', message: `kaboom on ${b.peerId}: card declined` });
     const crashed = (error as MeshError).details?.['activation'];
@@ -74,7 +76,11 @@ describe('errors over the wire', () => {
     });
     const first = await a.call({ actor: 'GameActor', id: gameId, capability: 'svc', payload: { action: 'increment_score' } });
     expect(first).toMatchObject({ peer: b.peerId, result: 1 });
-    await b.waitForEvent((e) => e.event === 'deactivated' && e['id'] === gameId && e['reason'] === 'crash', 5000, 'the crashed GameActor to be discarded');
+    await b.waitForEvent(
+      (e) => e.event === 'deactivated' && e['id'] === gameId && e['reason'] === 'crash',
+      5000,
+      'the crashed GameActor to be discarded',
+    );
   }, 20_000);
 
   it('NO_PEERS_FOR_CAPABILITY fails immediately, for call and cast', async () => {
@@ -87,9 +93,15 @@ describe('errors over the wire', () => {
       expect(outcome.error).toMatchObject({ code: 'NO_PEERS_FOR_CAPABILITY', details: { capability: 'nobody-has-this' } });
     }
     expect(elapsed, 'ms until NO_PEERS_FOR_CAPABILITY').toBeLessThan(500);
-    await expect(a.cast({ actor: 'GameActor', id: 'x', capability: 'nobody-has-this' })).rejects.toMatchObject({ code: 'NO_PEERS_FOR_CAPABILITY' });
-    await expect(b.call({ actor: 'GameActor', id: 'x', capability: 'nobody-has-this' })).rejects.toMatchObject({ code: 'NO_PEERS_FOR_CAPABILITY' });
-    await expect(b.cast({ actor: 'GameActor', id: 'x', capability: 'nobody-has-this' })).rejects.toMatchObject({ code: 'NO_PEERS_FOR_CAPABILITY' });
+    await expect(a.cast({ actor: 'GameActor', id: 'x', capability: 'nobody-has-this' })).rejects.toMatchObject({
+      code: 'NO_PEERS_FOR_CAPABILITY',
+    });
+    await expect(b.call({ actor: 'GameActor', id: 'x', capability: 'nobody-has-this' })).rejects.toMatchObject({
+      code: 'NO_PEERS_FOR_CAPABILITY',
+    });
+    await expect(b.cast({ actor: 'GameActor', id: 'x', capability: 'nobody-has-this' })).rejects.toMatchObject({
+      code: 'NO_PEERS_FOR_CAPABILITY',
+    });
   }, 20_000);
 
   it('TIMEOUT when the remote handler never answers, after the call’s own timeoutMs', async () => {
@@ -107,7 +119,9 @@ describe('errors over the wire', () => {
     expect(elapsed, 'ms until TIMEOUT').toBeLessThan(4000);
     await b.waitForEvent((e) => e.event === 'hang-started' && e['id'] === id, 1000, 'the call to have reached HangActor on B');
     // The link is still fine.
-    await expect(a.call({ actor: 'EchoActor', id: idOnB(), capability: 'svc', payload: 'still here' })).resolves.toMatchObject({ result: 'still here' });
+    await expect(a.call({ actor: 'EchoActor', id: idOnB(), capability: 'svc', payload: 'still here' })).resolves.toMatchObject({
+      result: 'still here',
+    });
   }, 20_000);
 
   it('an AbortSignal aborts a call in flight with ABORTED, and an already-aborted signal fails at once', async () => {
@@ -123,7 +137,9 @@ describe('errors over the wire', () => {
     expect(outcome.at - abortedAt, 'ms from abort() to rejection').toBeLessThan(500);
 
     const remoteBefore = a.stats().calls.remote;
-    await expect(a.call({ actor: 'EchoActor', id: idOnB(), capability: 'svc', signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(a.call({ actor: 'EchoActor', id: idOnB(), capability: 'svc', signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'ABORTED',
+    });
     expect(a.stats().calls.remote, 'an aborted call is not sent').toBe(remoteBefore);
   }, 20_000);
 });
@@ -140,7 +156,13 @@ describe('payload size over the wire', () => {
     expect((a.stats().peers[b.peerId]?.bytesOut ?? 0) - sentBefore, 'bytes A sent to B').toBeGreaterThan(2 * MIB);
 
     const text = 'é😀x'.repeat((2 * MIB) / 8);
-    const echoedText = await a.call<{ text: string }>({ actor: 'EchoActor', id: idOnB(), capability: 'svc', payload: { text }, timeoutMs: 20_000 });
+    const echoedText = await a.call<{ text: string }>({
+      actor: 'EchoActor',
+      id: idOnB(),
+      capability: 'svc',
+      payload: { text },
+      timeoutMs: 20_000,
+    });
     expect(echoedText.result.text.length).toBe(text.length);
     expect(echoedText.result.text === text, 'the 2 MiB string came back unchanged').toBe(true);
   }, 30_000);
@@ -148,7 +170,9 @@ describe('payload size over the wire', () => {
   it('PAYLOAD_TOO_LARGE for a call over maxMessageBytes, before anything is sent; the link keeps working', async () => {
     const sentBefore = a.stats().peers[b.peerId]?.bytesOut ?? 0;
     const started = performance.now();
-    const outcome = await settle(a.call({ actor: 'EchoActor', id: idOnB(), capability: 'svc', payload: new Uint8Array(LIMIT + 1024), timeoutMs: 20_000 }));
+    const outcome = await settle(
+      a.call({ actor: 'EchoActor', id: idOnB(), capability: 'svc', payload: new Uint8Array(LIMIT + 1024), timeoutMs: 20_000 }),
+    );
     expect(outcome.ok).toBe(false);
     if (!outcome.ok) {
       expect(outcome.error).toBeInstanceOf(PayloadTooLargeError);
@@ -156,7 +180,9 @@ describe('payload size over the wire', () => {
     }
     expect(outcome.at - started, 'ms until PAYLOAD_TOO_LARGE').toBeLessThan(1000);
     expect((a.stats().peers[b.peerId]?.bytesOut ?? 0) - sentBefore, 'bytes sent for the refused call').toBeLessThan(64 * 1024);
-    await expect(a.call({ actor: 'EchoActor', id: idOnB(), capability: 'svc', payload: 'after' })).resolves.toMatchObject({ result: 'after' });
+    await expect(a.call({ actor: 'EchoActor', id: idOnB(), capability: 'svc', payload: 'after' })).resolves.toMatchObject({
+      result: 'after',
+    });
   }, 20_000);
 
   it('PAYLOAD_TOO_LARGE for a cast over maxMessageBytes (it must not be dropped silently)', async () => {
@@ -171,10 +197,18 @@ describe('payload size over the wire', () => {
   }, 20_000);
 
   it('PAYLOAD_TOO_LARGE from the remote owner when its reply is over its maxMessageBytes', async () => {
-    const outcome = await settle(a.call({ actor: 'BlobActor', id: idOnB(), capability: 'svc', payload: { bytes: LIMIT + 1024 }, timeoutMs: 20_000 }));
+    const outcome = await settle(
+      a.call({ actor: 'BlobActor', id: idOnB(), capability: 'svc', payload: { bytes: LIMIT + 1024 }, timeoutMs: 20_000 }),
+    );
     expect(outcome.ok).toBe(false);
     if (!outcome.ok) expect(outcome.error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', details: { limit: LIMIT } });
-    const fits = await a.call<Uint8Array>({ actor: 'BlobActor', id: idOnB(), capability: 'svc', payload: { bytes: 3 * MIB }, timeoutMs: 20_000 });
+    const fits = await a.call<Uint8Array>({
+      actor: 'BlobActor',
+      id: idOnB(),
+      capability: 'svc',
+      payload: { bytes: 3 * MIB },
+      timeoutMs: 20_000,
+    });
     expect(fits.result.length).toBe(3 * MIB);
   }, 30_000);
 });

@@ -162,13 +162,15 @@ function startService(command: string, args: readonly string[], cwd: string): Se
 }
 
 const parseJsonLine = (line: string): Record<string, unknown> => JSON.parse(line) as Record<string, unknown>;
-const isJsonEvent = (event: string) => (line: string): boolean => {
-  try {
-    return line.startsWith('{') && parseJsonLine(line)['event'] === event;
-  } catch {
-    return false; // a log line that merely starts with a brace
-  }
-};
+const isJsonEvent =
+  (event: string) =>
+  (line: string): boolean => {
+    try {
+      return line.startsWith('{') && parseJsonLine(line)['event'] === event;
+    } catch {
+      return false; // a log line that merely starts with a brace
+    }
+  };
 
 const timings: Record<string, number> = {};
 let work = '';
@@ -206,7 +208,8 @@ beforeAll(async () => {
     serverImport: await tryImport('rtc-mesh/server'),
   };
   // Then what a Node service adds (README, "Use it in your app"): the signaling server and the peer bin's metrics.
-  const peers = (JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }).peerDependencies;
+  const peers = (JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> })
+    .peerDependencies;
   const extras = ['socket.io', 'prom-client'].map((name) => {
     const range = peers[name];
     if (range === undefined) throw new Error(`package.json has no peer dependency on ${name}`);
@@ -243,7 +246,10 @@ describe('the packed tarball', () => {
     ]) {
       expect(packedFiles).toContain(path);
     }
-    expect(packedFiles.filter((path) => path.includes('demo')), 'the demo and its server are not part of the package').toEqual([]);
+    expect(
+      packedFiles.filter((path) => path.includes('demo')),
+      'the demo and its server are not part of the package',
+    ).toEqual([]);
   });
 });
 
@@ -338,7 +344,13 @@ describe('a vite app in Chromium', () => {
             return { state: w.__rtc, traffic: w.__mesh?.stats().peers };
           }),
         );
-      const answered = parseJsonLine(await service.next((l) => isJsonEvent('tab-answered')(l) || isJsonEvent('failed')(l), 60_000, "the tab answering the Node peer's call"));
+      const answered = parseJsonLine(
+        await service.next(
+          (l) => isJsonEvent('tab-answered')(l) || isJsonEvent('failed')(l),
+          60_000,
+          "the tab answering the Node peer's call",
+        ),
+      );
       if (answered['event'] !== 'tab-answered') {
         expect.fail(`${JSON.stringify(answered)}\ntab: ${await tabState()}\npage errors: ${pageErrors.join('; ')}\n${service.output()}`);
       }
@@ -348,7 +360,9 @@ describe('a vite app in Chromium', () => {
 
       // And back: the tab calls the Node peer's actor.
       const reply = await page
-        .evaluate(() => (window as unknown as { __callNode(): Promise<{ peer: string; result: { host: string; got: unknown } }> }).__callNode())
+        .evaluate(() =>
+          (window as unknown as { __callNode(): Promise<{ peer: string; result: { host: string; got: unknown } }> }).__callNode(),
+        )
         .catch(async (error: Error) => expect.fail(`${error.message}\ntab: ${await tabState()}\n${service.output()}`));
       expect(reply.peer).toBe(listening['peerId']);
       expect(reply.result).toMatchObject({ host: listening['peerId'], got: { hello: 'from the tab' } });
@@ -381,7 +395,9 @@ describe('TypeScript consumers', () => {
 
   it('typechecks both with skipLibCheck, as app templates do, without a single diagnostic', async () => {
     for (const name of ['node', 'browser']) {
-      const config = JSON.parse(await readFile(join(app, 'types', `tsconfig.${name}.json`), 'utf8')) as { compilerOptions: Record<string, unknown> };
+      const config = JSON.parse(await readFile(join(app, 'types', `tsconfig.${name}.json`), 'utf8')) as {
+        compilerOptions: Record<string, unknown>;
+      };
       config.compilerOptions['skipLibCheck'] = true;
       await writeFile(join(app, 'types', `tsconfig.${name}.skiplib.json`), JSON.stringify(config));
       const result = await run(join(BIN, 'tsc'), ['--noEmit', '-p', `types/tsconfig.${name}.skiplib.json`], app, 120_000);

@@ -18,7 +18,18 @@ const samples: Frame[] = [
     window: 2048,
     auth: null,
   },
-  { t: 'hello', protocol: 7, peerId: 'n', kind: 'node', capabilities: [], actorTypes: [], shards: 1, strategy: 'modulo', window: 1, auth: null },
+  {
+    t: 'hello',
+    protocol: 7,
+    peerId: 'n',
+    kind: 'node',
+    capabilities: [],
+    actorTypes: [],
+    shards: 1,
+    strategy: 'modulo',
+    window: 1,
+    auth: null,
+  },
   {
     t: 'hello',
     protocol: 1,
@@ -112,7 +123,10 @@ const ALL_TYPES: string[] = Object.keys(FRAME_TYPES);
 
 const batchOf = (frames: readonly Frame[]): Uint8Array => {
   const encoded = frames.map((f) => encodeFrame(f));
-  return joinBatch(encoded, encoded.reduce((n, e) => n + e.length, 0));
+  return joinBatch(
+    encoded,
+    encoded.reduce((n, e) => n + e.length, 0),
+  );
 };
 
 /** Byte arrays survive CBOR as Uint8Array; compare them as plain number lists. */
@@ -141,12 +155,15 @@ describe('round trips', () => {
     expect(new Set(samples.map((f) => f.t))).toEqual(new Set(ALL_TYPES));
   });
 
-  it.each(samples.map((frame, i) => ({ frame, label: `${i}:${frame.t}` })))('$label survives encodeFrame -> joinBatch -> decodeBatch', ({ frame }) => {
-    const { frames, errors } = decodeBatch(batchOf([frame]));
-    expect(errors).toEqual([]);
-    expect(frames).toHaveLength(1);
-    expect(normalise(frames[0])).toEqual(normalise(frame));
-  });
+  it.each(samples.map((frame, i) => ({ frame, label: `${i}:${frame.t}` })))(
+    '$label survives encodeFrame -> joinBatch -> decodeBatch',
+    ({ frame }) => {
+      const { frames, errors } = decodeBatch(batchOf([frame]));
+      expect(errors).toEqual([]);
+      expect(frames).toHaveLength(1);
+      expect(normalise(frames[0])).toEqual(normalise(frame));
+    },
+  );
 
   it.each(samples.map((frame, i) => ({ frame, label: `${i}:${frame.t}` })))('$label survives decodeFrame', ({ frame }) => {
     expect(normalise(decodeFrame(encodeFrame(frame)))).toEqual(normalise(frame));
@@ -168,7 +185,16 @@ describe('round trips', () => {
   });
 
   it('undefined payload and initArg survive (the common case of a call without them)', () => {
-    const frame: Frame = { t: 'call', corr: 5, capability: 'g', actor: 'A', id: 'x', payload: undefined, initArg: undefined, timeoutMs: 10 };
+    const frame: Frame = {
+      t: 'call',
+      corr: 5,
+      capability: 'g',
+      actor: 'A',
+      id: 'x',
+      payload: undefined,
+      initArg: undefined,
+      timeoutMs: 10,
+    };
     const [decoded] = decodeBatch(batchOf([frame])).frames;
     expect(decoded).toEqual(frame);
   });
@@ -383,7 +409,11 @@ describe('fuzzing', () => {
     fc.record({ kind: fc.constant('extend' as const), extra: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
     fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), extra: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
     fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
-    fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0x00, 0x1b, 0x5f, 0x7f, 0x9f, 0xbf, 0xd8, 0xf7, 0xff) }),
+    fc.record({
+      kind: fc.constant('set' as const),
+      at: fc.nat(),
+      value: fc.constantFrom(0x00, 0x1b, 0x5f, 0x7f, 0x9f, 0xbf, 0xd8, 0xf7, 0xff),
+    }),
   );
 
   function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
@@ -471,9 +501,11 @@ describe('fuzzing', () => {
   it('arbitrary structured values as frames give frames or ProtocolErrors, nothing else', () => {
     const rawFrame = fc.oneof(
       fc.anything(),
-      fc.tuple(fc.integer({ min: -1, max: 12 })).chain(([tag]) =>
-        fc.array(fc.oneof(fc.anything(), fc.string(), fc.nat(), fc.array(fc.string())), { maxLength: 9 }).map((rest) => [tag, ...rest]),
-      ),
+      fc
+        .tuple(fc.integer({ min: -1, max: 12 }))
+        .chain(([tag]) =>
+          fc.array(fc.oneof(fc.anything(), fc.string(), fc.nat(), fc.array(fc.string())), { maxLength: 9 }).map((rest) => [tag, ...rest]),
+        ),
     );
     fc.assert(
       fc.property(fc.array(rawFrame, { maxLength: 6 }), (raws) => {

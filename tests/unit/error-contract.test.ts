@@ -105,16 +105,51 @@ const circular: Record<string, unknown> = { name: 'loop' };
 circular['self'] = circular;
 
 /** Requests every peer must refuse the same way, wherever the owner is. */
-const BAD: readonly { readonly name: string; readonly code: string; readonly match: RegExp; readonly request: (id: string) => CallRequest }[] = [
-  { name: 'an id over 4096 characters', code: 'INVALID_ARGUMENT', match: /request\.id is 4\d{3} characters long; the limit is 4096/, request: (id) => keeper(id) },
-  { name: 'an actor name over 256 characters', code: 'INVALID_ARGUMENT', match: /request\.actor is 257 characters long/, request: (id) => ({ ...keeper(id), actor: 'K'.repeat(257) }) },
-  { name: 'an empty actor name', code: 'INVALID_ARGUMENT', match: /request\.actor must be a non-empty string/, request: (id) => ({ ...keeper(id), actor: '' }) },
+const BAD: readonly {
+  readonly name: string;
+  readonly code: string;
+  readonly match: RegExp;
+  readonly request: (id: string) => CallRequest;
+}[] = [
+  {
+    name: 'an id over 4096 characters',
+    code: 'INVALID_ARGUMENT',
+    match: /request\.id is 4\d{3} characters long; the limit is 4096/,
+    request: (id) => keeper(id),
+  },
+  {
+    name: 'an actor name over 256 characters',
+    code: 'INVALID_ARGUMENT',
+    match: /request\.actor is 257 characters long/,
+    request: (id) => ({ ...keeper(id), actor: 'K'.repeat(257) }),
+  },
+  {
+    name: 'an empty actor name',
+    code: 'INVALID_ARGUMENT',
+    match: /request\.actor must be a non-empty string/,
+    request: (id) => ({ ...keeper(id), actor: '' }),
+  },
   { name: 'a circular payload', code: 'INVALID_ARGUMENT', match: /payload\.self is circular/, request: (id) => keeper(id, circular) },
-  { name: 'a function in the payload', code: 'INVALID_ARGUMENT', match: /payload\.value\.fn is a function/, request: (id) => keeper(id, { value: { fn: () => 1 } }) },
+  {
+    name: 'a function in the payload',
+    code: 'INVALID_ARGUMENT',
+    match: /payload\.value\.fn is a function/,
+    request: (id) => keeper(id, { value: { fn: () => 1 } }),
+  },
   { name: 'a symbol payload', code: 'INVALID_ARGUMENT', match: /payload is a symbol/, request: (id) => keeper(id, Symbol('s')) },
   { name: 'a deeply nested payload', code: 'INVALID_ARGUMENT', match: /nested deeper than 64 levels/, request: (id) => keeper(id, deep) },
-  { name: 'a function initArg', code: 'INVALID_ARGUMENT', match: /initArg is a function/, request: (id) => ({ ...keeper(id), initArg: () => 1 }) },
-  { name: 'an unknown actor type', code: 'UNKNOWN_ACTOR', match: /actor type "Nobody" is not registered/, request: (id) => ({ ...keeper(id), actor: 'Nobody' }) },
+  {
+    name: 'a function initArg',
+    code: 'INVALID_ARGUMENT',
+    match: /initArg is a function/,
+    request: (id) => ({ ...keeper(id), initArg: () => 1 }),
+  },
+  {
+    name: 'an unknown actor type',
+    code: 'UNKNOWN_ACTOR',
+    match: /actor type "Nobody" is not registered/,
+    request: (id) => ({ ...keeper(id), actor: 'Nobody' }),
+  },
 ];
 
 describe.each(BAD)('$name', ({ code, match, request }) => {
@@ -164,7 +199,14 @@ describe.each(WHERE)('payload semantics, $where owner', ({ owner }) => {
 
   it('values CBOR carries keep their kind: Map, Set, Date, Uint8Array, undefined, -0 as 0', async () => {
     const id = idOn(owner, 'kinds');
-    const value = { map: new Map([['k', 1]]), set: new Set([1, 2]), date: new Date(5), bytes: new Uint8Array([1, 2]), none: undefined, zero: -0 };
+    const value = {
+      map: new Map([['k', 1]]),
+      set: new Set([1, 2]),
+      date: new Date(5),
+      bytes: new Uint8Array([1, 2]),
+      none: undefined,
+      zero: -0,
+    };
     const back = (await a.call<typeof value>(keeper(id, { op: 'echo', value }))).result;
     expect(back.map).toBeInstanceOf(Map);
     expect([...back.map]).toEqual([['k', 1]]);
@@ -180,7 +222,9 @@ describe.each(WHERE)('payload semantics, $where owner', ({ owner }) => {
     const id = idOn(owner, `bad-${op}`);
     const error = await outcome(a.call(keeper(id, { op })));
     expect(error.code).toBe('ACTOR_FAILED');
-    expect(error.message).toMatch(op === 'function' ? /^reply could not be encoded: result\.f is a function/ : /^reply could not be encoded: result\.self is circular/);
+    expect(error.message).toMatch(
+      op === 'function' ? /^reply could not be encoded: result\.f is a function/ : /^reply could not be encoded: result\.self is circular/,
+    );
   });
 
   it('a cast delivers a copy too', async () => {
@@ -201,11 +245,32 @@ describe('frames the receiver cannot read', () => {
       await until(() => a.peers().some((p) => p.id === 'raw-peer'), 'peer-a to see the raw peer');
       const tooLong = 'i'.repeat(5000);
       for (let corr = 1; corr <= 300; corr++) {
-        raw.send('peer-a', { t: 'call', corr, capability: CAP, actor: 'Keeper', id: tooLong, payload: null, initArg: undefined, timeoutMs: 1000 });
+        raw.send('peer-a', {
+          t: 'call',
+          corr,
+          capability: CAP,
+          actor: 'Keeper',
+          id: tooLong,
+          payload: null,
+          initArg: undefined,
+          timeoutMs: 1000,
+        });
       }
       const valid = idOn('peer-a', 'after');
-      raw.send('peer-a', { t: 'call', corr: 301, capability: CAP, actor: 'Keeper', id: valid, payload: { op: 'echo', value: 7 }, initArg: undefined, timeoutMs: 5000 });
-      await until(() => raw.received('peer-a').some((f) => f.t === 'reply' && f.corr === 301), 'the valid call after 300 bad ones to be answered');
+      raw.send('peer-a', {
+        t: 'call',
+        corr: 301,
+        capability: CAP,
+        actor: 'Keeper',
+        id: valid,
+        payload: { op: 'echo', value: 7 },
+        initArg: undefined,
+        timeoutMs: 5000,
+      });
+      await until(
+        () => raw.received('peer-a').some((f) => f.t === 'reply' && f.corr === 301),
+        'the valid call after 300 bad ones to be answered',
+      );
       const errors = raw.received('peer-a').filter((f) => f.t === 'error');
       expect(errors).toHaveLength(300);
       expect(errors.every((f) => f.t === 'error' && f.code === 'PROTOCOL')).toBe(true);
@@ -223,7 +288,8 @@ describe('frames the receiver cannot read', () => {
       await until(() => a.peers().some((p) => p.id === 'raw-cast'), 'peer-a to see the raw peer');
       const dropped: ProtocolError[] = [];
       a.on('frame-dropped', (e) => dropped.push(e.error));
-      for (let i = 0; i < 100; i++) raw.send('peer-a', { t: 'cast', capability: CAP, actor: 'K'.repeat(300), id: 'x', payload: null, initArg: undefined });
+      for (let i = 0; i < 100; i++)
+        raw.send('peer-a', { t: 'cast', capability: CAP, actor: 'K'.repeat(300), id: 'x', payload: null, initArg: undefined });
       await until(() => dropped.length === 100, 'all 100 malformed casts to reach peer-a through a window of 16');
       await until(() => raw.inFlight('peer-a') === 0, 'every cast credited back');
       expect(dropped.every((e) => e.details?.['frame'] === 'cast')).toBe(true);

@@ -128,7 +128,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 const batch = (...frames: Frame[]): Uint8Array => {
   const encoded = frames.map((f) => encodeFrame(f));
-  return joinBatch(encoded, encoded.reduce((n, e) => n + e.length, 0));
+  return joinBatch(
+    encoded,
+    encoded.reduce((n, e) => n + e.length, 0),
+  );
 };
 
 function expectCode(thrown: unknown, code: string): void {
@@ -221,7 +224,16 @@ describe('chunking', () => {
   it('a frame just under the batch budget is sent whole, just over it is chunked', async () => {
     // Find the boundary by encoding: budget - CHUNK_OVERHEAD = 16 KiB - 8 - 48.
     const limit = 16 * KiB - 8 - 48;
-    const fits: Frame = { t: 'call', corr: 1, capability: 'g', actor: 'A', id: 'x', payload: new Uint8Array(0), initArg: null, timeoutMs: 1 };
+    const fits: Frame = {
+      t: 'call',
+      corr: 1,
+      capability: 'g',
+      actor: 'A',
+      id: 'x',
+      payload: new Uint8Array(0),
+      initArg: null,
+      timeoutMs: 1,
+    };
     const overhead = encodeFrame(fits).length;
     const exact = { ...fits, payload: new Uint8Array(limit - overhead - 2) } satisfies Frame; // 2 more header bytes for the longer byte string
     const over = { ...fits, payload: new Uint8Array(limit - overhead) } satisfies Frame;
@@ -233,7 +245,12 @@ describe('chunking', () => {
     expect(a.out.sentFrames().map((f) => f.t)).toEqual(['call']);
     a.link.send(over);
     await until(() => b.frames.length === 2, 'over frame');
-    expect(a.out.sentFrames().slice(1).every((f) => f.t === 'chunk')).toBe(true);
+    expect(
+      a.out
+        .sentFrames()
+        .slice(1)
+        .every((f) => f.t === 'chunk'),
+    ).toBe(true);
     for (const { bytes } of a.out.sent) expect(bytes.length).toBeLessThanOrEqual(16 * KiB);
   });
 
@@ -341,7 +358,10 @@ describe('size limits', () => {
     const b = side(new FakeChannel());
     b.link.receive(batch({ t: 'chunk', msg: 0, index: 0, count: 1, total: 100, bytes: new Uint8Array(100) }));
     b.link.receive(batch({ t: 'chunk', msg: 1, index: 0, count: 1_000_000, total: 2000, bytes: new Uint8Array(10) }));
-    expect(b.dropped.map((e) => e.message)).toEqual([expect.stringMatching(/chunk count 1 /), expect.stringMatching(/chunk count 1000000/)]);
+    expect(b.dropped.map((e) => e.message)).toEqual([
+      expect.stringMatching(/chunk count 1 /),
+      expect.stringMatching(/chunk count 1000000/),
+    ]);
     expect(b.frames).toEqual([]);
   });
 
@@ -416,7 +436,9 @@ describe('reassembly', () => {
     const b = side(new FakeChannel());
     const garbage = noise(1500, 9);
     b.link.receive(batch({ t: 'chunk', msg: 5, index: 0, count: 2, total: 1500, bytes: garbage.subarray(0, 1000) }));
-    expect(() => b.link.receive(batch({ t: 'chunk', msg: 5, index: 1, count: 2, total: 1500, bytes: garbage.subarray(1000) }))).not.toThrow();
+    expect(() =>
+      b.link.receive(batch({ t: 'chunk', msg: 5, index: 1, count: 2, total: 1500, bytes: garbage.subarray(1000) })),
+    ).not.toThrow();
     expect(b.frames).toEqual([]);
     expect(b.dropped).toHaveLength(1);
     expect(b.dropped[0]).toBeInstanceOf(ProtocolError);
@@ -479,7 +501,7 @@ describe('flow control window', () => {
     expect(a.frames).toEqual([]);
   });
 
-  it('a sender whose window is smaller than the receiver\'s never stalls: every credit comes back', async () => {
+  it("a sender whose window is smaller than the receiver's never stalls: every credit comes back", async () => {
     const { a, b } = pair({ window: 2048 });
     a.link.setPeerWindow(4);
     for (let corr = 1; corr <= 40; corr++) a.link.send(call(corr, null));

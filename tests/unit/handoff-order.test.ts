@@ -32,16 +32,22 @@ describe('capability drops hand over promptly', () => {
   it.each([1, 2])('drop number %i: every player moves with its score, no call waits for the handoff timeout', async (drops) => {
     const net = new MemoryNetwork();
     // A handoff timeout far beyond the calls' own timeout: a call that waited for it would fail.
-    meshes = await startMeshes(net, ['peer-a', 'peer-b', 'peer-c'], { capabilities: ['game'], actors: { Score }, handoffTimeoutMs: 60_000 });
+    meshes = await startMeshes(net, ['peer-a', 'peer-b', 'peer-c'], {
+      capabilities: ['game'],
+      actors: { Score },
+      handoffTimeoutMs: 60_000,
+    });
     const [a, b] = meshes as [Mesh, Mesh, Mesh];
-    const onB = Array.from({ length: 400 }, (_, i) => `p${i}`).filter((id) => rendezvous.owner(shardFor(id), 'game', ['peer-a', 'peer-b', 'peer-c']) === 'peer-b');
+    const onB = Array.from({ length: 400 }, (_, i) => `p${i}`).filter(
+      (id) => rendezvous.owner(shardFor(id), 'game', ['peer-a', 'peer-b', 'peer-c']) === 'peer-b',
+    );
     for (const id of onB) await a.call({ actor: 'Score', id, capability: 'game' });
     // The second round drops again right after re-adding, inside the receivers' 100 ms coalescing window.
     for (let round = 0; round < drops; round++) {
       if (round > 0) b.registerCapabilities(['game']);
       b.registerCapabilities([]);
     }
-    await until(() => a.peersFor('game').join() === 'peer-a,peer-c', 'peer-b to leave game in peer-a\'s view');
+    await until(() => a.peersFor('game').join() === 'peer-a,peer-c', "peer-b to leave game in peer-a's view");
     const results = await Promise.all(onB.map((id) => a.call<number>({ actor: 'Score', id, capability: 'game', timeoutMs: 3000 })));
     expect(results.every((r) => r.peer !== 'peer-b' && r.result === 2)).toBe(true);
   });

@@ -88,9 +88,33 @@ describe('hashString known vectors (seed 0)', () => {
 describe('hashString agrees with the reference over Buffer.from(str, "utf8")', () => {
   it('on every tail length and on UTF-8 length boundaries', () => {
     const cases = [
-      'a', 'ab', 'abc', 'abcd', 'abcde', 'abcdef', 'abcdefg', 'abcdefgh',
-      '\u007f', '\u0080', '\u07ff', '\u0800', '\ud7ff', '\ue000', '\uffff', '\u{10000}', '\u{10ffff}',
-      'é', 'e\u0301', '日本語', '🎮', '👨‍👩‍👧‍👦', '🏳️‍🌈', 'שלום', 'مرحبا', '\u0000', '\u0000\u0000\u0000\u0000',
+      'a',
+      'ab',
+      'abc',
+      'abcd',
+      'abcde',
+      'abcdef',
+      'abcdefg',
+      'abcdefgh',
+      '\u007f',
+      '\u0080',
+      '\u07ff',
+      '\u0800',
+      '\ud7ff',
+      '\ue000',
+      '\uffff',
+      '\u{10000}',
+      '\u{10ffff}',
+      'é',
+      'e\u0301',
+      '日本語',
+      '🎮',
+      '👨‍👩‍👧‍👦',
+      '🏳️‍🌈',
+      'שלום',
+      'مرحبا',
+      '\u0000',
+      '\u0000\u0000\u0000\u0000',
     ];
     for (const s of cases) expect(hashString(s), JSON.stringify(s)).toBe(referenceMurmur3(utf8(s)));
   });

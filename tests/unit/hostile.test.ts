@@ -59,7 +59,13 @@ afterEach(async () => {
 const owned = (owner: string, prefix: string): string => {
   for (let i = 0; ; i++) if (rendezvous.owner(shardFor(`${prefix}${i}`), CAP, ['peer-a', 'peer-b']) === owner) return `${prefix}${i}`;
 };
-const counter = (id: string, payload?: unknown, extra: Partial<CallRequest> = {}): CallRequest => ({ actor: 'Counter', id, capability: CAP, payload, ...extra });
+const counter = (id: string, payload?: unknown, extra: Partial<CallRequest> = {}): CallRequest => ({
+  actor: 'Counter',
+  id,
+  capability: CAP,
+  payload,
+  ...extra,
+});
 const rejectedBy = (mesh: Mesh, peer: string): number => mesh.stats().peers[peer]?.rejected ?? 0;
 const call = (corr: number, id: string, extra: Partial<Extract<Frame, { t: 'call' }>> = {}): Frame => ({
   t: 'call',
@@ -98,7 +104,10 @@ describe('3. and 6. receiver-side limits', () => {
     Counter.gate = new Gate();
     const id = owned('peer-a', 'flood');
     for (let corr = 1; corr <= 5000; corr++) evil.send('peer-a', call(corr, id, { payload: { op: 'wait' } }));
-    await until(() => evil.received('peer-a').filter((f) => f.t === 'error').length >= 5000 - 2049, 'the calls past the window to be refused');
+    await until(
+      () => evil.received('peer-a').filter((f) => f.t === 'error').length >= 5000 - 2049,
+      'the calls past the window to be refused',
+    );
     const errors = evil.received('peer-a').filter((f): f is Extract<Frame, { t: 'error' }> => f.t === 'error');
     expect(new Set(errors.map((f) => f.code))).toEqual(new Set(['BUSY']));
     expect(a.stats().peers['peer-evil']?.unhandled).toBeLessThanOrEqual(2049);
@@ -123,7 +132,10 @@ describe('3. and 6. receiver-side limits', () => {
     } finally {
       vi.useRealTimers();
     }
-    await until(() => evil.received('peer-a').filter((f) => f.t === 'error' || f.t === 'reply').length === 1001, 'every call to be answered');
+    await until(
+      () => evil.received('peer-a').filter((f) => f.t === 'error' || f.t === 'reply').length === 1001,
+      'every call to be answered',
+    );
     const errors = evil.received('peer-a').filter((f): f is Extract<Frame, { t: 'error' }> => f.t === 'error');
     expect(errors).toHaveLength(1000);
     expect(new Set(errors.map((f) => f.code))).toEqual(new Set(['TIMEOUT']));
@@ -141,7 +153,8 @@ describe('3. and 6. receiver-side limits', () => {
 
   it('chunk headers reserve nothing: memory follows the bytes received, at most two messages at once', async () => {
     const big = 16 * 1024 * 1024;
-    for (let msg = 1; msg <= 10; msg++) evil.send('peer-a', { t: 'chunk', msg, index: 0, count: 2000, total: big, bytes: new Uint8Array(100) });
+    for (let msg = 1; msg <= 10; msg++)
+      evil.send('peer-a', { t: 'chunk', msg, index: 0, count: 2000, total: big, bytes: new Uint8Array(100) });
     const dropped: MeshEvents['frame-dropped'][] = [];
     a.on('frame-dropped', (e) => dropped.push(e));
     await until(() => dropped.length >= 8, 'the third and later messages in progress to be refused');
@@ -174,7 +187,18 @@ describe('4. capability flapping', () => {
   });
 
   it('a second hello on a channel is refused', async () => {
-    evil.send('peer-a', { t: 'hello', protocol: 2, peerId: 'peer-evil', kind: 'memory', capabilities: [CAP], actorTypes: ['Counter'], shards: 4096, strategy: 'rendezvous', window: 10, auth: null });
+    evil.send('peer-a', {
+      t: 'hello',
+      protocol: 2,
+      peerId: 'peer-evil',
+      kind: 'memory',
+      capabilities: [CAP],
+      actorTypes: ['Counter'],
+      shards: 4096,
+      strategy: 'rendezvous',
+      window: 10,
+      auth: null,
+    });
     await until(() => rejectedBy(a, 'peer-evil') === 1, 'the second hello to be refused');
     expect(a.peersFor(CAP)).toEqual(['peer-a', 'peer-b']);
   });
@@ -185,8 +209,26 @@ describe('5. state injection', () => {
     const id = owned('peer-a', 'player_');
     await a.call(counter(id));
     for (let i = 0; i < 100; i++) {
-      evil.send('peer-a', { t: 'handoff', capability: CAP, actor: 'Counter', id, state: { score: 1_000_000 }, initArg: null, epoch: 99, seq: 99 });
-      evil.send('peer-a', { t: 'handoff', capability: CAP, actor: 'Counter', id: `${id}-unused-${i}`, state: { score: 99 }, initArg: null, epoch: 1, seq: 1 });
+      evil.send('peer-a', {
+        t: 'handoff',
+        capability: CAP,
+        actor: 'Counter',
+        id,
+        state: { score: 1_000_000 },
+        initArg: null,
+        epoch: 99,
+        seq: 99,
+      });
+      evil.send('peer-a', {
+        t: 'handoff',
+        capability: CAP,
+        actor: 'Counter',
+        id: `${id}-unused-${i}`,
+        state: { score: 99 },
+        initArg: null,
+        epoch: 1,
+        seq: 1,
+      });
     }
     evil.send('peer-a', { t: 'released', capability: CAP, shards: [0, 1, 2, 3], keys: [['Counter', id]] });
     await until(() => rejectedBy(a, 'peer-evil') >= 201, 'every forged handoff and the forged release to be counted');

@@ -40,7 +40,11 @@ afterEach(async () => {
   await stopAll(running.splice(0));
 });
 
-async function peer(id: string, claims: ClaimOptions = {}, capabilities: readonly string[] = ['game']): Promise<{ mesh: Mesh; identity: TestIdentity }> {
+async function peer(
+  id: string,
+  claims: ClaimOptions = {},
+  capabilities: readonly string[] = ['game'],
+): Promise<{ mesh: Mesh; identity: TestIdentity }> {
   const identity = await TestIdentity.create(ca, id, claims);
   const mesh = await Mesh.start({ peerId: id, capabilities, actors: { Echo }, heartbeatMs: 50, transport: net.transport({ identity }) });
   running.push(mesh);
@@ -65,7 +69,8 @@ describe('tokens', () => {
     const forged = toBase64Url(new TextEncoder().encode(JSON.stringify({ ...claims, caps: ['bank'] })));
     expect((await verifyToken(`${forged}.${sig}`, [ca.publicKey], Date.now())).ok).toBe(false);
     expect((await verifyToken(token, [ca.publicKey], Date.now() + 120_000)).ok).toBe(false);
-    for (const junk of ['', '.', 'a.b.c', 'x'.repeat(10_000), `${payload}.!!`]) expect((await verifyToken(junk, [ca.publicKey], Date.now())).ok).toBe(false);
+    for (const junk of ['', '.', 'a.b.c', 'x'.repeat(10_000), `${payload}.!!`])
+      expect((await verifyToken(junk, [ca.publicKey], Date.now())).ok).toBe(false);
     expect(peekClaims(token)?.peerId).toBe('p');
   });
 });
@@ -103,7 +108,11 @@ describe('a room with signed identities', () => {
     await peer('peer-node', { kind: 'node' });
     await until(() => new Set(seen.map((e) => e.peer)).size === 3, 'the three to be refused');
     expect(seen.every((e) => e.error instanceof UnauthorizedError)).toBe(true);
-    const why = (peerId: string): string => seen.filter((e) => e.peer === peerId).map((e) => e.error.message).join(' / ');
+    const why = (peerId: string): string =>
+      seen
+        .filter((e) => e.peer === peerId)
+        .map((e) => e.error.message)
+        .join(' / ');
     expect(why('peer-old')).toMatch(/token expired/);
     // peer-away may refuse us first (our token is for another room): either way, it is out.
     expect(why('peer-away')).toMatch(/in room (elsewhere|room)/);
@@ -120,13 +129,25 @@ describe('a room with signed identities', () => {
     raws.push(thief);
     const ownKeys = await generateKeyPair();
     const fp = thief.fingerprints('peer-a');
-    const proof = await signProof(ownKeys.privateKey, { room: 'room', from: 'peer-victim', to: 'peer-a', fromFingerprint: fp.local, toFingerprint: fp.remote });
+    const proof = await signProof(ownKeys.privateKey, {
+      room: 'room',
+      from: 'peer-victim',
+      to: 'peer-a',
+      fromFingerprint: fp.local,
+      toFingerprint: fp.remote,
+    });
     thief.send('peer-a', { ...thief.hello(), auth: { token: victimIdentity.grant()!.token, proof } });
     // A replayer holds a valid proof, made by the real key, for another connection.
     const replayer = await RawPeer.start(net, 'peer-replay', { hello: false });
     raws.push(replayer);
     const real = await TestIdentity.create(ca, 'peer-replay');
-    const stale = await real.sign({ room: 'room', from: 'peer-replay', to: 'peer-a', fromFingerprint: 'memory:other-connection', toFingerprint: 'memory:other-end' });
+    const stale = await real.sign({
+      room: 'room',
+      from: 'peer-replay',
+      to: 'peer-a',
+      fromFingerprint: 'memory:other-connection',
+      toFingerprint: 'memory:other-end',
+    });
     replayer.send('peer-a', { ...replayer.hello(), auth: { token: real.grant()!.token, proof: stale } });
     await until(() => new Set(seen.map((e) => e.peer)).size === 2, 'both refused');
     expect(seen.every((e) => /proof does not match/.test(e.error.message))).toBe(true);
@@ -139,14 +160,23 @@ describe('a room with signed identities', () => {
     const seen = refusals(a);
     // An honest peer asking for what it was not granted is refused by its own mesh first.
     const identity = await TestIdentity.create(ca, 'peer-greedy', { caps: ['game'] });
-    await expectRejects(Mesh.start({ peerId: 'peer-greedy', capabilities: ['game', 'bank'], actors: { Echo }, transport: net.transport({ identity }) }), 'UNAUTHORIZED');
+    await expectRejects(
+      Mesh.start({ peerId: 'peer-greedy', capabilities: ['game', 'bank'], actors: { Echo }, transport: net.transport({ identity }) }),
+      'UNAUTHORIZED',
+    );
     expect(() => a.registerCapabilities(['game', 'bank'])).toThrow(UnauthorizedError);
     // A hostile one claiming it anyway is refused by the others.
     const raw = await RawPeer.start(net, 'peer-raw', { hello: false });
     raws.push(raw);
     const rawIdentity = await TestIdentity.create(ca, 'peer-raw', { caps: ['game'] });
     const fp = raw.fingerprints('peer-a');
-    const proof = await rawIdentity.sign({ room: 'room', from: 'peer-raw', to: 'peer-a', fromFingerprint: fp.local, toFingerprint: fp.remote });
+    const proof = await rawIdentity.sign({
+      room: 'room',
+      from: 'peer-raw',
+      to: 'peer-a',
+      fromFingerprint: fp.local,
+      toFingerprint: fp.remote,
+    });
     raw.send('peer-a', { ...raw.hello(), capabilities: ['bank'], auth: { token: rawIdentity.grant()!.token, proof } });
     await until(() => seen.some((e) => e.peer === 'peer-raw'), 'the over-claiming hello to be refused');
     expect(seen.find((e) => e.peer === 'peer-raw')?.error.message).toMatch(/"bank" is not granted/);
@@ -159,7 +189,14 @@ describe('a room with signed identities', () => {
     raws.push(raw2);
     const id2 = await TestIdentity.create(ca, 'peer-raw2', { caps: ['game'] });
     const fp2 = raw2.fingerprints('peer-a');
-    raw2.send('peer-a', { ...raw2.hello(), capabilities: ['game'], auth: { token: id2.grant()!.token, proof: await id2.sign({ room: 'room', from: 'peer-raw2', to: 'peer-a', fromFingerprint: fp2.local, toFingerprint: fp2.remote }) } });
+    raw2.send('peer-a', {
+      ...raw2.hello(),
+      capabilities: ['game'],
+      auth: {
+        token: id2.grant()!.token,
+        proof: await id2.sign({ room: 'room', from: 'peer-raw2', to: 'peer-a', fromFingerprint: fp2.local, toFingerprint: fp2.remote }),
+      },
+    });
     await until(() => a.peersFor('game').includes('peer-raw2'), 'the honest hello to be admitted');
     raw2.send('peer-a', { t: 'caps', capabilities: ['bank', 'game'], actorTypes: [] });
     await until(() => rejected.some((e) => e.peer === 'peer-raw2' && e.frame === 'caps'), 'the caps frame to be refused');

@@ -14,7 +14,15 @@ import { shardFor } from '../../shared/placement/shards.js';
 import { HeldTransport } from '../fixtures/held-transport.js';
 import { Gate, expectMeshError, expectRejects, rejection, startMeshes, waitConverged } from '../fixtures/mesh-helpers.js';
 import { macrotask, settled, until, useFakeClock } from '../fixtures/wait.js';
-import { DurableCounter, GatedDurableCounter, ProbeActor, gates, journal, resetActors, type ProbeCommand } from '../fixtures/test-actors.js';
+import {
+  DurableCounter,
+  GatedDurableCounter,
+  ProbeActor,
+  gates,
+  journal,
+  resetActors,
+  type ProbeCommand,
+} from '../fixtures/test-actors.js';
 
 const actors: ActorRegistry = { ProbeActor, DurableCounter, GatedDurableCounter, GameActor };
 const running: Mesh[] = [];
@@ -208,10 +216,18 @@ describe('capabilities', () => {
     b.registerCapabilities(['game', 'chat']);
     await until(() => meshes.every((m) => m.peersFor('chat').join() === 'peer-b,peer-c'), 'chat on b and c everywhere');
     const moved = rooms.filter((room) => ownerIn(room, ['peer-b', 'peer-c'], 'chat') === 'peer-b');
-    await until(() => deactivated.filter((d) => d.reason === 'rebalance').length >= moved.length, 'peer-c to stop the rooms that moved to peer-b');
+    await until(
+      () => deactivated.filter((d) => d.reason === 'rebalance').length >= moved.length,
+      'peer-c to stop the rooms that moved to peer-b',
+    );
     expect(moved.length / rooms.length).toBeGreaterThan(0.3);
     expect(moved.length / rooms.length).toBeLessThan(0.7);
-    expect(deactivated.filter((d) => d.reason === 'rebalance').map((d) => d.id).sort()).toEqual([...moved].sort());
+    expect(
+      deactivated
+        .filter((d) => d.reason === 'rebalance')
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual([...moved].sort());
     for (const room of rooms) {
       const r = await a.call(probe(room, {}, { capability: 'chat' }));
       expect(r.peer).toBe(ownerIn(room, ['peer-b', 'peer-c'], 'chat'));
@@ -220,13 +236,18 @@ describe('capabilities', () => {
     // Dropping 'game' on c moves its game actors away.
     const games = Array.from({ length: 150 }, (_, i) => `gm_${i}`);
     for (const g of games) await a.call(probe(g));
-    const onC = c.activations().filter((x) => x.capability === 'game').map((x) => x.id);
+    const onC = c
+      .activations()
+      .filter((x) => x.capability === 'game')
+      .map((x) => x.id);
     expect(onC.length).toBeGreaterThan(0);
     deactivated.length = 0;
     c.registerCapabilities(['chat']);
     await until(() => meshes.every((m) => m.peersFor('game').join() === 'peer-a,peer-b'), 'game off peer-c everywhere');
     expect(c.activations().filter((x) => x.capability === 'game')).toEqual([]);
-    expect(deactivated.filter((d) => d.peer === 'peer-c' && d.capability === 'game').map((d) => d.reason)).toEqual(onC.map(() => 'rebalance'));
+    expect(deactivated.filter((d) => d.peer === 'peer-c' && d.capability === 'game').map((d) => d.reason)).toEqual(
+      onC.map(() => 'rebalance'),
+    );
     for (const g of games.slice(0, 30)) expect(['peer-a', 'peer-b']).toContain((await b.call(probe(g))).peer);
   });
 });
@@ -268,7 +289,12 @@ describe('joins: rebalancing and handoff', () => {
         expect(r.result).toBe(2);
       }
     }
-    expect(d.activations().map((x) => x.id).sort()).toEqual([...moved].sort());
+    expect(
+      d
+        .activations()
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual([...moved].sort());
   });
 
   it('handoff: a moved player keeps its score (5 then 6) after the views settle', async () => {
@@ -288,7 +314,12 @@ describe('joins: rebalancing and handoff', () => {
       const r = await all[i % 4]!.call(counter(id));
       expect({ id, result: r.result }).toEqual({ id, result: 6 });
     }
-    expect(handoffs.filter((h) => h.direction === 'sent').map((h) => h.id).sort()).toEqual([...moved].sort());
+    expect(
+      handoffs
+        .filter((h) => h.direction === 'sent')
+        .map((h) => h.id)
+        .sort(),
+    ).toEqual([...moved].sort());
     for (const h of handoffs) expect(h.peer).toBe('peer-d');
     expect(lost).toEqual([]);
     expect(d.stats().handoffs.received).toBe(moved.length);
@@ -338,7 +369,19 @@ describe('joins: rebalancing and handoff', () => {
     const gate = new Gate<unknown>();
     gates.set('slow', gate.promise);
     const slow = a.call(request({ wait: 'slow' }));
-    await until(() => journal.some((h) => h.kind === 'start' && h.peer === oldOwner && h.id === player && h.payload !== null && typeof h.payload === 'object' && 'wait' in h.payload), 'the slow message to start');
+    await until(
+      () =>
+        journal.some(
+          (h) =>
+            h.kind === 'start' &&
+            h.peer === oldOwner &&
+            h.id === player &&
+            h.payload !== null &&
+            typeof h.payload === 'object' &&
+            'wait' in h.payload,
+        ),
+      'the slow message to start',
+    );
     const d = await join('peer-d');
     await waitConverged([...meshes, d]);
     const next = a.call(request({}));
@@ -366,7 +409,10 @@ describe('leaves and faults', () => {
     const gate = new Gate<unknown>();
     gates.set('hold-d', gate.promise);
     const inFlight = a.call(probe(onD[0]!, { wait: 'hold-d' }, { timeoutMs: 10_000 }));
-    await until(() => journal.some((h) => h.kind === 'start' && h.peer === 'peer-d' && (h.payload as ProbeCommand).wait === 'hold-d'), 'the call to start on peer-d');
+    await until(
+      () => journal.some((h) => h.kind === 'start' && h.peer === 'peer-d' && (h.payload as ProbeCommand).wait === 'hold-d'),
+      'the call to start on peer-d',
+    );
     const left = events([a], 'peer-left');
     // The handler never finishes while peer-d leaves (its drain gives up), so the caller cannot get an answer.
     await d.stop();
@@ -471,7 +517,10 @@ describe('views that disagree', () => {
     await waitConverged([a, b, c]);
 
     // An actor that moves from peer-b to the joiner peer-d.
-    const id = findId('lag_', (x) => ownerIn(x, ['peer-a', 'peer-b', 'peer-c']) === 'peer-b' && ownerIn(x, ['peer-a', 'peer-b', 'peer-c', 'peer-d']) === 'peer-d');
+    const id = findId(
+      'lag_',
+      (x) => ownerIn(x, ['peer-a', 'peer-b', 'peer-c']) === 'peer-b' && ownerIn(x, ['peer-a', 'peer-b', 'peer-c', 'peer-d']) === 'peer-d',
+    );
     heldA.hold('peer-d');
     const d = await Mesh.start({ peerId: 'peer-d', capabilities: ['game'], actors: { ProbeActor }, transport: net.transport() });
     running.push(d);
@@ -499,7 +548,10 @@ describe('views that disagree', () => {
     const b = await Mesh.start({ peerId: 'peer-b', capabilities: ['game'], actors: { ProbeActor }, transport: net.transport() });
     running.push(a, b);
     await waitConverged([a, b]);
-    const id = findId('stale_', (x) => ownerIn(x, ['peer-a', 'peer-b']) === 'peer-b' && ownerIn(x, ['peer-a', 'peer-b', 'peer-d']) === 'peer-d');
+    const id = findId(
+      'stale_',
+      (x) => ownerIn(x, ['peer-a', 'peer-b']) === 'peer-b' && ownerIn(x, ['peer-a', 'peer-b', 'peer-d']) === 'peer-d',
+    );
     heldA.hold('peer-d');
     const d = await Mesh.start({ peerId: 'peer-d', capabilities: ['game'], actors: { ProbeActor }, transport: net.transport() });
     running.push(d);

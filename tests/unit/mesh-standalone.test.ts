@@ -49,7 +49,12 @@ describe('README quickstart flow (demo GameActor)', () => {
     const stats = await mesh.call({ actor: 'GameActor', id: 'player_123', payload: { action: 'get_stats' }, capability: 'game' });
     expect(stats.result).toEqual({ score: 2, level: 2 });
     for (let n = 1; n <= 5; n++) {
-      const { result } = await mesh.call({ actor: 'GameActor', id: `player_${n}`, payload: { action: 'increment_score' }, capability: 'game' });
+      const { result } = await mesh.call({
+        actor: 'GameActor',
+        id: `player_${n}`,
+        payload: { action: 'increment_score' },
+        capability: 'game',
+      });
       expect(result).toBe(1);
     }
     const shard = mesh.shardFor('player_123');
@@ -81,7 +86,9 @@ describe('identity and view of a standalone peer', () => {
     expect(mesh.shardCount).toBe(DEFAULT_SHARD_COUNT);
     expect(mesh.strategy.name).toBe('rendezvous');
     expect(mesh.stopped).toBe(false);
-    expect(mesh.peers()).toEqual([{ id: 'solo-1', kind: 'memory', capabilities: ['chat', 'game'], actorTypes: ['GameActor', 'ProbeActor'] }]);
+    expect(mesh.peers()).toEqual([
+      { id: 'solo-1', kind: 'memory', capabilities: ['chat', 'game'], actorTypes: ['GameActor', 'ProbeActor'] },
+    ]);
     expect(mesh.peersFor('game')).toEqual(['solo-1']);
     expect(mesh.peersFor('payments')).toEqual([]);
     expect(mesh.allCapabilities()).toEqual(['chat', 'game']);
@@ -213,10 +220,9 @@ describe('call errors', () => {
     expect((await first).result).toBe('first');
     const after = await mesh.call(probeRequest('t', { value: 'after' }));
     expect(after.result).toBe('after');
-    expect(journal.filter((h) => h.kind === 'start').map((h) => (h.payload as ProbeCommand).tag ?? (h.payload as ProbeCommand).value)).toEqual([
-      'first',
-      'after',
-    ]);
+    expect(
+      journal.filter((h) => h.kind === 'start').map((h) => (h.payload as ProbeCommand).tag ?? (h.payload as ProbeCommand).value),
+    ).toEqual(['first', 'after']);
   });
 
   it('ABORTED when the signal fires while waiting, and the aborted message never runs', async () => {

@@ -13,7 +13,8 @@ describe('Prometheus metrics', () => {
 
   it('exposes the figures of mesh.stats() as Prometheus text', async () => {
     mesh = await Mesh.start({ capabilities: ['game'], actors: { GameActor } });
-    for (let i = 0; i < 3; i++) await mesh.call({ actor: 'GameActor', id: `p${i}`, capability: 'game', payload: { action: 'increment_score' } });
+    for (let i = 0; i < 3; i++)
+      await mesh.call({ actor: 'GameActor', id: `p${i}`, capability: 'game', payload: { action: 'increment_score' } });
     await expect(mesh.call({ actor: 'GameActor', id: 'p0', capability: 'game', payload: { action: 'nope' } })).rejects.toMatchObject({
       code: 'ACTOR_FAILED',
     });

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../shared/errors.js';
-import { BUILTIN_STRATEGIES, OwnerTable, modulo, rendezvous, resolveStrategy, type PlacementStrategy } from '../../shared/placement/placement.js';
+import {
+  BUILTIN_STRATEGIES,
+  OwnerTable,
+  modulo,
+  rendezvous,
+  resolveStrategy,
+  type PlacementStrategy,
+} from '../../shared/placement/placement.js';
 import { referenceRendezvousOwner } from '../fixtures/murmur3-reference.js';
 import { expectThrows } from '../fixtures/mesh-helpers.js';
 

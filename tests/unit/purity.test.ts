@@ -43,8 +43,13 @@ function isReferencePosition(node: ts.Identifier): boolean {
   const parent = node.parent;
   if (ts.isPropertyAccessExpression(parent) && parent.name === node) return false;
   if (ts.isQualifiedName(parent) && parent.right === node) return false;
-  if ((ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent) || ts.isPropertySignature(parent)) && parent.name === node) return false;
-  if ((ts.isMethodDeclaration(parent) || ts.isMethodSignature(parent) || ts.isGetAccessor(parent) || ts.isSetAccessor(parent)) && parent.name === node) return false;
+  if ((ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent) || ts.isPropertySignature(parent)) && parent.name === node)
+    return false;
+  if (
+    (ts.isMethodDeclaration(parent) || ts.isMethodSignature(parent) || ts.isGetAccessor(parent) || ts.isSetAccessor(parent)) &&
+    parent.name === node
+  )
+    return false;
   if (ts.isEnumMember(parent) && parent.name === node) return false;
   if (ts.isBindingElement(parent) && parent.propertyName === node) return false;
   if ((ts.isImportSpecifier(parent) || ts.isExportSpecifier(parent)) && parent.propertyName === node) return false;
@@ -123,7 +128,11 @@ export function checkFiles(files: ReadonlyMap<string, string | null>): Violation
       if (FORBIDDEN_DIRS.includes(pkg)) report(node, `imports "${spec}"`);
     };
     const visit = (node: ts.Node): void => {
-      if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+      if (
+        (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+        node.moduleSpecifier &&
+        ts.isStringLiteral(node.moduleSpecifier)
+      ) {
         checkSpecifier(node, node.moduleSpecifier.text);
       } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) {
         const expr = node.moduleReference.expression;
@@ -139,13 +148,25 @@ export function checkFiles(files: ReadonlyMap<string, string | null>): Violation
         if (ts.isShorthandPropertyAssignment(node.parent)) {
           const value = checker.getShorthandAssignmentValueSymbol(node.parent);
           const decls = value?.declarations ?? [];
-          if (decls.length === 0 || decls.some((d) => relative(sharedDir, resolve(d.getSourceFile().fileName)).startsWith('..') && !files.has(resolve(d.getSourceFile().fileName)))) {
+          if (
+            decls.length === 0 ||
+            decls.some(
+              (d) =>
+                relative(sharedDir, resolve(d.getSourceFile().fileName)).startsWith('..') &&
+                !files.has(resolve(d.getSourceFile().fileName)),
+            )
+          ) {
             report(node, `references ${node.text}`);
           }
         } else if (isHostGlobal(node)) {
           report(node, `references ${node.text}`);
         }
-      } else if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'globalThis' && FORBIDDEN_GLOBALS.has(node.name.text)) {
+      } else if (
+        ts.isPropertyAccessExpression(node) &&
+        ts.isIdentifier(node.expression) &&
+        node.expression.text === 'globalThis' &&
+        FORBIDDEN_GLOBALS.has(node.name.text)
+      ) {
         report(node, `references globalThis.${node.name.text}`);
       } else if (
         ts.isElementAccessExpression(node) &&
@@ -175,8 +196,14 @@ describe('the checker itself', () => {
     nodeScheme: { text: `import fs from 'node:fs'; void fs;`, expected: ['imports the Node module "node:fs"'] },
     bareBuiltin: { text: `import { EventEmitter } from 'events'; void EventEmitter;`, expected: ['imports the Node builtin "events"'] },
     client: { text: `export * from '../client/index.js';`, expected: ['imports "../client/index.js" from outside shared/ (client/)'] },
-    serverType: { text: `import type { X } from '../server/a.js'; let x: X | undefined; void x;`, expected: ['imports "../server/a.js" from outside shared/ (server/)'] },
-    demoDynamic: { text: `export const m = import('../demo/actors.js');`, expected: ['imports "../demo/actors.js" from outside shared/ (demo/)'] },
+    serverType: {
+      text: `import type { X } from '../server/a.js'; let x: X | undefined; void x;`,
+      expected: ['imports "../server/a.js" from outside shared/ (server/)'],
+    },
+    demoDynamic: {
+      text: `export const m = import('../demo/actors.js');`,
+      expected: ['imports "../demo/actors.js" from outside shared/ (demo/)'],
+    },
     importType: { text: `export type T = import('node:crypto').Hash;`, expected: ['imports the Node module "node:crypto"'] },
     window: { text: `export const w = window.innerWidth;`, expected: ['references window'] },
     document: { text: `document.title = 'x';`, expected: ['references document'] },

@@ -27,8 +27,20 @@ async function start(options: MeshOptions = {}): Promise<Mesh> {
   return mesh;
 }
 
-const probe = (mesh: Mesh, id: string, cmd: ProbeCommand = {}, extra: { initArg?: unknown; capability?: string; timeoutMs?: number } = {}) =>
-  mesh.call({ actor: 'ProbeActor', id, capability: extra.capability ?? 'game', payload: cmd, ...('initArg' in extra ? { initArg: extra.initArg } : {}), ...(extra.timeoutMs !== undefined ? { timeoutMs: extra.timeoutMs } : {}) });
+const probe = (
+  mesh: Mesh,
+  id: string,
+  cmd: ProbeCommand = {},
+  extra: { initArg?: unknown; capability?: string; timeoutMs?: number } = {},
+) =>
+  mesh.call({
+    actor: 'ProbeActor',
+    id,
+    capability: extra.capability ?? 'game',
+    payload: cmd,
+    ...('initArg' in extra ? { initArg: extra.initArg } : {}),
+    ...(extra.timeoutMs !== undefined ? { timeoutMs: extra.timeoutMs } : {}),
+  });
 
 beforeEach(() => resetActors());
 afterEach(async () => {
@@ -58,7 +70,13 @@ describe('lazy activation', () => {
       },
     ]);
     expect(activated).toHaveLength(1);
-    expect(activated[0]).toMatchObject({ actor: 'ProbeActor', id: 'player_1', capability: 'game', activation: first.activation, peer: mesh.peerId });
+    expect(activated[0]).toMatchObject({
+      actor: 'ProbeActor',
+      id: 'player_1',
+      capability: 'game',
+      activation: first.activation,
+      peer: mesh.peerId,
+    });
   });
 
   it('later calls reach the same activation and its state', async () => {
@@ -79,21 +97,40 @@ describe('lazy activation', () => {
     expect([a.result, b.result, a2.result]).toEqual([1, 1, 2]);
     expect(a.activation).not.toBe(b.activation);
     expect(a2.activation).toBe(a.activation);
-    expect(mesh.activations().map((x) => x.id).sort()).toEqual(['a', 'b']);
+    expect(
+      mesh
+        .activations()
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual(['a', 'b']);
   });
 
   it('the handler sees its context: id, type, capability, shard, activation, peer', async () => {
     const seen: ActorContext[] = [];
     class CtxActor implements Actor {
       handleCall(_payload: unknown, ctx: ActorContext): unknown {
-        seen.push({ id: ctx.id, actor: ctx.actor, capability: ctx.capability, shard: ctx.shard, activation: ctx.activation, peerId: ctx.peerId });
+        seen.push({
+          id: ctx.id,
+          actor: ctx.actor,
+          capability: ctx.capability,
+          shard: ctx.shard,
+          activation: ctx.activation,
+          peerId: ctx.peerId,
+        });
         return null;
       }
     }
     const mesh = await start({ actors: { CtxActor } });
     const r = await mesh.call({ actor: 'CtxActor', id: '🎮 player', capability: 'game' });
     expect(seen).toEqual([
-      { id: '🎮 player', actor: 'CtxActor', capability: 'game', shard: mesh.shardFor('🎮 player'), activation: r.activation, peerId: mesh.peerId },
+      {
+        id: '🎮 player',
+        actor: 'CtxActor',
+        capability: 'game',
+        shard: mesh.shardFor('🎮 player'),
+        activation: r.activation,
+        peerId: mesh.peerId,
+      },
     ]);
   });
 
@@ -150,7 +187,9 @@ describe('one message at a time', () => {
       }
     }
     const mesh = await start({ actors: { Account } });
-    const calls = Array.from({ length: 20 }, (_, n) => mesh.call({ actor: 'Account', id: 'acct', capability: 'game', payload: { n, amount: 1 } }));
+    const calls = Array.from({ length: 20 }, (_, n) =>
+      mesh.call({ actor: 'Account', id: 'acct', capability: 'game', payload: { n, amount: 1 } }),
+    );
     const results = await Promise.all(calls);
     expect(maxActive).toBe(1);
     expect(log).toEqual(Array.from({ length: 20 }, (_, n) => [`start ${n}`, `end ${n}`]).flat());
@@ -185,9 +224,7 @@ describe('one message at a time', () => {
     gate.open(null);
     await Promise.all([first, third]);
     await until(() => journal.filter((h) => h.kind === 'cast').length === 2, 'both casts');
-    const order = journal
-      .filter((h) => h.kind === 'start' || h.kind === 'cast')
-      .map((h) => (h.payload as ProbeCommand).tag);
+    const order = journal.filter((h) => h.kind === 'start' || h.kind === 'cast').map((h) => (h.payload as ProbeCommand).tag);
     expect(order).toEqual(['call-1', 'cast-2', 'call-3', 'cast-4']);
   });
 
@@ -349,7 +386,10 @@ describe('deactivation reasons', () => {
     await probe(mesh, 'x');
     await probe(mesh, 'y');
     await mesh.stop();
-    const reasons = journal.filter((h) => h.kind === 'deactivate').map((h) => `${h.id}:${h.reason ?? ''}`).sort();
+    const reasons = journal
+      .filter((h) => h.kind === 'deactivate')
+      .map((h) => `${h.id}:${h.reason ?? ''}`)
+      .sort();
     expect(reasons).toEqual(['x:stop', 'y:stop']);
   });
 

@@ -18,7 +18,9 @@ function check(strategy: PlacementStrategy, capability: string, steps: readonly 
   for (const step of steps) {
     const peers = [...step].sort();
     const moves = table.update(peers);
-    const expected = Array.from({ length: SHARDS }, (_, shard) => (peers.length === 0 ? undefined : strategy.owner(shard, capability, peers)));
+    const expected = Array.from({ length: SHARDS }, (_, shard) =>
+      peers.length === 0 ? undefined : strategy.owner(shard, capability, peers),
+    );
     expect(Array.from({ length: SHARDS }, (_, shard) => table.owner(shard))).toEqual(expected);
     const moved = expected.flatMap((owner, shard) => (owner !== previous[shard] ? [{ shard, from: previous[shard], to: owner }] : []));
     expect(moves).toEqual(moved);
@@ -38,10 +40,15 @@ describe('ShardTable', () => {
     ['modulo', modulo],
   ] as const)('%s: owners, moves and runners-up match the strategy through random joins and leaves', (_name, strategy) => {
     fc.assert(
-      fc.property(peerIds, fc.array(fc.array(fc.nat(), { maxLength: 12 }), { minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), (pool, picks, capability) => {
-        const steps = picks.map((indexes) => [...new Set(indexes.map((i) => pool[i % pool.length]!))]);
-        check(strategy, capability || 'game', [...steps, []]);
-      }),
+      fc.property(
+        peerIds,
+        fc.array(fc.array(fc.nat(), { maxLength: 12 }), { minLength: 1, maxLength: 8 }),
+        fc.string({ maxLength: 8 }),
+        (pool, picks, capability) => {
+          const steps = picks.map((indexes) => [...new Set(indexes.map((i) => pool[i % pool.length]!))]);
+          check(strategy, capability || 'game', [...steps, []]);
+        },
+      ),
       { numRuns: 60 },
     );
   });

@@ -103,17 +103,13 @@ describe('shardFor against the fixture', () => {
 describe('shardFor properties', () => {
   it('stays in [0, shardCount) and matches the reference for random ids and counts', () => {
     fc.assert(
-      fc.property(
-        fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }),
-        fc.integer({ min: 1, max: 0x7fffffff }),
-        (id, count) => {
-          const shard = shardFor(id, count);
-          expect(Number.isInteger(shard)).toBe(true);
-          expect(shard).toBeGreaterThanOrEqual(0);
-          expect(shard).toBeLessThan(count);
-          expect(shard).toBe(referenceShard(id, count));
-        },
-      ),
+      fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 0x7fffffff }), (id, count) => {
+        const shard = shardFor(id, count);
+        expect(Number.isInteger(shard)).toBe(true);
+        expect(shard).toBeGreaterThanOrEqual(0);
+        expect(shard).toBeLessThan(count);
+        expect(shard).toBe(referenceShard(id, count));
+      }),
       { numRuns: 2000 },
     );
   });

@@ -61,7 +61,10 @@ describe('turnIceServers', () => {
     const first = issue();
     now += 5000;
     const second = issue();
-    expect(first).toEqual([{ urls: 'stun:s' }, { urls: ['turn:x'], username: '1700000010:rtc-mesh', credential: hmac('k', '1700000010:rtc-mesh') }]);
+    expect(first).toEqual([
+      { urls: 'stun:s' },
+      { urls: ['turn:x'], username: '1700000010:rtc-mesh', credential: hmac('k', '1700000010:rtc-mesh') },
+    ]);
     expect(second[1]).toMatchObject({ username: '1700000015:rtc-mesh' });
     expect(() => turnIceServers({ secret: '', urls: 'turn:x' })).toThrow(/secret/);
   });
