@@ -1,0 +1,184 @@
+import type { ActorClass } from '../actors/actor.js';
+import { ActorRuntime, type MessageTarget } from '../actors/runtime.js';
+import { UnauthorizedError } from '../errors.js';
+import { Membership, type MembershipChange, type PeerInfo } from '../placement/membership.js';
+import { ShardMap } from '../placement/shard-map.js';
+import { PROTOCOL_VERSION, type HelloFrame } from '../wire/frames.js';
+import type { Transport } from '../wire/transport.js';
+import { Calls } from './calls.js';
+import { checkNames, resolveConfig, type MeshConfig } from './config.js';
+import { Host } from './host.js';
+import { Inbound } from './inbound.js';
+import { PeerLinks, type AppFrame, type PeerLink } from './links.js';
+import { Rebalance } from './rebalance.js';
+import { Report } from './report.js';
+import { drainAndClose } from './shutdown.js';
+import type { MeshOptions } from './types.js';
+import { Waiters } from './waiters.js';
+
+/**
+ * What a Mesh is made of, built and wired once: the view (membership, shard map), the actor runtime, the
+ * peer links, handoff, inbound serving and outbound calls, each a part with one job in a file of its own.
+ * This is where they meet: frames go to the part they are for, view changes to every part that cares.
+ */
+export class MeshParts {
+  readonly config: MeshConfig;
+  readonly transport: Transport | undefined;
+  readonly membership = new Membership();
+  readonly shards: ShardMap;
+  readonly actorTypes = new Map<string, ActorClass>();
+  readonly report: Report;
+  readonly runtime: ActorRuntime;
+  readonly links: PeerLinks;
+  readonly rebalance: Rebalance;
+  readonly inbound: Inbound;
+  readonly calls: Calls;
+  /** Woken on every view change (calls waiting to retry after NOT_OWNER). */
+  readonly views = new Waiters();
+  /** Woken whenever something a graceful stop waits for may have happened. */
+  readonly settling = new Waiters();
+  capabilities: readonly string[] = [];
+  /** Set by stop(): no new calls. */
+  stopping = false;
+  /** Set once draining is over: from then on nothing runs here. */
+  closed = false;
+
+  constructor(options: MeshOptions) {
+    const config = resolveConfig(options);
+    this.config = config;
+    this.transport = options.transport;
+    this.shards = new ShardMap(config.strategy, config.shardCount);
+    for (const [name, cls] of Object.entries(options.actors ?? {})) this.actorTypes.set(name, cls);
+    this.capabilities = checkNames(options.capabilities ?? [], 'capability');
+    const report = new Report(config.peerId);
+    this.report = report;
+    const { counters, events } = report;
+    const changed = (): void => this.settling.wake();
+    const runtimeEvents = report.runtimeEvents(changed);
+    this.runtime = new ActorRuntime({
+      peerId: config.peerId,
+      actors: this.actorTypes,
+      idleTimeoutMs: config.idleTimeoutMs,
+      events: runtimeEvents,
+    });
+    const ownerOf = (target: MessageTarget): string | undefined => this.ownerOf(target);
+    this.links = new PeerLinks({
+      config,
+      membership: this.membership,
+      hello: { ...config.hello, identity: options.transport?.identity },
+      helloFrame: () => this.hello(),
+      frame: (link, frame, bytes) => this.onFrame(link, frame, bytes),
+      closed: (peer) => this.calls.peerGone(peer),
+      dropped: (peer, error) => this.inbound.onDropped(peer, error),
+      refused: (peer, error) => events.emit('peer-refused', { peer, error }),
+      rejectedFrame: (peer, frame, reason) => events.emit('frame-rejected', { peer, frame, reason }),
+      changed,
+    });
+    this.membership.upsert(this.selfInfo());
+    const { membership, runtime, links, shards } = this;
+    shards.update(membership);
+    const rejected = (peer: string, frame: string, reason: string): void => links.rejected(peer, frame, reason);
+    this.rebalance = new Rebalance({ config, membership, shards, runtime, links, counters, events, ownerOf, changed, rejected });
+    const version = (): number => membership.version;
+    const host = new Host({ self: config.peerId, runtime, handoff: this.rebalance.handoff, ownerOf, version, closed: () => this.closed });
+    this.inbound = new Inbound({ shardCount: config.shardCount, host, links, report, changed });
+    const peer = (id: string): PeerInfo | undefined => membership.get(id);
+    const nextView = (ms: number): Promise<void> => this.views.next(ms);
+    this.calls = new Calls({ config, counters, host, links, ownerOf, peer, stopping: () => this.stopping, nextView });
+    this.membership.onChange((change) => this.onViewChange(change));
+  }
+
+  /** Joins the transport's mesh (nothing to do standalone); on failure everything is stopped again. */
+  async open(signal: AbortSignal | undefined, stop: () => Promise<void>): Promise<void> {
+    if (!this.transport) return;
+    const { links } = this;
+    try {
+      const handlers = { open: links.opened.bind(links), closed: links.closed.bind(links), suspect: links.suspect.bind(links) };
+      await this.transport.start(this.config.peerId, handlers, signal);
+      this.assertGranted(this.capabilities);
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+  }
+
+  /** Leaves gracefully (see shutdown.ts), then tells listeners and forgets them. */
+  async shutdown(): Promise<void> {
+    const { config, transport, links, runtime, inbound, calls, settling } = this;
+    const withdraw = (): void => {
+      this.capabilities = [];
+      this.advertise();
+    };
+    const close = (): void => {
+      this.closed = true;
+    };
+    try {
+      const { drainTimeoutMs } = config;
+      const { handoff } = this.rebalance;
+      await drainAndClose({ drainTimeoutMs, transport, links, runtime, inbound, calls, settling, handoff, withdraw, close });
+    } finally {
+      this.views.wake();
+      this.report.events.emit('stopped', undefined);
+      this.report.events.clear();
+    }
+  }
+
+  ownerOf(target: { readonly capability: string; readonly shard: number }): string | undefined {
+    return this.shards.owner(target.shard, target.capability);
+  }
+
+  /**
+   * Tells every peer what we advertise, then applies it to our own view. In that order: the view change
+   * sends handed-over state and `released` frames, which must reach each new owner after our caps (its own
+   * view change makes it wait for them; arriving first, they would be missed and it would wait in vain).
+   */
+  advertise(): void {
+    this.links.broadcast({ t: 'caps', capabilities: this.capabilities, actorTypes: [...this.actorTypes.keys()] });
+    this.membership.upsert(this.selfInfo());
+  }
+
+  /** In a room that signs identities, peers refuse a capability our token does not grant: so do we. */
+  assertGranted(capabilities: readonly string[]): void {
+    const missing = this.links.ungrantedToUs(capabilities);
+    if (missing !== null) throw new UnauthorizedError(`capability "${missing}" is not granted to peer ${this.config.peerId} in this room`);
+  }
+
+  private onFrame(link: PeerLink, frame: AppFrame, bytes: number | undefined): void {
+    switch (frame.t) {
+      case 'call':
+        return this.inbound.onCall(link, frame);
+      case 'cast':
+        return this.inbound.onCast(link, frame);
+      case 'reply':
+      case 'error':
+        return this.calls.answer(link.peer, frame);
+      case 'handoff':
+        return this.rebalance.onHandoff(link.peer, frame, bytes);
+      case 'released':
+        return this.rebalance.onReleased(link.peer, frame);
+    }
+  }
+
+  private onViewChange(change: MembershipChange): void {
+    const moves = this.shards.update(this.membership);
+    const moved = this.rebalance.viewChanged(change, moves, !this.closed);
+    const { events } = this.report;
+    const self = this.config.peerId;
+    for (const peer of change.joined) if (peer.id !== self) events.emit('peer-joined', peer);
+    for (const peer of change.left) if (peer.id !== self) events.emit('peer-left', peer);
+    const { version, joined, left, updated } = change;
+    events.emit('topology', { version, peers: this.membership.peers(), joined, left, updated, moved });
+    this.views.wake();
+  }
+
+  private hello(): Omit<HelloFrame, 'window' | 'auth'> {
+    const { peerId, kind, shardCount, strategy } = this.config;
+    const { capabilities, actorTypes } = this.selfInfo();
+    return { t: 'hello', protocol: PROTOCOL_VERSION, peerId, kind, capabilities, actorTypes, shards: shardCount, strategy: strategy.name };
+  }
+
+  private selfInfo(): PeerInfo {
+    const { peerId, kind } = this.config;
+    return { id: peerId, kind, capabilities: this.capabilities, actorTypes: [...this.actorTypes.keys()] };
+  }
+}
