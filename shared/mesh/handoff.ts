@@ -225,9 +225,14 @@ export class Handoff {
     return this.awaitingShard.get(shardKey(capability, shard))?.from === from;
   }
 
+  /** True while some shard or actor waits for handed-over state (or was lost): calls must pass `gate`. */
+  holding(): boolean {
+    return this.awaitingShard.size !== 0 || this.awaitingKey.size !== 0 || this.lostShards.size !== 0;
+  }
+
   /** Runs `run` now, or once the state it may need has arrived (bounded by timeoutMs). */
   gate(target: MessageTarget, run: () => void): void {
-    if (this.awaitingShard.size === 0 && this.awaitingKey.size === 0 && this.lostShards.size === 0) return run();
+    if (!this.holding()) return run();
     const sk = shardKey(target.capability, target.shard);
     const key = activationKey(target.capability, target.actor, target.id);
     const now = Date.now();

@@ -61,6 +61,13 @@ export class Host {
       done(refusal);
       return NOOP_TICKET;
     }
+    const { runtime, handoff } = this.parts;
+    // Nothing held back (the usual case): straight to the runtime, no closure on the hot path.
+    if (!handoff.holding()) {
+      if (!isCast) return runtime.call(target, payload, done, deadline);
+      runtime.cast(target, payload, done);
+      return NOOP_TICKET;
+    }
     let inner: Ticket | null = null;
     let cancelled = false;
     this.parts.handoff.gate(target, () => {

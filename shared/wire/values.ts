@@ -73,6 +73,9 @@ function check(value: unknown, what: string, path: string, depth: number, stack:
 
 const describeKey = (k: unknown): string => (typeof k === 'string' ? JSON.stringify(k).slice(0, 40) : typeof k);
 
+/** Raised inside the fast copy when something cannot be sent; the checker then says what and where. */
+const UNSENDABLE: unique symbol = Symbol('unsendable');
+
 /**
  * The value an owner on another peer would receive: plain objects and arrays are copied with the decoder's
  * rules (`__proto__` renamed `__proto_`, -0 as 0, holes as undefined, symbol keys dropped); other objects
@@ -83,7 +86,8 @@ export function wireCopy(value: unknown, what: string): unknown {
   // Primitives are immutable and equal their decoded form: the common case costs one typeof.
   switch (typeof value) {
     case 'object':
-      return value === null ? null : copyObject(value, what, '', 0, []);
+      if (value === null) return null;
+      break;
     case 'string':
       return isWellFormed(value) ? value : roundTrip(value, what, '');
     case 'number':
@@ -94,49 +98,54 @@ export function wireCopy(value: unknown, what: string): unknown {
     default:
       return value;
   }
+  try {
+    return copyObject(value, 0, what);
+  } catch (error) {
+    if (error !== UNSENDABLE) throw error;
+    // The copy keeps no paths (that would cost every call): the checker walks again to say where.
+    check(value, what, '', 0, []);
+    throw new InvalidArgumentError(`${what} cannot be sent`);
+  }
 }
 
-function copy(value: unknown, what: string, path: string, depth: number, stack: object[]): unknown {
+function copy(value: unknown, depth: number, what: string): unknown {
   switch (typeof value) {
     case 'object':
-      return value === null ? null : copyObject(value, what, path, depth, stack);
+      return value === null ? null : copyObject(value, depth, what);
     case 'string':
-      return isWellFormed(value) ? value : roundTrip(value, what, path);
+      return isWellFormed(value) ? value : roundTrip(value, what, '');
     case 'number':
       return value === 0 ? 0 : value;
     case 'function':
     case 'symbol':
-      return check(value, what, path, depth, stack);
+      throw UNSENDABLE;
     default:
       return value;
   }
 }
 
-function copyObject(value: object, what: string, path: string, depth: number, stack: object[]): unknown {
-  if (depth >= VALUE_LIMITS.maxDepth) refuse(what, path, `is nested deeper than ${VALUE_LIMITS.maxDepth} levels`);
-  if (stack.includes(value)) refuse(what, path, 'is circular (it contains itself)');
+/** Copies without tracking where it is: a cycle shows up as nesting too deep, which the checker explains. */
+function copyObject(value: object, depth: number, what: string): unknown {
+  if (depth >= VALUE_LIMITS.maxDepth) throw UNSENDABLE;
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto === ARRAY_PROTO) {
     const source = value as unknown[];
     const out = new Array<unknown>(source.length);
-    stack.push(value);
-    for (let i = 0; i < source.length; i++) out[i] = copy(source[i], what, `${path}[${i}]`, depth + 1, stack);
-    stack.pop();
+    for (let i = 0; i < source.length; i++) out[i] = copy(source[i], depth + 1, what);
     return out;
   }
   if (proto === OBJECT_PROTO || proto === null) {
     const source = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
-    stack.push(value);
-    for (const key of Object.keys(source)) {
-      const item = copy(source[key], what, `${path}.${key}`, depth + 1, stack);
-      out[key === PROTO_KEY ? PROTO_RENAMED : key] = item;
-    }
-    stack.pop();
+    for (const key of Object.keys(source)) out[key === PROTO_KEY ? PROTO_RENAMED : key] = copy(source[key], depth + 1, what);
     return out;
   }
-  check(value, what, path, depth, stack);
-  return roundTrip(value, what, path);
+  try {
+    check(value, what, '', depth, []);
+  } catch {
+    throw UNSENDABLE;
+  }
+  return roundTrip(value, what, '');
 }
 
 /** The codec's own copy, for what plain copying cannot mimic exactly. */
