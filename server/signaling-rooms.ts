@@ -276,8 +276,11 @@ async function admit(
   connection.grant = grant;
   disarmIdle(ctx, connection);
   socket.to(roomKey(room)).emit('peer-joined', { peerId, kind });
-  ctx.log(`[signaling] ${peerId} (${kind}) joined ${JSON.stringify(room)} (${others.length + 1} peers)`);
-  return accepted(ctx, connection, member, others);
+  // Look again now that we are in the room and announced: a peer joining at the same time through another
+  // instance either saw us in its own look, or announced itself before we entered (missed) and is in this one.
+  const present = othersIn(await ctx.io.in(roomKey(room)).fetchSockets(), room, socket.id, peerId);
+  ctx.log(`[signaling] ${peerId} (${kind}) joined ${JSON.stringify(room)} (${present.length + 1} peers)`);
+  return accepted(ctx, connection, member, present);
 }
 
 function releaseClaim(ctx: Context, key: string, nonce: string): void {
