@@ -25,7 +25,12 @@ export class GameActor implements Actor {
     if ((payload as { action?: unknown } | null)?.action === 'reset') this.score = 0;
   }
 
-  /** Handoff: a player keeps score and level when a rebalance moves it to another peer. */
+  /** get_stats changes nothing: it needs no copy sent to the backups (see README, Replicas). */
+  static readOnly(payload: unknown): boolean {
+    return (payload as { action?: unknown } | null)?.action === 'get_stats';
+  }
+
+  /** Handoff and replicas: a player keeps score and level when it moves or its owner vanishes. */
   snapshot(): unknown {
     return { score: this.score, level: this.level };
   }

@@ -6,7 +6,7 @@ import { MeshParts } from './mesh/parts.js';
 import { activationInfo } from './mesh/report.js';
 import { targetOf, timeoutOf } from './mesh/request.js';
 import type { MeshStats } from './mesh/stats.js';
-import type { CallRequest, CallResult, CastRequest, MeshEvents, MeshOptions } from './mesh/types.js';
+import type { CallRequest, CallResult, CastRequest, HostedActivation, MeshEvents, MeshOptions, ReplicaInfo } from './mesh/types.js';
 import type { PeerInfo, PeerKind } from './placement/membership.js';
 import type { PlacementStrategy } from './placement/placement.js';
 import { shardFor } from './placement/shards.js';
@@ -20,6 +20,8 @@ export type {
   TopologyEvent,
   ActivationEvent,
   HandoffEvent,
+  HostedActivation,
+  ReplicaInfo,
 } from './mesh/types.js';
 
 /**
@@ -129,17 +131,33 @@ export class Mesh {
     return this.parts.membership.peers();
   }
 
-  /** The activations hosted on this peer right now. */
-  activations(): ActivationInfo[] {
-    return this.parts.runtime.list().map(activationInfo);
+  /** The activations hosted on this peer right now, with the peers their copies go to. */
+  activations(): HostedActivation[] {
+    const { runtime, replication } = this.parts;
+    return runtime.list().map((info) => ({ ...activationInfo(info), backups: replication.backupsOf(info.key) }));
+  }
+
+  /** The copies of other owners' actors held on this peer (it would take over if their owner vanished). */
+  replicas(): ReplicaInfo[] {
+    return this.parts.replicas.list().map(({ key, actor, capability, id, shard, owner, version, bytes }) => ({
+      key,
+      actor,
+      capability,
+      id,
+      shard,
+      owner,
+      version,
+      bytes,
+    }));
   }
 
   stats(): MeshStats {
-    const { runtime, links, transport, report } = this.parts;
+    const { runtime, links, transport, report, replicas } = this.parts;
     return report.counters.snapshot({
       peerId: this.peerId,
       activeActivations: () => runtime.size,
       heldHandoffs: () => runtime.handedOver(),
+      heldReplicas: () => ({ held: replicas.size, bytes: replicas.heldBytes, evicted: replicas.evicted }),
       traffic: () => links.traffic(),
       transport: () => transport?.stats?.() ?? {},
     });

@@ -59,6 +59,8 @@ export interface ActivationLog {
   changed(answer: () => void): void;
   /** A read-only message completed: `answer` once the changes before it are copied. */
   read(answer: () => void): void;
+  /** The mailbox is empty and no message runs: the state is consistent. */
+  idle(): void;
   /** The activation stopped (its waiting answers go out now). */
   closed(reason: DeactivateReason): void;
 }

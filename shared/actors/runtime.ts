@@ -37,7 +37,7 @@ export interface RuntimeEvents {
 /** Keeps copies of activations' state elsewhere (the runtime knows nothing of where). */
 export interface StateLog {
   /** A new activation (restored from `restored` state, if any): its log, or null when its type keeps no copies. */
-  opened(activation: Activation, cls: ActorClass, restored: Snapshot | undefined): ActivationLog | null;
+  opened(activation: Activation, cls: ActorClass, restored: Snapshot | undefined, initArg: unknown): ActivationLog | null;
   /** State kept here for `key` by an earlier owner (a copy), used when no handoff brought any. */
   fallback(key: string): Snapshot | undefined;
 }
@@ -149,6 +149,17 @@ export class ActorRuntime {
     this.restored.put(key, snapshot, bytes);
   }
 
+  /**
+   * Activates `target` now, from `snapshot` (a promoted copy), unless it is already active here; true when
+   * it did (false too for an unknown type or a failing constructor: the next call says why).
+   */
+  revive(target: MessageTarget, snapshot: Snapshot, bytes: number): boolean {
+    const key = activationKey(target.capability, target.actor, target.id);
+    if (this.stopped || this.activations.has(key)) return false;
+    this.restored.put(key, snapshot, bytes);
+    return !(this.activate(target) instanceof MeshError);
+  }
+
   /** Handed-over state waiting here: entries and bytes (bounded, see HandedOverLimits). */
   handedOver(): { readonly entries: number; readonly bytes: number } {
     return { entries: this.restored.size, bytes: this.restored.heldBytes };
@@ -234,7 +245,7 @@ export class ActorRuntime {
     // A new epoch: state carried over (handoff, copy) is one activation older than anything this one writes.
     activation.epoch = (handed?.version?.epoch ?? 0) + 1;
     if (this.stateLog) {
-      activation.log = this.stateLog.opened(activation, cls, handed);
+      activation.log = this.stateLog.opened(activation, cls, handed, handed ? handed.initArg : target.initArg);
       if (activation.log !== null && typeof cls.readOnly === 'function') activation.readOnly = cls.readOnly.bind(cls);
     }
     this.activations.set(key, activation);
@@ -317,7 +328,11 @@ export class ActorRuntime {
       return undefined;
     }
     const queue = activation.queue;
-    if (queue === null || queue.length === 0) return undefined;
+    if (queue === null || queue.length === 0) {
+      // Between messages with nothing waiting: the moment a copy of its state is consistent and cheap.
+      activation.log?.idle();
+      return undefined;
+    }
     const envelope = queue.shift();
     if (queue.length === 0) activation.queue = null;
     return envelope;

@@ -21,6 +21,9 @@ export interface MeshConfig {
   readonly handoffTimeoutMs: number;
   readonly drainTimeoutMs: number;
   readonly idleTimeoutMs: number | undefined;
+  readonly replicas: number;
+  readonly replication: 'sync' | 'async';
+  readonly maxReplicaBytes: number;
   readonly link: FrameLinkOptions;
   /** What admitting peers needs from the configuration (the transport adds the identity). */
   readonly hello: Omit<HelloContext, 'identity'>;
@@ -45,6 +48,9 @@ export function resolveConfig(options: MeshOptions): MeshConfig {
     handoffTimeoutMs: positive(options.handoffTimeoutMs ?? 2000, 'handoffTimeoutMs'),
     drainTimeoutMs: options.drainTimeoutMs === 0 ? 0 : positive(options.drainTimeoutMs ?? 2000, 'drainTimeoutMs'),
     idleTimeoutMs: options.idleTimeoutMs,
+    replicas: count(options.replicas ?? 1, 'replicas'),
+    replication: mode(options.replication ?? 'sync'),
+    maxReplicaBytes: positive(options.maxReplicaBytes ?? 64 * 1024 * 1024, 'maxReplicaBytes'),
     link: {
       ...options.link,
       maxMessageBytes,
@@ -59,6 +65,17 @@ function checkKeys(keys: readonly string[]): readonly string[] {
     throw new InvalidArgumentError('trustedKeys must be base64url Ed25519 public keys');
   }
   return [...keys];
+}
+
+function count(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 16)
+    throw new InvalidArgumentError(`${name} must be an integer in [0, 16], got ${String(value)}`);
+  return value;
+}
+
+function mode(value: string): 'sync' | 'async' {
+  if (value !== 'sync' && value !== 'async') throw new InvalidArgumentError(`replication must be 'sync' or 'async', got ${String(value)}`);
+  return value;
 }
 
 export function positive(value: number, name: string): number {

@@ -3,7 +3,8 @@ import { ActorRuntime, type MessageTarget } from '../actors/runtime.js';
 import { UnauthorizedError } from '../errors.js';
 import { Membership, type MembershipChange, type PeerInfo } from '../placement/membership.js';
 import { ShardMap } from '../placement/shard-map.js';
-import { PROTOCOL_VERSION, type HelloFrame } from '../wire/frames.js';
+import { shardFor } from '../placement/shards.js';
+import { PROTOCOL_VERSION, type Frame, type HelloFrame } from '../wire/frames.js';
 import type { Transport } from '../wire/transport.js';
 import { Calls } from './calls.js';
 import { checkNames, resolveConfig, type MeshConfig } from './config.js';
@@ -11,6 +12,8 @@ import { Host } from './host.js';
 import { Inbound } from './inbound.js';
 import { PeerLinks, type AppFrame, type PeerLink } from './links.js';
 import { Rebalance } from './rebalance.js';
+import { ReplicaStore, type HeldReplica } from './replica-store.js';
+import { Replication } from './replication.js';
 import { Report } from './report.js';
 import { drainAndClose } from './shutdown.js';
 import type { MeshOptions } from './types.js';
@@ -33,6 +36,9 @@ export class MeshParts {
   readonly rebalance: Rebalance;
   readonly inbound: Inbound;
   readonly calls: Calls;
+  /** Copies of this peer's actors on their backups (owner side) and of others' actors here (backup side). */
+  readonly replication: Replication;
+  readonly replicas: ReplicaStore;
   /** Woken on every view change (calls waiting to retry after NOT_OWNER). */
   readonly views = new Waiters();
   /** Woken whenever something a graceful stop waits for may have happened. */
@@ -55,11 +61,14 @@ export class MeshParts {
     const { counters, events } = report;
     const changed = (): void => this.settling.wake();
     const runtimeEvents = report.runtimeEvents(changed);
+    this.replicas = this.replicaStore();
+    this.replication = this.replicationOf(this.replicas);
     this.runtime = new ActorRuntime({
       peerId: config.peerId,
       actors: this.actorTypes,
       idleTimeoutMs: config.idleTimeoutMs,
       events: runtimeEvents,
+      stateLog: this.replication,
     });
     const ownerOf = (target: MessageTarget): string | undefined => this.ownerOf(target);
     this.links = new PeerLinks({
@@ -78,7 +87,8 @@ export class MeshParts {
     const { membership, runtime, links, shards } = this;
     shards.update(membership);
     const rejected = (peer: string, frame: string, reason: string): void => links.rejected(peer, frame, reason);
-    this.rebalance = new Rebalance({ config, membership, shards, runtime, links, counters, events, ownerOf, changed, rejected });
+    const hasCopy = (key: string): boolean => this.replicas.has(key);
+    this.rebalance = new Rebalance({ config, membership, shards, runtime, links, counters, events, ownerOf, changed, rejected, hasCopy });
     const version = (): number => membership.version;
     const host = new Host({ self: config.peerId, runtime, handoff: this.rebalance.handoff, ownerOf, version, closed: () => this.closed });
     this.inbound = new Inbound({ shardCount: config.shardCount, host, links, report, changed });
@@ -156,12 +166,23 @@ export class MeshParts {
         return this.rebalance.onHandoff(link.peer, frame, bytes);
       case 'released':
         return this.rebalance.onReleased(link.peer, frame);
+      case 'replica':
+        return this.replicas.onReplica(link.peer, frame);
+      case 'replica-ack':
+        if (!this.replication.onAck(link.peer, frame)) this.links.rejected(link.peer, frame.t, 'an ack for a copy it was not sent');
+        return;
+      case 'replica-drop':
+        return this.replicas.onDrop(link.peer, frame);
     }
   }
 
   private onViewChange(change: MembershipChange): void {
     const moves = this.shards.update(this.membership);
     const moved = this.rebalance.viewChanged(change, moves, !this.closed);
+    if (!this.closed) {
+      this.replication.viewChanged();
+      for (const copy of this.replicas.viewChanged()) this.promote(copy);
+    }
     const { events } = this.report;
     const self = this.config.peerId;
     for (const peer of change.joined) if (peer.id !== self) events.emit('peer-joined', peer);
@@ -169,6 +190,58 @@ export class MeshParts {
     const { version, joined, left, updated } = change;
     events.emit('topology', { version, peers: this.membership.peers(), joined, left, updated, moved });
     this.views.wake();
+  }
+
+  /** The owner of a copy held here vanished and its shard is ours now: the actor goes on from the copy. */
+  private promote(copy: HeldReplica): void {
+    const taken = this.replicas.take(copy.key);
+    if (taken === undefined) return;
+    const { capability, actor, id, shard } = copy;
+    if (this.runtime.revive({ capability, actor, id, shard, initArg: copy.initArg }, taken.snapshot, copy.bytes)) this.promoted(copy);
+  }
+
+  private promoted(copy: HeldReplica): void {
+    const { capability, actor, id, owner: from, version } = copy;
+    this.report.counters.replicasPromoted++;
+    this.report.events.emit('replica-promoted', { actor, id, capability, from, version });
+  }
+
+  private replicaStore(): ReplicaStore {
+    const { config, shards, membership } = this;
+    const self = config.peerId;
+    return new ReplicaStore({
+      self,
+      maxBytes: config.maxReplicaBytes,
+      shardOf: (id) => shardFor(id, config.shardCount),
+      ranksBefore: (peer, shard, capability) => shards.ranksBefore(peer, self, shard, capability),
+      ranking: (shard, capability, count) => {
+        const owner = shards.owner(shard, capability);
+        return owner === undefined ? [] : [owner, ...shards.backups(shard, capability, count - 1)];
+      },
+      isMember: (peer) => membership.has(peer),
+      ack: (peer, frame) => void this.sendTo(peer, { t: 'replica-ack', ...frame }),
+      rejected: (peer, frame, reason) => this.links.rejected(peer, frame, reason),
+    });
+  }
+
+  private replicationOf(store: ReplicaStore): Replication {
+    const { config, shards, report } = this;
+    return new Replication({
+      self: config.peerId,
+      replicas: config.replicas,
+      mode: config.replication,
+      backups: (shard, capability, count) => shards.backups(shard, capability, count),
+      send: (peer, frame) => this.sendTo(peer, frame),
+      store,
+      promoted: (copy) => this.promoted(copy),
+      failed: (activation, error) => report.snapshotFailed(activation, error),
+      counters: report.counters,
+    });
+  }
+
+  private sendTo(peer: string, frame: Frame): boolean {
+    const link = this.links.get(peer);
+    return link !== undefined && this.links.send(link, frame);
   }
 
   private hello(): Omit<HelloFrame, 'window' | 'auth'> {

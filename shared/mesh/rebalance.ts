@@ -1,4 +1,4 @@
-import type { ActorRuntime } from '../actors/runtime.js';
+import { activationKey, type ActorRuntime } from '../actors/runtime.js';
 import type { Emitter } from '../emitter.js';
 import type { Membership, MembershipChange } from '../placement/membership.js';
 import type { ShardMap } from '../placement/shard-map.js';
@@ -25,6 +25,8 @@ export interface RebalanceParts {
   changed(): void;
   /** A frame `peer` had no right to send was dropped. */
   rejected(peer: string, frame: string, reason: string): void;
+  /** Whether a copy of `key` is held here (the activation will start from it instead of fresh). */
+  hasCopy(key: string): boolean;
 }
 
 /**
@@ -62,6 +64,8 @@ export class Rebalance {
         events.emit('handoff', { direction: 'received', peer, actor: frame.actor, id: frame.id, capability: frame.capability, bytes });
       },
       lost: (target, from) => {
+        // A copy held here takes the place of the lost handoff (the activation starts from it).
+        if (parts.hasCopy(activationKey(target.capability, target.actor, target.id))) return;
         counters.handoffFresh++;
         events.emit('handoff-lost', { actor: target.actor, id: target.id, capability: target.capability, from });
       },

@@ -1,6 +1,6 @@
 import type { ActivationInfo, RuntimeEvents } from '../actors/runtime.js';
 import { Emitter } from '../emitter.js';
-import type { MeshError } from '../errors.js';
+import { ActorFailedError, describeThrown, type MeshError } from '../errors.js';
 import { MeshCounters } from './stats.js';
 import type { MeshEvents } from './types.js';
 
@@ -26,6 +26,16 @@ export class Report {
       },
       castFailed: (target, error) => this.castFailed(target, error),
     };
+  }
+
+  /** A type's snapshot() threw or returned what cannot be sent: its actor keeps running without fresh copies. */
+  snapshotFailed(target: { readonly actor: string; readonly id: string; readonly capability: string }, thrown: unknown): void {
+    const error = new ActorFailedError(`snapshot of ${target.actor}(${target.id}) failed: ${describeThrown(thrown)}`, {
+      actor: target.actor,
+      id: target.id,
+    });
+    this.counters.countError(error.code);
+    this.events.emit('snapshot-failed', { actor: target.actor, id: target.id, capability: target.capability, error });
   }
 
   castFailed(target: { readonly actor: string; readonly id: string; readonly capability: string }, error: MeshError): void {

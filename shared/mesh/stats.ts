@@ -65,6 +65,18 @@ export interface MeshStats {
     /** Handed-over state waiting here for its actor's first message (bounded). */
     readonly held: { readonly entries: number; readonly bytes: number };
   };
+  /** Live copies of actor state: sent and acknowledged by this peer as owner; held here as a backup. */
+  readonly replicas: {
+    readonly sent: number;
+    readonly acked: number;
+    /** Copies held here for other owners, and their bytes (bounded by maxReplicaBytes). */
+    readonly held: number;
+    readonly bytes: number;
+    /** Copies dropped here because the store was full. */
+    readonly evicted: number;
+    /** Copies activated here because their owner vanished. */
+    readonly promoted: number;
+  };
   readonly droppedFrames: number;
   readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly count: number; readonly sumMs: number };
   readonly latencyBuckets: { readonly boundsUs: readonly number[]; readonly counts: readonly number[] };
@@ -78,6 +90,8 @@ export interface StatsSources {
   activeActivations(): number;
   /** Handed-over state waiting for its actor's first message. */
   heldHandoffs(): { readonly entries: number; readonly bytes: number };
+  /** Copies held here for other owners. */
+  heldReplicas(): { readonly held: number; readonly bytes: number; readonly evicted: number };
   /** Per-peer traffic of open links and of recently departed peers. */
   traffic(): Record<string, PeerTraffic>;
   transport(): Readonly<Record<string, number>>;
@@ -100,6 +114,9 @@ export class MeshCounters {
   handoffsReceived = 0;
   handoffBytes = 0;
   handoffFresh = 0;
+  replicasSent = 0;
+  replicasAcked = 0;
+  replicasPromoted = 0;
   private readonly errors: Record<string, number> = {};
   private readonly deactivations: Record<DeactivateReason, number> = { crash: 0, idle: 0, rebalance: 0, stop: 0 };
   private readonly latency = new LatencyHistogram();
@@ -142,6 +159,7 @@ export class MeshCounters {
         fresh: this.handoffFresh,
         held: sources.heldHandoffs(),
       },
+      replicas: { sent: this.replicasSent, acked: this.replicasAcked, promoted: this.replicasPromoted, ...sources.heldReplicas() },
       droppedFrames: this.dropped,
       latencyMs: {
         p50: latency.quantileMs(0.5),

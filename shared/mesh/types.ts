@@ -42,6 +42,15 @@ export interface MeshOptions {
    * peer tokens besides the ones the server names, e.g. to pin your own key.
    */
   readonly trustedKeys?: readonly string[];
+  /**
+   * Copies of each actor's state kept on the peers that would own it next, for types with snapshot()
+   * (default 1; 0: none; a type's `static replicas` wins). See README, Replicas.
+   */
+  readonly replicas?: number;
+  /** 'sync' (default): a call resolves once its state is on every backup. 'async': at once; copies follow. */
+  readonly replication?: 'sync' | 'async';
+  /** Bytes of copies this peer holds for other owners, at most (default 64 MiB). */
+  readonly maxReplicaBytes?: number;
   /** Tuning of the per-peer link (chunk size, window, queue bound). */
   readonly link?: Omit<FrameLinkOptions, 'maxMessageBytes' | 'schedule'>;
 }
@@ -80,6 +89,24 @@ export interface TopologyEvent {
   readonly moved: number;
 }
 
+/** An activation hosted here, with the peers its copies are sent to (empty for types without copies). */
+export interface HostedActivation extends ActivationInfo {
+  readonly backups: readonly string[];
+}
+
+/** A copy of another owner's actor, held here. */
+export interface ReplicaInfo {
+  readonly key: string;
+  readonly actor: string;
+  readonly capability: string;
+  readonly id: string;
+  readonly shard: number;
+  /** The peer that sent it. */
+  readonly owner: string;
+  readonly version: { readonly epoch: number; readonly seq: number };
+  readonly bytes: number;
+}
+
 export interface ActivationEvent extends ActivationInfo {
   readonly peer: string;
 }
@@ -106,6 +133,16 @@ export interface MeshEvents {
   'frame-rejected': { readonly peer: string; readonly frame: string; readonly reason: string };
   'peer-refused': { readonly peer: string; readonly error: MeshError };
   handoff: HandoffEvent;
+  /** An actor's snapshot() failed while copying its state to its backups (its calls were still answered). */
+  'snapshot-failed': { readonly actor: string; readonly id: string; readonly capability: string; readonly error: MeshError };
+  /** The previous owner vanished; its copy here was activated (no state lost: see README, Replicas). */
+  'replica-promoted': {
+    readonly actor: string;
+    readonly id: string;
+    readonly capability: string;
+    readonly from: string;
+    readonly version: { readonly epoch: number; readonly seq: number };
+  };
   /** The previous owner vanished before handing state over: the actor starts fresh. */
   'handoff-lost': { readonly actor: string; readonly id: string; readonly capability: string; readonly from: string };
   stopped: undefined;

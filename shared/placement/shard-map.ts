@@ -37,6 +37,45 @@ export class ShardMap {
     return this.peers.get(capability) ?? [];
   }
 
+  /**
+   * The peers that would own `shard` next after its owner, best first, at most `count`: where its copies
+   * live, so that when the owner goes the new owner already holds one.
+   */
+  backups(shard: number, capability: string, count: number): string[] {
+    const table = this.tables.get(capability);
+    const owner = table?.owner(shard);
+    if (table === undefined || owner === undefined || count <= 0) return [];
+    const first = table.ownerWithout(shard, owner);
+    if (first === undefined) return [];
+    const found = [first];
+    let rest = this.peersFor(capability).filter((p) => p !== owner && p !== first);
+    while (found.length < count && rest.length > 0) {
+      const next = this.strategy.owner(shard, capability, rest);
+      if (next === undefined) break;
+      found.push(next);
+      rest = rest.filter((p) => p !== next);
+    }
+    return found;
+  }
+
+  /**
+   * Whether `peer` comes before `other` in the ranking of `shard` (would own it before `other` does as
+   * peers leave), in this view. A peer not holding the capability comes before nobody.
+   */
+  ranksBefore(peer: string, other: string, shard: number, capability: string): boolean {
+    let rest = this.peersFor(capability);
+    if (!rest.includes(peer)) return false;
+    const fast = this.tables.get(capability)?.ranksBefore(peer, other, shard);
+    if (fast !== undefined && fast !== null) return fast;
+    while (rest.length > 0) {
+      const next = this.strategy.owner(shard, capability, rest);
+      if (next === peer) return true;
+      if (next === other || next === undefined) return false;
+      rest = rest.filter((p) => p !== next);
+    }
+    return false;
+  }
+
   /** Brings every table in step with `membership`; returns the moved shards of each capability that changed. */
   update(membership: Membership): Map<string, ShardMove[]> {
     const changed = new Map<string, ShardMove[]>();

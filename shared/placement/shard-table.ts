@@ -40,6 +40,11 @@ export class ShardTable {
     return others.length === 0 ? undefined : this.strategy.owner(shard, this.capability, others);
   }
 
+  /** Under rendezvous: whether `a` ranks before `b` for `shard` (one weighing each); null for other strategies. */
+  ranksBefore(a: string, b: string, shard: number): boolean | null {
+    return this.incremental?.ranksBefore(a, b, shard) ?? null;
+  }
+
   /** Applies the capability's new sorted peer list; returns the shards whose owner changed. */
   update(peers: readonly string[]): ShardMove[] {
     const before = this.owners.slice();
@@ -96,6 +101,13 @@ class Rendezvous {
       const seed = this.seeds[shard]!;
       for (const [peer, bytes] of weighed) this.offer(shard, peer, murmur3(bytes, bytes.length, seed), owners);
     }
+  }
+
+  ranksBefore(a: string, b: string, shard: number): boolean {
+    const seed = this.seeds[shard]!;
+    const wa = murmur3(this.bytesOf(a), this.bytesOf(a).length, seed);
+    const wb = murmur3(this.bytesOf(b), this.bytesOf(b).length, seed);
+    return beats(wa, a, wb, b);
   }
 
   /** Rebuilds a shard's best and second from scratch, over the peers that were already there. */

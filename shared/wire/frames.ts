@@ -124,6 +124,8 @@ export interface ReplicaFrame {
   /** The snapshot, CBOR-encoded once by the owner. */
   readonly state: Uint8Array;
   readonly initArg: unknown;
+  /** How many backups the actor's type keeps: a backup ranked further down drops its copy. */
+  readonly copies: number;
 }
 
 /** A backup holds the copy of this version (or a newer one). */
@@ -236,7 +238,7 @@ export function toWire(frame: Frame): unknown[] {
     case 'handoff':
       return [TAG.handoff, frame.capability, frame.actor, frame.id, frame.state, frame.initArg, frame.epoch, frame.seq];
     case 'replica':
-      return [TAG.replica, frame.capability, frame.actor, frame.id, frame.epoch, frame.seq, frame.state, frame.initArg];
+      return [TAG.replica, frame.capability, frame.actor, frame.id, frame.epoch, frame.seq, frame.state, frame.initArg, frame.copies];
     case 'replica-ack':
       return [TAG['replica-ack'], frame.capability, frame.actor, frame.id, frame.epoch, frame.seq];
     case 'replica-drop':
@@ -413,7 +415,7 @@ export function fromWire(raw: unknown): Frame {
         seq: uint(a[7], 'handoff.seq'),
       };
     case TAG.replica:
-      arity(a, 8, 'replica');
+      arity(a, 9, 'replica');
       return {
         t: 'replica',
         ...actorRef(a, 'replica'),
@@ -421,6 +423,7 @@ export function fromWire(raw: unknown): Frame {
         seq: uint(a[5], 'replica.seq'),
         state: bytes(a[6]),
         initArg: a[7],
+        copies: uint(a[8], 'replica.copies'),
       };
     case TAG['replica-ack']:
       arity(a, 6, 'replica-ack');

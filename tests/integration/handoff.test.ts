@@ -55,11 +55,18 @@ describe('handoff over WebRTC', () => {
     expect(old.activations().some((x) => x.id === player)).toBe(false);
   }, 60_000);
 
-  it('the old owner crashing: the new owner starts the player fresh and says so with handoff-lost', async () => {
+  it('without copies (replicas: 0), the old owner crashing: the new owner starts the player fresh and says so with handoff-lost', async () => {
     const server = await startServer();
     const room = uniqueRoom('handoff-crash');
-    const [a, b] = await startPeers(2, { signal: server.url, room, capabilities: ['game'], heartbeatMs: 250, peerTimeoutMs: 2000 });
-    const child = await spawnPeer('doomed', { signal: server.url, room, capabilities: ['game'] });
+    const [a, b] = await startPeers(2, {
+      signal: server.url,
+      room,
+      capabilities: ['game'],
+      heartbeatMs: 250,
+      peerTimeoutMs: 2000,
+      replicas: 0,
+    });
+    const child = await spawnPeer('doomed', { signal: server.url, room, capabilities: ['game'], replicas: 0 });
     const doomed = await child.ready();
     await until(() => a.peers().length === 3 && b.peers().length === 3, 'a and b to see the child peer', { timeoutMs: 15_000 });
     const player = idOwnedAmong(a, [a.peerId, b.peerId, doomed], doomed, 'crash_');
@@ -76,5 +83,30 @@ describe('handoff over WebRTC', () => {
     expect(lost).toEqual([expect.objectContaining({ id: player, actor: 'GameActor', capability: 'game', from: doomed })]);
     const newOwner = fresh.peer === a.peerId ? a : b;
     expect(newOwner.stats().handoffs.fresh).toBe(1);
+  }, 60_000);
+
+  it('with a copy (the default), the old owner crashing: the next owner goes on from its copy, score intact, no handoff-lost', async () => {
+    const server = await startServer();
+    const room = uniqueRoom('replica-crash');
+    const [a, b] = await startPeers(2, { signal: server.url, room, capabilities: ['game'], heartbeatMs: 250, peerTimeoutMs: 2000 });
+    const child = await spawnPeer('doomed', { signal: server.url, room, capabilities: ['game'] });
+    const doomed = await child.ready();
+    await until(() => a.peers().length === 3 && b.peers().length === 3, 'a and b to see the child peer', { timeoutMs: 15_000 });
+    const player = idOwnedAmong(a, [a.peerId, b.peerId, doomed], doomed, 'copy_');
+    for (let k = 0; k < 5; k++) expect((await a.call(game('increment_score', player))).peer).toBe(doomed);
+    const lost: MeshEvents['handoff-lost'][] = [];
+    const promoted: MeshEvents['replica-promoted'][] = [];
+    for (const m of [a, b]) {
+      m.on('handoff-lost', (e) => lost.push(e));
+      m.on('replica-promoted', (e) => promoted.push(e));
+    }
+
+    child.kill('SIGKILL');
+    await until(() => a.peers().length === 2 && b.peers().length === 2, 'the killed peer to leave both views', { timeoutMs: 15_000 });
+    const next = await a.call(game('increment_score', player));
+    expect([a.peerId, b.peerId]).toContain(next.peer);
+    expect(next.result).toBe(6);
+    expect(lost).toEqual([]);
+    expect(promoted).toEqual([expect.objectContaining({ id: player, actor: 'GameActor', capability: 'game', from: doomed })]);
   }, 60_000);
 });

@@ -204,6 +204,7 @@ export class PeerProcess {
   private stderr = '';
   private noise = '';
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private readonly listeners = new Set<(event: PeerEvent) => void>();
 
   constructor(
     readonly label: string,
@@ -234,6 +235,12 @@ export class PeerProcess {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** Hears every event line from now on; returns the unsubscribe function. */
+  onEvent(listener: (event: PeerEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   get hasExited(): boolean {
@@ -356,8 +363,12 @@ export class PeerProcess {
     }
     if (message.type === 'ready') this.events.push({ ...message, event: 'ready', at });
     else if (message.type === 'fatal') this.events.push({ ...message, event: 'fatal', at });
-    else if (message.type === 'event' && typeof message['event'] === 'string')
-      this.events.push({ ...message, event: message['event'], at });
+    else if (message.type === 'event' && typeof message['event'] === 'string') {
+      const event: PeerEvent = { ...message, event: message['event'], at };
+      // Progress lines would pile up over a long load: they go to listeners only.
+      if (event.event !== 'load-progress') this.events.push(event);
+      for (const listener of this.listeners) listener(event);
+    }
   }
 
   private describe(): string {

@@ -67,6 +67,8 @@ describe('lazy activation', () => {
         id: 'player_1',
         shard: mesh.shardFor('player_1'),
         activation: first.activation,
+        // ProbeActor has no snapshot(): no copies, so no backups.
+        backups: [],
       },
     ]);
     expect(activated).toHaveLength(1);

@@ -1,0 +1,155 @@
+import { activationKey, newer, type Snapshot, type Version } from '../actors/activation.js';
+import { decodeValue } from '../wire/codec.js';
+import type { ReplicaDropFrame, ReplicaFrame } from '../wire/frames.js';
+
+export interface ReplicaStoreParts {
+  readonly self: string;
+  /** Bytes of copies held here, at most; past it the oldest go (and are counted). */
+  readonly maxBytes: number;
+  shardOf(id: string): number;
+  /** Whether `peer` comes before this peer in the ranking of the shard (ShardMap.ranksBefore). */
+  ranksBefore(peer: string, shard: number, capability: string): boolean;
+  /** The peers that would own the shard, best first, at most `count` (owner first). */
+  ranking(shard: number, capability: string, count: number): readonly string[];
+  isMember(peer: string): boolean;
+  ack(peer: string, frame: { capability: string; actor: string; id: string; epoch: number; seq: number }): void;
+  rejected(peer: string, frame: string, reason: string): void;
+}
+
+/** One actor's copy, as its owner last sent it. */
+export interface HeldReplica {
+  readonly key: string;
+  readonly capability: string;
+  readonly actor: string;
+  readonly id: string;
+  readonly shard: number;
+  /** The peer that sent it (the owner, as far as this peer knew). */
+  readonly owner: string;
+  readonly version: Version;
+  readonly copies: number;
+  readonly state: Uint8Array;
+  readonly initArg: unknown;
+  readonly bytes: number;
+}
+
+export interface ReplicaCounters {
+  held: number;
+  bytes: number;
+  evicted: number;
+}
+
+/**
+ * The copies this peer keeps for owners it would succeed. A copy is taken only from a peer that ranks
+ * before this one for the actor's shard (the owner, or one that would be before us), never overwritten by
+ * an older version, acknowledged to its sender, bounded by bytes, and dropped when this peer is no longer
+ * among the ranks that keep it. When the owner vanishes, the new owner (which holds the freshest copy, being
+ * next in the ranking) takes it out of here to activate the actor from it.
+ */
+export class ReplicaStore {
+  private readonly held = new Map<string, HeldReplica>();
+  private bytes = 0;
+  evicted = 0;
+
+  constructor(private readonly parts: ReplicaStoreParts) {}
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  has(key: string): boolean {
+    return this.held.has(key);
+  }
+
+  list(): HeldReplica[] {
+    return [...this.held.values()];
+  }
+
+  onReplica(from: string, frame: ReplicaFrame): void {
+    const shard = this.parts.shardOf(frame.id);
+    if (!this.parts.ranksBefore(from, shard, frame.capability)) {
+      return this.parts.rejected(from, 'replica', `a copy of ${frame.capability}/${frame.id} from a peer that does not rank before us`);
+    }
+    const key = activationKey(frame.capability, frame.actor, frame.id);
+    const version: Version = { epoch: frame.epoch, seq: frame.seq };
+    const current = this.held.get(key);
+    if (current === undefined || newer(version, current.version)) {
+      const bytes = frame.state.length + key.length * 2 + 64;
+      if (bytes > this.parts.maxBytes) return this.parts.rejected(from, 'replica', 'a copy larger than the replica store');
+      this.forget(key);
+      const { capability, actor, id, state, initArg, copies } = frame;
+      this.held.set(key, { key, capability, actor, id, shard, owner: from, version, copies, state, initArg, bytes });
+      this.bytes += bytes;
+      this.evictPastBound();
+    }
+    // An acknowledgement promises this version (or a newer one) is here.
+    this.parts.ack(from, { capability: frame.capability, actor: frame.actor, id: frame.id, epoch: frame.epoch, seq: frame.seq });
+  }
+
+  onDrop(from: string, frame: ReplicaDropFrame): void {
+    const key = activationKey(frame.capability, frame.actor, frame.id);
+    const current = this.held.get(key);
+    if (current === undefined) return;
+    if (!this.parts.ranksBefore(from, current.shard, current.capability)) return this.parts.rejected(from, 'replica-drop', 'not the owner');
+    // A drop never removes a copy newer than the state it ends (written by a later owner).
+    if (!newer(current.version, { epoch: frame.epoch, seq: frame.seq })) this.forget(key);
+  }
+
+  /** Removes and returns the copy for `key` as a snapshot (decoded), with the copy it came from. */
+  take(key: string): { readonly snapshot: Snapshot; readonly copy: HeldReplica } | undefined {
+    const copy = this.held.get(key);
+    if (copy === undefined) return undefined;
+    this.forget(key);
+    try {
+      return { snapshot: { state: decodeValue(copy.state), initArg: copy.initArg, version: copy.version }, copy };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * After a view change: the copies whose owner vanished and whose shard this peer now owns (to promote at
+   * once), and the copies this peer no longer ranks high enough to keep (dropped).
+   */
+  viewChanged(): HeldReplica[] {
+    const promote: HeldReplica[] = [];
+    const { self } = this.parts;
+    for (const entry of [...this.held.values()]) {
+      const ranks = this.parts.ranking(entry.shard, entry.capability, entry.copies + 1);
+      if (ranks[0] === self) {
+        if (!this.parts.isMember(entry.owner)) promote.push(entry);
+      } else if (!ranks.includes(self)) {
+        this.forget(entry.key);
+      }
+    }
+    return promote;
+  }
+
+  /** Drops the copy for `key`, if any. */
+  discard(key: string): void {
+    this.forget(key);
+  }
+
+  clear(): void {
+    this.held.clear();
+    this.bytes = 0;
+  }
+
+  private forget(key: string): void {
+    const entry = this.held.get(key);
+    if (entry === undefined) return;
+    this.held.delete(key);
+    this.bytes -= entry.bytes;
+  }
+
+  private evictPastBound(): void {
+    for (const [key] of this.held) {
+      if (this.bytes <= this.parts.maxBytes) return;
+      this.forget(key);
+      this.evicted++;
+    }
+  }
+}

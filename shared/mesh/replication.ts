@@ -1,0 +1,228 @@
+import type { ActorClass, DeactivateReason } from '../actors/actor.js';
+import type { Activation, ActivationLog, Snapshot } from '../actors/activation.js';
+import type { StateLog } from '../actors/runtime.js';
+import { encodeValue } from '../wire/codec.js';
+import type { ReplicaAckFrame, ReplicaDropFrame, ReplicaFrame } from '../wire/frames.js';
+import type { HeldReplica, ReplicaStore } from './replica-store.js';
+
+export type ReplicationMode = 'sync' | 'async';
+
+export interface ReplicationParts {
+  readonly self: string;
+  /** Copies per actor unless its type says otherwise. */
+  readonly replicas: number;
+  readonly mode: ReplicationMode;
+  /** The peers that would own `shard` next, best first, at most `count` (ShardMap.backups). */
+  backups(shard: number, capability: string, count: number): string[];
+  /** Sends a frame; false if the peer's link is gone. */
+  send(peer: string, frame: ReplicaFrame | ReplicaDropFrame): boolean;
+  /** Copies held here, from earlier owners (used when a new activation has no handed-over state). */
+  readonly store: ReplicaStore;
+  /** An activation here starts from a copy held here (its owner vanished or its handoff never came). */
+  promoted(copy: HeldReplica): void;
+  /** A snapshot failed to encode: the activation keeps running, without copies. */
+  failed(activation: Activation, error: unknown): void;
+  readonly counters: { replicasSent: number; replicasAcked: number };
+}
+
+/** Snapshot at once when the mailbox is empty; under a steady stream, at least every this many changes. */
+const MAX_CHANGES_PER_SNAPSHOT = 32;
+
+interface Waiter {
+  readonly seq: number;
+  readonly answer: () => void;
+}
+
+/**
+ * The owner's side of live replicas: every activation of a type with copies keeps `replicas` of them on the
+ * peers that would own it next. After a message that changed the state, the state is snapshotted (when the
+ * mailbox is empty, or every few changes under load, never in the middle of a message) and sent to each
+ * backup; in sync mode the caller's answer waits until every backup acknowledged a snapshot covering its
+ * change. One snapshot per backup is in flight at a time: later changes ride in the next one.
+ */
+export class Replication implements StateLog {
+  private readonly logs = new Map<string, ReplicaLog>();
+
+  constructor(readonly parts: ReplicationParts) {}
+
+  opened(activation: Activation, cls: ActorClass, restored: Snapshot | undefined, initArg: unknown): ActivationLog | null {
+    const copies = cls.replicas ?? this.parts.replicas;
+    if (!(copies > 0) || typeof cls.prototype?.snapshot !== 'function') return null;
+    const mode = cls.replication ?? this.parts.mode;
+    const log = new ReplicaLog(this, activation, Math.floor(copies), mode === 'sync', initArg);
+    this.logs.set(activation.key, log);
+    // The live activation owns the state now: a copy kept here from an earlier owner is stale from here on.
+    this.parts.store.discard(activation.key);
+    // State carried over (a handoff, a promoted copy) has no copy on our backups yet: send one now.
+    if (restored !== undefined) log.snapshotSoon(true);
+    return log;
+  }
+
+  fallback(key: string): Snapshot | undefined {
+    const taken = this.parts.store.take(key);
+    if (taken === undefined) return undefined;
+    this.parts.promoted(taken.copy);
+    return taken.snapshot;
+  }
+
+  /** A backup holds (at least) this version. */
+  onAck(from: string, frame: ReplicaAckFrame): boolean {
+    const key = `${frame.capability}\u0000${frame.actor}\u0000${frame.id}`;
+    const log = this.logs.get(key);
+    if (log === undefined) return true; // an ack that arrived after the actor stopped
+    return log.acked(from, frame.epoch, frame.seq);
+  }
+
+  /** The view changed: every replicated activation re-reads its backups; new ones get the state. */
+  viewChanged(): void {
+    for (const log of this.logs.values()) log.rehome();
+  }
+
+  /** Which peers hold (or are getting) each activation's copies. */
+  backupsOf(key: string): readonly string[] {
+    return this.logs.get(key)?.backups ?? [];
+  }
+
+  forget(log: ReplicaLog): void {
+    if (this.logs.get(log.activation.key) === log) this.logs.delete(log.activation.key);
+  }
+}
+
+class ReplicaLog implements ActivationLog {
+  backups: string[];
+  /** The highest seq each backup acknowledged. */
+  private readonly acks = new Map<string, number>();
+  /** The seq of the snapshot each backup was last sent (at most one unacknowledged at a time). */
+  private readonly sent = new Map<string, number>();
+  private waiters: Waiter[] = [];
+  /** Changes since the last snapshot was taken. */
+  private pending = 0;
+  private lastSnapshotSeq = -1;
+  private lastState: Uint8Array | null = null;
+  /** A snapshot is owed to some backup but the actor was mid-message: take it at the next completion. */
+  private owed = false;
+  private ended = false;
+
+  constructor(
+    private readonly replication: Replication,
+    readonly activation: Activation,
+    private readonly copies: number,
+    private readonly sync: boolean,
+    private readonly initArg: unknown,
+  ) {
+    this.backups = this.currentBackups();
+  }
+
+  changed(answer: () => void): void {
+    this.pending++;
+    if (this.sync && this.backups.length > 0) this.waiters.push({ seq: this.activation.seq, answer });
+    else answer();
+    // Under a steady stream the mailbox is never empty: copy at least every few changes anyway.
+    if (this.owed || this.pending >= MAX_CHANGES_PER_SNAPSHOT) this.snapshotSoon(false);
+  }
+
+  idle(): void {
+    if (this.owed || this.pending > 0) this.snapshotSoon(false);
+  }
+
+  read(answer: () => void): void {
+    // Nothing new to copy, but an answer must not show state a crash could still undo.
+    if (this.waiters.length === 0) answer();
+    else this.waiters.push({ seq: this.activation.seq, answer });
+    if (this.owed) this.snapshotSoon(false);
+  }
+
+  closed(reason: DeactivateReason): void {
+    this.ended = true;
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiting) waiter.answer();
+    // Idle passivation and crashes end the actor's state: its copies go too. Moves and stops hand it over.
+    if (reason === 'idle' || reason === 'crash') {
+      const { capability, actor, id, epoch, seq } = this.activation;
+      for (const peer of this.backups) this.replication.parts.send(peer, { t: 'replica-drop', capability, actor, id, epoch, seq });
+    }
+    this.replication.forget(this);
+  }
+
+  acked(from: string, epoch: number, seq: number): boolean {
+    if (epoch !== this.activation.epoch || !this.backups.includes(from)) return false;
+    if (seq > (this.acks.get(from) ?? -1)) this.acks.set(from, seq);
+    this.replication.parts.counters.replicasAcked++;
+    this.release();
+    // Its last snapshot is in: if changes came since, the next one can go.
+    if (this.activation.seq > seq && (this.sent.get(from) ?? -1) <= seq) this.snapshotSoon(false);
+    return true;
+  }
+
+  /** The backups may have changed with the view: new ones get the state, departed ones stop counting. */
+  rehome(): void {
+    const next = this.currentBackups();
+    if (next.length === this.backups.length && next.every((p, i) => p === this.backups[i])) return;
+    this.backups = next;
+    for (const peer of [...this.acks.keys()]) if (!next.includes(peer)) this.acks.delete(peer);
+    for (const peer of [...this.sent.keys()]) if (!next.includes(peer)) this.sent.delete(peer);
+    this.release();
+    if (next.some((p) => !this.sent.has(p))) this.snapshotSoon(true);
+  }
+
+  private currentBackups(): string[] {
+    const { shard, capability } = this.activation;
+    return this.replication.parts.backups(shard, capability, this.copies).filter((p) => p !== this.replication.parts.self);
+  }
+
+  /**
+   * Takes a snapshot now if the actor is between messages, else owes one to the next completion. `resend`:
+   * the state has not changed but a backup lacks it (a new backup, a handed-over or promoted state).
+   */
+  snapshotSoon(resend: boolean): void {
+    if (this.ended || this.backups.length === 0) return;
+    if (this.activation.busy) {
+      this.owed = true;
+      return;
+    }
+    this.owed = false;
+    const seq = this.activation.seq;
+    if (seq !== this.lastSnapshotSeq || resend || this.lastState === null) {
+      try {
+        this.lastState = encodeValue(this.activation.instance.snapshot?.());
+      } catch (error) {
+        this.replication.parts.failed(this.activation, error);
+        this.lastState = null;
+        this.release(true);
+        return;
+      }
+      this.lastSnapshotSeq = seq;
+      this.pending = 0;
+    }
+    const state = this.lastState;
+    const { capability, actor, id, epoch } = this.activation;
+    for (const peer of this.backups) {
+      const sentSeq = this.sent.get(peer);
+      // One unacknowledged snapshot per backup: the next goes when it acknowledges this one.
+      if (sentSeq !== undefined && sentSeq > (this.acks.get(peer) ?? -1)) {
+        if (sentSeq < seq) this.owed = true;
+        continue;
+      }
+      if (sentSeq === seq && !resend) continue;
+      const frame: ReplicaFrame = { t: 'replica', capability, actor, id, epoch, seq, state, initArg: this.initArg, copies: this.copies };
+      if (this.replication.parts.send(peer, frame)) {
+        this.sent.set(peer, seq);
+        this.replication.parts.counters.replicasSent++;
+      }
+    }
+  }
+
+  /** Answers every waiter whose change every current backup holds (all of them when copies are impossible). */
+  private release(all = false): void {
+    if (this.waiters.length === 0) return;
+    let covered = Number.POSITIVE_INFINITY;
+    if (!all) for (const peer of this.backups) covered = Math.min(covered, this.acks.get(peer) ?? -1);
+    let released = 0;
+    while (released < this.waiters.length && this.waiters[released]!.seq <= covered) released++;
+    if (released === 0) return;
+    const done = this.waiters.slice(0, released);
+    this.waiters = this.waiters.slice(released);
+    for (const waiter of done) waiter.answer();
+  }
+}
