@@ -1,5 +1,4 @@
 import type { ActorClass } from './actors/actor.js';
-import type { ActivationInfo } from './actors/runtime.js';
 import { InvalidArgumentError, StoppedError } from './errors.js';
 import { checkNames } from './mesh/config.js';
 import { MeshParts } from './mesh/parts.js';
