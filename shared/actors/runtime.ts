@@ -5,6 +5,7 @@ import {
   CAST,
   NOOP_TICKET,
   activationKey,
+  newer,
   type ActivationInfo,
   type ActivationLog,
   type Done,
@@ -158,6 +159,20 @@ export class ActorRuntime {
     if (this.stopped || this.activations.has(key)) return false;
     this.restored.put(key, snapshot, bytes);
     return !(this.activate(target) instanceof MeshError);
+  }
+
+  /**
+   * After a partition heals, the same actor may have lived on both sides: if `snapshot` is newer than the
+   * live activation of `key`, that activation stops (after its message in progress; 'rebalance') and the next
+   * message activates the actor from `snapshot`. True when it did.
+   */
+  supersede(key: string, snapshot: Snapshot, bytes: number): boolean {
+    const activation = this.activations.get(key);
+    const version = snapshot.version;
+    if (activation === undefined || version === undefined || !newer(version, { epoch: activation.epoch, seq: activation.seq })) return false;
+    this.restored.put(key, snapshot, bytes);
+    this.stop(activation, 'rebalance');
+    return true;
   }
 
   /** Handed-over state waiting here: entries and bytes (bounded, see HandedOverLimits). */

@@ -19,6 +19,8 @@ export interface HandoffParts {
   accept(key: string, snapshot: Snapshot, bytes: number): void;
   /** True when `key` is already active here (a late snapshot must not overwrite live state). */
   isActive(key: string): boolean;
+  /** Replaces the live activation of `key` with `snapshot` if that is newer; true if it did. */
+  supersede(key: string, snapshot: Snapshot, bytes: number): boolean;
   /** True when state for `key` has arrived and waits for its first call. */
   hasState(key: string): boolean;
   sent(peer: string, info: ActivationInfo, bytes: number): void;
@@ -175,8 +177,12 @@ export class Handoff {
     if (!this.mayRelease(from, frame.capability, shard) && this.awaitingKey.get(key)?.from !== from) {
       return this.parts.rejected(from, 'handoff', `state of ${frame.capability}/${frame.id} from a peer that did not own its shard`);
     }
+    const snapshot = { state: frame.state, initArg: frame.initArg, version: { epoch: frame.epoch, seq: frame.seq } };
     if (!this.parts.isActive(key)) {
-      this.parts.accept(key, { state: frame.state, initArg: frame.initArg, version: { epoch: frame.epoch, seq: frame.seq } }, bytes);
+      this.parts.accept(key, snapshot, bytes);
+      this.parts.received(from, frame, bytes);
+    } else if (this.parts.supersede(key, snapshot, bytes)) {
+      // The same actor lived on both sides of a partition: the newer state wins, the older activation stops.
       this.parts.received(from, frame, bytes);
     }
     this.awaitingKey.delete(key);

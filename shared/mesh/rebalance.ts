@@ -51,6 +51,7 @@ export class Rebalance {
       accept: (key, snapshot, bytes) => runtime.acceptHandoff(key, snapshot, bytes),
       rejected: (peer, frame, reason) => parts.rejected(peer, frame, reason),
       isActive: (key) => runtime.get(key) !== undefined,
+      supersede: (key, snapshot, bytes) => runtime.supersede(key, snapshot, bytes),
       hasState: (key) => runtime.hasHandoff(key),
       sent: (peer, info, bytes) => {
         counters.handoffsSent++;

@@ -108,6 +108,17 @@ export class MemoryNetwork {
     this.endpoints.get(a)?.pairs.get(b)?.close('disconnected');
   }
 
+  /** Links two peers again after `disconnect` (a healed partition: both see the other arrive). */
+  connect(a: string, b: string): void {
+    const ea = this.endpoints.get(a);
+    const eb = this.endpoints.get(b);
+    if (!ea || !eb || a === b || ea.pairs.has(b)) return;
+    const pair = new MemoryPair(this, ea, eb);
+    ea.pairs.set(b, pair);
+    eb.pairs.set(a, pair);
+    pair.open();
+  }
+
   /** Stops all traffic to and from a peer without closing anything: a frozen process. */
   freeze(peerId: string, frozen = true): void {
     const endpoint = this.endpoints.get(peerId);

@@ -271,3 +271,32 @@ describe('hostile copies', () => {
     expect((await a.call(score(id, 'get'))).result).toBe(25);
   });
 });
+
+describe('a healed partition', () => {
+  it('the same actor lived on both sides: the higher version wins, whichever side owns it after', async () => {
+    const net = new MemoryNetwork();
+    const a = await mesh(net, 'peer-a');
+    const b = await mesh(net, 'peer-b');
+    await waitConverged([a, b]);
+    const peers = ['peer-a', 'peer-b'];
+    // One actor owned by each side once whole; on each, the side that does NOT own it after the heal made more changes.
+    const ownedByA = idRanked(['peer-a', 'peer-b'], peers, 'a');
+    const ownedByB = idRanked(['peer-b', 'peer-a'], peers, 'b');
+    net.disconnect('peer-a', 'peer-b');
+    await until(() => !a.peers().some((p) => p.id === 'peer-b') && !b.peers().some((p) => p.id === 'peer-a'), 'each side to be alone');
+    for (let i = 0; i < 3; i++) await a.call(score(ownedByA));
+    for (let i = 0; i < 5; i++) await b.call(score(ownedByA));
+    for (let i = 0; i < 2; i++) await a.call(score(ownedByB));
+    for (let i = 0; i < 4; i++) await b.call(score(ownedByB));
+    const stopped = events(a, 'deactivated');
+    const superseded = () => stopped.filter((e) => e.id === ownedByA);
+    net.connect('peer-a', 'peer-b');
+    await waitConverged([a, b]);
+    // peer-b's 5 changes beat peer-a's 3: peer-a's activation stops and the actor continues from 5.
+    await until(() => superseded().length === 1, "peer-a's older activation to stop");
+    expect(superseded()[0]?.reason).toBe('rebalance');
+    expect(await b.call(score(ownedByA))).toMatchObject({ peer: 'peer-a', result: 6 });
+    // peer-b's own 4 changes beat the 2 peer-a hands over: peer-b keeps its activation and its state.
+    expect(await a.call(score(ownedByB))).toMatchObject({ peer: 'peer-b', result: 5 });
+  });
+});
