@@ -169,7 +169,8 @@ export class ActorRuntime {
   supersede(key: string, snapshot: Snapshot, bytes: number): boolean {
     const activation = this.activations.get(key);
     const version = snapshot.version;
-    if (activation === undefined || version === undefined || !newer(version, { epoch: activation.epoch, seq: activation.seq })) return false;
+    if (activation === undefined || version === undefined || !newer(version, { epoch: activation.epoch, seq: activation.seq }))
+      return false;
     this.restored.put(key, snapshot, bytes);
     this.stop(activation, 'rebalance');
     return true;
