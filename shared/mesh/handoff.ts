@@ -66,6 +66,8 @@ export class Handoff {
    * were coalesced): when our view catches up, there is nothing left to wait for.
    */
   private readonly releasedEarly = new Map<string, Wait>();
+  /** The earliest `until` among the waits (a bound: some may be gone): past it, `holding` sweeps. */
+  private nextExpiry = Number.POSITIVE_INFINITY;
 
   constructor(private readonly parts: HandoffParts) {}
 
@@ -85,12 +87,14 @@ export class Handoff {
           awaited.add(sk);
           if (this.alreadyReleased(sk, from, now)) continue;
           if (this.parts.isMember(from)) this.awaitingShard.set(sk, { from, until });
-          else this.lostShards.set(sk, { from, until: now + 30_000, told: new Set() });
+          else this.lostShards.set(sk, { from, until: now + LOST_MS, told: new Set() });
+          this.nextExpiry = Math.min(this.nextExpiry, until);
         } else if (from === self && to !== undefined && to !== self && this.parts.isMember(to)) {
           this.entry(to, capability).shards.add(shard);
         }
       }
     }
+    this.dropForeignWaits();
     if (!waits || joined.length === 0) return;
     // Every capability a joined peer holds is in `moves` (its peer list changed, even if nothing moved).
     for (const capability of moves.keys()) {
@@ -105,6 +109,7 @@ export class Handoff {
         const second = shards.ownerWithout(shard, capability, self);
         if (second !== undefined && joinedHere.has(second) && !this.alreadyReleased(sk, second, now)) {
           this.awaitingShard.set(sk, { from: second, until });
+          this.nextExpiry = Math.min(this.nextExpiry, until);
         }
       }
     }
@@ -201,7 +206,10 @@ export class Handoff {
     for (const [actor, id] of keys) {
       const key = activationKey(frame.capability, actor, id);
       // The state travels ahead of this frame unless it was chunked; then wait for it a little longer.
-      if (!this.parts.isActive(key) && !this.hasState(key)) this.awaitingKey.set(key, { from, until });
+      if (!this.parts.isActive(key) && !this.hasState(key)) {
+        this.awaitingKey.set(key, { from, until });
+        this.nextExpiry = Math.min(this.nextExpiry, until);
+      }
     }
     for (const shard of shards) {
       const sk = shardKey(frame.capability, shard);
@@ -233,7 +241,37 @@ export class Handoff {
 
   /** True while some shard or actor waits for handed-over state (or was lost): calls must pass `gate`. */
   holding(): boolean {
+    if (this.awaitingShard.size === 0 && this.awaitingKey.size === 0 && this.lostShards.size === 0) return false;
+    // Waits nobody asked about are only found out lazily; past the earliest deadline, sweep them all so the
+    // call path goes back to its fast lane instead of checking stale entries on every call.
+    const now = Date.now();
+    if (now >= this.nextExpiry) this.sweepExpired(now);
     return this.awaitingShard.size !== 0 || this.awaitingKey.size !== 0 || this.lostShards.size !== 0;
+  }
+
+  private sweepExpired(now: number): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const map of [this.awaitingShard, this.awaitingKey, this.lostShards]) {
+      for (const [k, wait] of map) {
+        if (wait.until <= now) map.delete(k);
+        else next = Math.min(next, wait.until);
+      }
+    }
+    this.nextExpiry = next;
+  }
+
+  /**
+   * Views settle in steps (a joiner may see one peer before another): a shard awaited in an earlier step
+   * that this peer no longer owns will never be released to it, and must not keep calls on the slow path.
+   */
+  private dropForeignWaits(): void {
+    const { self, shards } = this.parts;
+    for (const map of [this.awaitingShard, this.lostShards]) {
+      for (const sk of map.keys()) {
+        const cut = sk.lastIndexOf('\u0000');
+        if (shards.owner(Number(sk.slice(cut + 1)), sk.slice(0, cut)) !== self) map.delete(sk);
+      }
+    }
   }
 
   /** Runs `run` now, or once the state it may need has arrived (bounded by timeoutMs). */
@@ -290,7 +328,8 @@ export class Handoff {
       for (const [k, wait] of map) {
         if (wait.from !== peer) continue;
         map.delete(k);
-        if (isShard) this.lostShards.set(k, { from: peer, until: now + 30_000, told: new Set() });
+        if (isShard) this.lostShards.set(k, { from: peer, until: now + LOST_MS, told: new Set() });
+        this.nextExpiry = Math.min(this.nextExpiry, now + LOST_MS);
         this.wake(k);
       }
     }
@@ -352,3 +391,6 @@ export class Handoff {
 }
 
 const shardKey = (capability: string, shard: number): string => `${capability}\u0000${shard}`;
+
+/** How long a shard whose previous owner vanished reports `lost` for actors that start fresh in it. */
+const LOST_MS = 30_000;
