@@ -97,6 +97,28 @@ export function meshRegistry(mesh: Mesh): Registry {
       this.inc({ direction: 'lost' }, h.fresh);
     },
   });
+  new Counter({
+    name: 'rtc_mesh_replicas_total',
+    help: 'Copies of actor state: sent and acknowledged as owner, promoted and evicted as backup',
+    labelNames: ['event'],
+    registers: [registry],
+    collect() {
+      const r = stats().replicas;
+      this.reset();
+      this.inc({ event: 'sent' }, r.sent);
+      this.inc({ event: 'acked' }, r.acked);
+      this.inc({ event: 'promoted' }, r.promoted);
+      this.inc({ event: 'evicted' }, r.evicted);
+    },
+  });
+  new Gauge({
+    name: 'rtc_mesh_replicas_held_bytes',
+    help: 'Bytes of copies this peer holds for other owners (bounded by maxReplicaBytes)',
+    registers: [registry],
+    collect() {
+      this.set(stats().replicas.bytes);
+    },
+  });
   new Gauge({
     name: 'rtc_mesh_peers',
     help: "Peers in this peer's view, itself included",
