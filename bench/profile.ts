@@ -2,7 +2,8 @@
  * Profiles one workload with `node --cpu-prof` in every process involved, then prints the top self-time
  * functions and areas of each profile:
  *   npx tsx bench/profile.ts <mode> [--seconds N] [--bundle]
- * Modes: local-activations, local-capabilities, local-hot, remote2, remote4, remote4-activations.
+ * Modes: local-activations, local-capabilities, local-hot, remote2, remote4, remote4-activations, replicas3
+ * (a driver, an owner and its backup, one synchronous copy per call).
  * --bundle runs the children as esbuild bundles under plain node (no tsx: no loader thread, no keepNames
  * `__name` wrappers, real line numbers through the source map) - closer to a production build.
  * Profiles land in bench/results/prof/<mode>-<time>/ (ignored by git).
@@ -18,7 +19,7 @@ import { BENCH_DIR, BenchChild, REPO_DIR, killAllChildren } from './lib/proc.js'
 import type { DriveResult } from './lib/workload.js';
 import { nextRoom, startMeshes, stopMeshes } from './scenarios/remote.js';
 
-const MODES = ['local-activations', 'local-capabilities', 'local-hot', 'remote2', 'remote4', 'remote4-activations'] as const;
+const MODES = ['local-activations', 'local-capabilities', 'local-hot', 'remote2', 'remote4', 'remote4-activations', 'replicas3'] as const;
 type Mode = (typeof MODES)[number];
 
 const { values, positionals } = parseArgs({
@@ -81,14 +82,15 @@ try {
     await child.ready;
     console.log(await child.call('profile', { what, seconds }, (seconds + 60) * 1000));
   } else {
-    const n = mode === 'remote2' ? 2 : 4;
+    const n = mode === 'remote2' ? 2 : mode === 'replicas3' ? 3 : 4;
     const server = await createSignalingServer({ port: 0, host: '127.0.0.1' });
     try {
       const names = Array.from({ length: n }, (_, i) => (i === 0 ? 'driver' : `owner${i}`));
       for (const name of names) children.push(BenchChild.spawn(name, script('peer'), { nodeArgs: prof(name), plain: values.bundle }));
       await Promise.all(children.map((c) => c.ready));
-      const started = await startMeshes(children, server.url, nextRoom('prof'), ['game']);
-      const owners = mode === 'remote2' ? [started[1]!.peerId] : 'remote';
+      const started = await startMeshes(children, server.url, nextRoom('prof'), ['game'], { replicas: mode === 'replicas3' ? 1 : 0 });
+      const owners = mode === 'remote2' || mode === 'replicas3' ? [started[1]!.peerId] : 'remote';
+      const backup = mode === 'replicas3' ? { backup: started[2]!.peerId } : {};
       if (mode === 'remote4-activations') {
         await Promise.all(
           children.map((c, i) =>
@@ -103,7 +105,7 @@ try {
         console.log('activations/s (sum):', Math.round(r.reduce((s, x) => s + x.rate, 0)));
       } else {
         const driver = children[0]!;
-        await driver.call('mesh-ids', { name: 'hot', capability: 'game', prefix: 'player_', count: 1000, owners });
+        await driver.call('mesh-ids', { name: 'hot', capability: 'game', prefix: 'player_', count: 1000, owners, ...backup });
         const r = await driver.call<DriveResult>(
           'mesh-load',
           { ids: 'hot', inflight: 256, durationMs: seconds * 1000 },

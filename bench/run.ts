@@ -1,6 +1,6 @@
 /**
  * rtc-mesh benchmarks: `npm run bench -- [--quick] [--only name,...]`.
- * Scenarios: placement, local, memory, raw, remote, formation, browser (see docs/benchmarks.md).
+ * Scenarios: placement, local, memory, raw, remote, replicas, formation, browser (see docs/benchmarks.md).
  * Prints a table (every figure next to its baseline) and PASS/MISS for the targets of issue 7, and writes
  * everything to bench/results/latest.json. Children are killed and servers closed however the run ends.
  */
@@ -20,8 +20,9 @@ import { runLocal, runMemory, SEED, SEED_README } from './scenarios/local.js';
 import { runPlacement } from './scenarios/placement.js';
 import { runRaw } from './scenarios/raw.js';
 import { runRemote } from './scenarios/remote.js';
+import { runReplicas } from './scenarios/replicas.js';
 
-const ALL = ['placement', 'local', 'memory', 'raw', 'remote', 'formation', 'browser'] as const;
+const ALL = ['placement', 'local', 'memory', 'raw', 'remote', 'replicas', 'formation', 'browser'] as const;
 type Name = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -132,7 +133,17 @@ try {
   await scenario('local', () => runLocal(ctx));
   await scenario('memory', () => runMemory(ctx));
 
-  const poolSize = selected.has('formation') ? 10 : selected.has('remote') ? 4 : selected.has('raw') ? 2 : selected.has('browser') ? 1 : 0;
+  const poolSize = selected.has('formation')
+    ? 10
+    : selected.has('remote')
+      ? 4
+      : selected.has('replicas')
+        ? 3
+        : selected.has('raw')
+          ? 2
+          : selected.has('browser')
+            ? 1
+            : 0;
   if (poolSize > 0) {
     const t0 = performance.now();
     const { script, plain } = childScript('peer', ctx.bundled);
@@ -140,11 +151,12 @@ try {
     await Promise.all(pool.map((p) => p.ready));
     log(`spawned ${poolSize} bench peer processes in ${(performance.now() - t0).toFixed(0)} ms`);
   }
-  if (selected.has('remote') || selected.has('formation')) {
+  if (selected.has('remote') || selected.has('replicas') || selected.has('formation')) {
     server = await createSignalingServer({ port: 0, host: '127.0.0.1' });
   }
   await scenario('raw', () => runRaw(ctx, pool[0]!, pool[1]!));
   await scenario('remote', () => runRemote(ctx, pool, server!.url));
+  await scenario('replicas', () => runReplicas(ctx, pool, server!.url));
   await scenario('formation', () => runFormation(ctx, pool.slice(0, 10), server!.url));
   if (pool.length > 1) {
     // Only one peer is needed from here on: fewer idle processes on a 2-core machine.
@@ -212,7 +224,7 @@ for (const name of ALL) {
 console.log('');
 console.log(
   table(
-    ['target (issue 7)', 'measured', 'goal', ''],
+    ['target (issues 7, 14)', 'measured', 'goal', ''],
     targets.map((t) => [t.name, t.measured, t.goal, t.pass === null ? 'n/a' : t.pass ? 'PASS' : 'MISS']),
   ),
 );

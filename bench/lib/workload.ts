@@ -125,13 +125,19 @@ export async function sequential(mesh: Mesh, spec: CallSpec, id: string, count: 
 }
 
 /** `count` ids `prefix + k` whose owner (in this peer's view) satisfies `accept`. */
-export function idsWhere(mesh: Mesh, capability: string, prefix: string, count: number, accept: (owner: string) => boolean): string[] {
+export function idsWhere(
+  mesh: Mesh,
+  capability: string,
+  prefix: string,
+  count: number,
+  accept: (owner: string, id: string) => boolean,
+): string[] {
   const ids: string[] = [];
   for (let k = 0; ids.length < count; k++) {
     if (k > count * 1000 + 100_000) throw new Error(`idsWhere: could not find ${count} ids for ${capability}`);
     const id = prefix + k;
     const owner = mesh.ownerPeer(mesh.shardFor(id), capability);
-    if (owner !== undefined && accept(owner)) ids.push(id);
+    if (owner !== undefined && accept(owner, id)) ids.push(id);
   }
   return ids;
 }

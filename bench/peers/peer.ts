@@ -4,6 +4,7 @@
  */
 import { Mesh, nodePlatform, type Mesh as MeshInstance } from '../../client/node.js';
 import { GameActor } from '../../demo/actors.js';
+import { rendezvous } from '../../shared/placement/placement.js';
 import { emit, serve } from '../lib/proc.js';
 import { RawEndpoint, type RawPeerLike } from '../lib/raw-proto.js';
 import { GAME, idsWhere, loadFresh, loadIds, sequential, waitForPeers, type CallSpec, type DriveLimit } from '../lib/workload.js';
@@ -117,7 +118,14 @@ serve({
   },
 
   // ------------------------------------------------------------------ mesh
-  'mesh-start': async (args: { signal: string; room: string; capabilities: string[]; debug?: boolean }) => {
+  'mesh-start': async (args: {
+    signal: string;
+    room: string;
+    capabilities: string[];
+    debug?: boolean;
+    replicas?: number;
+    replication?: 'sync' | 'async';
+  }) => {
     if (mesh) await mesh.stop();
     idSets.clear();
     const t0 = performance.now();
@@ -127,6 +135,8 @@ serve({
       bindAddress: '127.0.0.1',
       capabilities: args.capabilities,
       actors: { GameActor },
+      ...(args.replicas !== undefined ? { replicas: args.replicas } : {}),
+      ...(args.replication !== undefined ? { replication: args.replication } : {}),
     });
     if (args.debug) {
       const log = (...parts: unknown[]): void => console.error(`[bench peer ${mesh?.peerId ?? '?'}]`, ...parts);
@@ -138,15 +148,36 @@ serve({
     return { peerId: mesh.peerId, ms: performance.now() - t0 };
   },
   'mesh-wait': async (args: { peers: number; timeoutMs: number }) => waitForPeers(need(), args.peers, args.timeoutMs),
-  /** Picks ids for `capability` owned by `owners` (or by anyone but this peer with owners 'remote'). */
-  'mesh-ids': (args: { name: string; capability: string; prefix: string; count: number; owners: string[] | 'remote' | 'any' }) => {
+  /**
+   * Picks ids for `capability` owned by `owners` (or by anyone but this peer with owners 'remote'), and whose
+   * first backup (the next peer in the shard's ranking) is `backup` when given.
+   */
+  'mesh-ids': (args: {
+    name: string;
+    capability: string;
+    prefix: string;
+    count: number;
+    owners: string[] | 'remote' | 'any';
+    backup?: string;
+  }) => {
     const m = need();
-    const accept =
+    const owned =
       args.owners === 'any'
         ? () => true
         : args.owners === 'remote'
           ? (owner: string) => owner !== m.peerId
           : (owner: string) => (args.owners as string[]).includes(owner);
+    const { backup } = args;
+    const accept =
+      backup === undefined
+        ? (owner: string) => owned(owner)
+        : (owner: string, id: string) =>
+            owned(owner) &&
+            rendezvous.owner(
+              m.shardFor(id),
+              args.capability,
+              m.peersFor(args.capability).filter((p) => p !== owner),
+            ) === backup;
     const ids = idsWhere(m, args.capability, args.prefix, args.count, accept);
     idSets.set(args.name, ids);
     const byOwner: Record<string, number> = {};
@@ -167,7 +198,7 @@ serve({
   'mesh-stats': () => {
     const m = need();
     const s = m.stats();
-    return { calls: s.calls, activations: s.activations, errors: s.errors, peers: s.peers, links: linkCounters(m) };
+    return { calls: s.calls, activations: s.activations, errors: s.errors, replicas: s.replicas, peers: s.peers, links: linkCounters(m) };
   },
   'mesh-stop': async () => {
     const m = mesh;

@@ -1,6 +1,7 @@
 /**
  * Remote calls between Node peers, each in its own process, over the real WebRTC transport (simple-peer
  * over node-datachannel, signaling over socket.io on loopback). Compared with the raw baseline of this run.
+ * Without replicas (`replicas: 0`): the replicas scenario measures what copies cost.
  */
 import type { BenchChild } from '../lib/proc.js';
 import type { DriveResult, LatencySummary } from '../lib/workload.js';
@@ -21,8 +22,14 @@ let roomCounter = 0;
 export const nextRoom = (name: string): string => `${name}-${process.pid}-${++roomCounter}`;
 
 /** Starts a mesh on each peer in one room and waits until every one sees all of them. */
-export async function startMeshes(peers: readonly BenchChild[], signal: string, room: string, capabilities: string[]): Promise<Started[]> {
-  const started = await Promise.all(peers.map((p) => p.call<Started>('mesh-start', { signal, room, capabilities }, 30_000)));
+export async function startMeshes(
+  peers: readonly BenchChild[],
+  signal: string,
+  room: string,
+  capabilities: string[],
+  options: { readonly replicas?: number; readonly replication?: 'sync' | 'async' } = {},
+): Promise<Started[]> {
+  const started = await Promise.all(peers.map((p) => p.call<Started>('mesh-start', { signal, room, capabilities, ...options }, 30_000)));
   await Promise.all(peers.map((p) => p.call('mesh-wait', { peers: peers.length, timeoutMs: 20_000 }, 30_000)));
   return started;
 }
@@ -48,10 +55,11 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
 
   // ------------------------------------------------------------------------------------- 2 peers
   {
-    const S = 'remote, 2 Node peers (2 processes)';
+    const S = 'remote, 2 Node peers (2 processes, replicas 0)';
     const [a, b] = [pool[0]!, pool[1]!];
     const t0 = performance.now();
-    const started = await startMeshes([a, b], signal, nextRoom('two'), ['game']);
+    // The call path alone, comparable with earlier runs: the price of replicas is the replicas scenario.
+    const started = await startMeshes([a, b], signal, nextRoom('two'), ['game'], { replicas: 0 });
     const formedMs = performance.now() - t0;
     const remoteId = started[1]!.peerId;
     const hot = await a.call<IdsInfo>('mesh-ids', { name: 'hot', capability: 'game', prefix: 'player_', count: 1000, owners: [remoteId] });
@@ -140,10 +148,10 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
 
   // ------------------------------------------------------------------------------------- 4 peers
   {
-    const S = 'remote, 4 Node peers (4 processes)';
+    const S = 'remote, 4 Node peers (4 processes, replicas 0)';
     const four = pool.slice(0, 4);
     const t0 = performance.now();
-    await startMeshes(four, signal, nextRoom('four'), ['game']);
+    await startMeshes(four, signal, nextRoom('four'), ['game'], { replicas: 0 });
     const formedMs = performance.now() - t0;
     const hotIds: IdsInfo[] = [];
     for (const p of four) {

@@ -218,11 +218,13 @@ class ReplicaLog implements ActivationLog {
     if (this.waiters.length === 0) return;
     let covered = Number.POSITIVE_INFINITY;
     if (!all) for (const peer of this.backups) covered = Math.min(covered, this.acks.get(peer) ?? -1);
+    const waiters = this.waiters;
     let released = 0;
-    while (released < this.waiters.length && this.waiters[released]!.seq <= covered) released++;
+    while (released < waiters.length && waiters[released]!.seq <= covered) released++;
     if (released === 0) return;
-    const done = this.waiters.slice(0, released);
-    this.waiters = this.waiters.slice(released);
-    for (const waiter of done) waiter.answer();
+    // Most acks release every waiter: hand over the whole array rather than copying it.
+    if (released === waiters.length) this.waiters = [];
+    else this.waiters = waiters.splice(released);
+    for (let i = 0; i < released; i++) waiters[i]!.answer();
   }
 }

@@ -1,0 +1,115 @@
+/**
+ * The price of live replicas (issue 14): the same calls with no copy, with one synchronous copy (the call
+ * resolves once the backup acknowledged its state) and with one asynchronous copy. Three Node processes
+ * over the real WebRTC transport: a driver, the owner of every actor called and, as each actor's first
+ * backup, a third peer. The baseline is the unreplicated run of the same scenario, in the same bench run.
+ */
+import type { BenchChild } from '../lib/proc.js';
+import type { DriveResult, LatencySummary } from '../lib/workload.js';
+import { rate, row, us, type BenchContext, type Row, type ScenarioResult, type Target } from './common.js';
+import { nextRoom, startMeshes, stopMeshes, type Started } from './remote.js';
+
+interface Mode {
+  readonly name: string;
+  readonly replicas: number;
+  readonly replication: 'sync' | 'async';
+}
+
+const MODES: readonly Mode[] = [
+  { name: 'no replica (replicas 0)', replicas: 0, replication: 'sync' },
+  { name: '1 replica, sync', replicas: 1, replication: 'sync' },
+  { name: '1 replica, async', replicas: 1, replication: 'async' },
+];
+
+interface Measured {
+  readonly at256: DriveResult;
+  readonly seq: LatencySummary;
+  /** Copies the backup held at the end: shows replication really ran (0 for replicas 0). */
+  readonly heldOnBackup: number;
+  readonly acked: number;
+}
+
+async function measure(ctx: BenchContext, peers: readonly BenchChild[], signal: string, mode: Mode): Promise<Measured> {
+  const [driver, owner, backup] = [peers[0]!, peers[1]!, peers[2]!];
+  const started: Started[] = await startMeshesWith(peers, signal, mode);
+  const [ownerId, backupId] = [started[1]!.peerId, started[2]!.peerId];
+  const hot = await driver.call<{ first: string | null }>('mesh-ids', {
+    name: 'hot',
+    capability: 'game',
+    prefix: 'player_',
+    count: 1000,
+    owners: [ownerId],
+    backup: backupId,
+  });
+  const durationMs = ctx.quick ? 1000 : 3000;
+  await driver.call('mesh-load', { ids: 'hot', inflight: 256, durationMs: ctx.quick ? 300 : 1000 }, 60_000);
+  const at256 = await driver.call<DriveResult>('mesh-load', { ids: 'hot', inflight: 256, durationMs }, 60_000);
+  const seq = await driver.call<LatencySummary>('mesh-seq', { id: hot.first, count: ctx.quick ? 1000 : 5000 }, 60_000);
+  const held = await backup.call<{ replicas: { held: number } }>('mesh-stats');
+  const sent = await owner.call<{ replicas: { acked: number } }>('mesh-stats');
+  await stopMeshes(peers);
+  ctx.log(`replicas: ${mode.name}: @256 ${rate(at256.rate)}, sequential p50 ${us(seq.p50)}, ${held.replicas.held} copies on the backup`);
+  return { at256, seq, heldOnBackup: held.replicas.held, acked: sent.replicas.acked };
+}
+
+function startMeshesWith(peers: readonly BenchChild[], signal: string, mode: Mode): Promise<Started[]> {
+  return startMeshes(peers, signal, nextRoom(`replicas${mode.replicas}${mode.replication}`), ['game'], {
+    replicas: mode.replicas,
+    replication: mode.replication,
+  });
+}
+
+export async function runReplicas(ctx: BenchContext, pool: readonly BenchChild[], signal: string): Promise<ScenarioResult> {
+  const S = 'replicas, 3 Node peers (driver -> owner, copy on a third)';
+  const peers = pool.slice(0, 3);
+  const results = new Map<Mode, Measured>();
+  for (const mode of MODES) results.set(mode, await measure(ctx, peers, signal, mode));
+  const base = results.get(MODES[0]!)!;
+  const rows: Row[] = [];
+  const errors = [...results.values()].reduce((sum, m) => sum + m.at256.errors, 0);
+  for (const [mode, m] of results) {
+    const isBase = mode === MODES[0];
+    rows.push(
+      row({
+        section: S,
+        name: `calls/s @256, ${mode.name}`,
+        value: rate(m.at256.rate),
+        raw: m.at256.rate,
+        unit: 'calls/s',
+        baseline: isBase ? '' : `no replica ${rate(base.at256.rate)}`,
+        ratio: isBase ? null : m.at256.rate / base.at256.rate,
+        note: `${m.heldOnBackup} copies held by the backup`,
+      }),
+      row({
+        section: S,
+        name: `sequential p50, ${mode.name}`,
+        value: us(m.seq.p50),
+        raw: m.seq.p50,
+        unit: 'us',
+        baseline: isBase ? '' : `no replica ${us(base.seq.p50)}`,
+        ratio: isBase ? null : m.seq.p50 / base.seq.p50,
+      }),
+    );
+  }
+  if (errors > 0) rows.push(row({ section: S, name: 'failed calls', value: String(errors), raw: errors, unit: 'calls' }));
+  const sync = results.get(MODES[1]!)!;
+  const copied = sync.heldOnBackup > 0 && base.heldOnBackup === 0;
+  const targets: Target[] = [
+    {
+      name: 'replicated (1, sync) calls @256 >= 0.5x unreplicated',
+      measured: `${rate(sync.at256.rate)} (${(sync.at256.rate / base.at256.rate).toFixed(2)}x ${rate(base.at256.rate)})`,
+      goal: '>= 0.5x',
+      pass: copied && errors === 0 && sync.at256.rate >= 0.5 * base.at256.rate,
+      ...(copied ? {} : { note: 'the backup held no copies: replication did not run' }),
+    },
+    {
+      name: 'replicated (1, sync) sequential p50 <= 2x unreplicated',
+      measured: `${us(sync.seq.p50)} (${(sync.seq.p50 / base.seq.p50).toFixed(2)}x ${us(base.seq.p50)})`,
+      goal: '<= 2x',
+      pass: copied && sync.seq.p50 <= 2 * base.seq.p50,
+    },
+  ];
+  const data: Record<string, unknown> = {};
+  for (const [mode, m] of results) data[mode.name] = m;
+  return { rows, targets, data };
+}
