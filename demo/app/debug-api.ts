@@ -13,6 +13,8 @@ export interface PlayerView {
   readonly shard: number;
   /** The owner of its shard now. */
   readonly owner: string | null;
+  /** The peer holding its copy in this tab's view (would own it if the owner left), null: none. */
+  readonly backup: string | null;
   readonly calls: number;
   readonly score: number | null;
   /** The peer and activation that answered its last call. */
@@ -23,6 +25,8 @@ export interface PlayerView {
 
 export interface HostedView extends ActivationInfo {
   readonly state: unknown;
+  /** The peers its copies go to, as the mesh said at the last poll. */
+  readonly backups: readonly string[];
 }
 
 /** What the Live panel shows about this tab's calls. */
@@ -42,6 +46,8 @@ export interface RtcMeshDebug {
   readonly capabilities: readonly string[];
   shardFor(id: string): number;
   ownerPeer(shard: number, capability: string): string | undefined;
+  /** The peer that would own `shard` if its owner left: where the owner keeps its actors' copies. */
+  backupPeer(shard: number, capability: string): string | undefined;
   /** id -> [shard, owner or null] for each id, in one round trip. */
   placements(ids: readonly string[], capability: string): [number, string | null][];
   /** A peer's colour in this tab, '#rrggbb' (null: the colour of unowned shards). */
@@ -77,6 +83,7 @@ export function installDebugApi(model: DemoModel, map: MapPanel): void {
     capabilities: CAPABILITIES,
     shardFor: (id) => mesh.shardFor(id),
     ownerPeer: (shard, capability) => mesh.ownerPeer(shard, capability),
+    backupPeer: (shard, capability) => model.backupOf(shard, capability),
     placements: (ids, capability) =>
       ids.map((id) => {
         const shard = mesh.shardFor(id);
@@ -92,13 +99,14 @@ export function installDebugApi(model: DemoModel, map: MapPanel): void {
         id: p.id,
         shard: p.shard,
         owner: model.ownerOfPlayer(p) ?? null,
+        backup: model.backupOfPlayer(p) ?? null,
         calls: p.calls,
         score: p.score,
         peer: p.peer,
         activation: p.activation,
         error: p.error,
       })),
-    hosted: () => [...model.hosted.values()].map((h) => ({ ...h.info, state: h.state })),
+    hosted: () => [...model.hosted.values()].map((h) => ({ ...h.info, state: h.state, backups: h.backups })),
     liveStats: () => {
       const { ok, failed, local, remote, latencyCount } = model.calls;
       return { ok, failed, local, remote, latencyCount };

@@ -1,21 +1,35 @@
-/** The Hosted here panel: the activations living in this tab, with their state as the last poll saw it. */
+/**
+ * The Hosted here panel: the activations living in this tab, with their state as the last poll saw it and
+ * the peers their copies go to; and how many copies of other peers' actors this tab holds.
+ */
+import { peerChip } from './chips.js';
 import { append, byId, el, type Child } from './dom.js';
+import { count } from './format.js';
 import type { DemoModel, Hosted } from './model.js';
 
 interface Row {
   readonly tr: HTMLTableRowElement;
   readonly state: HTMLTableCellElement;
-  /** The state last shown, to touch the DOM only when it changes. */
+  readonly copy: HTMLTableCellElement;
+  /** The state and the copies last shown, to touch the DOM only when they change. */
   shown: string;
+  copyShown: string;
 }
 
 export function setupHostedPanel(model: DemoModel): void {
   const rows = new Map<string, Row>();
   const body = byId('hosted-rows');
+  // The copy column and the count of copies held come with the code that fills them.
+  byId('hosted')
+    .querySelector('thead tr')
+    ?.append(el('th', { title: "the peers holding a copy of the actor's state: one of them carries on if this tab vanishes" }, 'copy on'));
+  const held = el('span', { 'data-testid': 'held-copies' });
+  document.querySelector('#hosted-panel .panel-head .hint')?.append(held);
 
   function add(hosted: Hosted): Row {
     const { info } = hosted;
     const state = el('td', { className: 'state' }, el('span', { className: 'muted' }, '…'));
+    const copy = el('td', { className: 'copy' });
     // Every activation here is this tab's, so its number says it all; the full id is in the title.
     const number = info.activation.slice(info.activation.lastIndexOf('#'));
     const tr = el(
@@ -32,9 +46,30 @@ export function setupHostedPanel(model: DemoModel): void {
       el('td', { className: 'num muted col-shard' }, info.shard),
       el('td', {}, el('code', { className: 'activation', title: info.activation }, number)),
       state,
+      copy,
     );
     body.appendChild(tr);
-    return { tr, state, shown: '' };
+    return { tr, state, copy, shown: '', copyShown: '' };
+  }
+
+  /** Where the actor's copies are: chips of its backups, or why there is none. */
+  function showCopy(hosted: Hosted, row: Row): void {
+    const { backups, info } = hosted;
+    const others = model.mesh.peersFor(info.capability).some((p) => p !== model.self);
+    const shown = `${backups.join(',')}|${others}`;
+    if (row.copyShown === shown) return;
+    row.copyShown = shown;
+    row.tr.dataset['backups'] = backups.join(',');
+    if (backups.length > 0) {
+      row.copy.replaceChildren(...backups.map((peer) => peerChip(model, peer, 'compact')));
+      row.copy.title = `copies of ${info.id} are kept on ${backups.join(', ')}: if this tab vanishes, ${backups[0]} carries on from its copy`;
+    } else {
+      row.copy.replaceChildren(el('span', { className: 'muted' }, 'none'));
+      // A type without snapshot() keeps no copy; one with it has nowhere to keep it until another peer offers the capability.
+      row.copy.title = others
+        ? `${info.actor} keeps no copies: its state is lost if this tab vanishes`
+        : `no other peer offers ${info.capability}: no copy until one does`;
+    }
   }
 
   model.render('hosted', () => {
@@ -50,8 +85,12 @@ export function setupHostedPanel(model: DemoModel): void {
         rows.set(key, row);
       }
       showState(hosted, row);
+      showCopy(hosted, row);
     }
     byId('hosted-count').textContent = String(model.hosted.size);
+    held.textContent =
+      model.heldCopies > 0 ? ` · holds ${count(model.heldCopies)} ${model.heldCopies === 1 ? 'copy' : 'copies'} for other peers` : '';
+    held.dataset['count'] = String(model.heldCopies);
     byId('hosted-empty').hidden = model.hosted.size > 0;
   });
 }

@@ -1,10 +1,11 @@
 /**
  * The page's state, one for every panel: what this tab sees of the mesh (the owner of every shard per
- * capability), the players it added with the last reply of each, the activations it hosts with their state,
- * this tab's own calls, and the peers' colours. Panels render from it; it marks which parts changed, and
- * they are redrawn once per frame however many changes came in between.
+ * capability, and its backup), the players it added with the last reply of each, the activations it hosts
+ * with their state and where their copies go, the copies it holds for others, this tab's own calls, and the
+ * peers' colours. Panels render from it; it marks which parts changed, and they are redrawn once per frame
+ * however many changes came in between.
  */
-import type { ActivationInfo, Mesh, TopologyEvent } from '../../client/index.js';
+import { type ActivationInfo, type Mesh, rendezvous, type TopologyEvent } from '../../client/index.js';
 import { CallStats } from './call-stats.js';
 import { PeerPalette, type PeerColor } from './colors.js';
 import { CAPABILITIES } from './settings.js';
@@ -28,6 +29,8 @@ export interface Hosted {
   readonly info: ActivationInfo;
   /** The actor's state as its last poll returned it (undefined before the first). */
   state: unknown;
+  /** The peers its copies go to, as the mesh last said (empty: no copy anywhere). */
+  backups: readonly string[];
 }
 
 export type Owners = readonly (string | undefined)[];
@@ -61,6 +64,10 @@ export class DemoModel {
   readonly hosted = new Map<string, Hosted>();
   mapCapability = 'game';
   private owners = new Map<string, Owners>();
+  /** Backups per capability, filled shard by shard as asked for, dropped with the owners on a view change. */
+  private backups = new Map<string, (string | null | undefined)[]>();
+  /** How many copies of other owners' actors this tab holds (mesh.replicas()), as last counted. */
+  heldCopies = 0;
   private nextPlayer = 1;
   private readonly renderers = new Map<Part, (() => void)[]>();
   private queued = new Set<Part>();
@@ -139,8 +146,29 @@ export class DemoModel {
     return owners;
   }
 
+  /**
+   * The backup of `shard` for `capability` in this tab's view: the peer that would own it if its owner left,
+   * which is where the owner keeps the actor's copy (the mesh's default of one copy, rendezvous placement).
+   * Worked out here rather than asked of the owner, so it shows for every player, wherever it runs.
+   */
+  backupOf(shard: number, capability: string): string | undefined {
+    let table = this.backups.get(capability);
+    if (!table) {
+      table = new Array<string | null | undefined>(this.mesh.shardCount);
+      this.backups.set(capability, table);
+    }
+    const known = table[shard];
+    if (known !== undefined) return known ?? undefined;
+    const owner = this.ownersOf(capability)[shard];
+    const rest = this.mesh.peersFor(capability).filter((p) => p !== owner);
+    const backup = owner === undefined ? undefined : rendezvous.owner(shard, capability, rest);
+    table[shard] = backup ?? null;
+    return backup;
+  }
+
   private computeOwners(): Map<string, Owners> {
     this.owners = new Map();
+    this.backups = new Map();
     for (const cap of this.capabilities()) this.ownersOf(cap);
     return this.owners;
   }
@@ -150,6 +178,7 @@ export class DemoModel {
     const before = this.owners;
     const after = this.computeOwners();
     for (const listener of this.ownerListeners) listener({ topology, before, after });
+    this.refreshCopies();
     this.changed('peers', 'map', 'players', 'hosted');
   }
 
@@ -185,6 +214,11 @@ export class DemoModel {
   /** The owner of a player's shard now: where its next call goes. */
   ownerOfPlayer(player: Player): string | undefined {
     return this.ownersOf('game')[player.shard];
+  }
+
+  /** The peer holding a player's copy now: it carries on with the score if the owner vanishes. */
+  backupOfPlayer(player: Player): string | undefined {
+    return this.backupOf(player.shard, 'game');
   }
 
   /** A person's call: increment_score on the player's owner, counted and timed in `calls`. */
@@ -223,13 +257,40 @@ export class DemoModel {
   private syncHosted(): void {
     const live = new Map(this.mesh.activations().map((a) => [a.key, a]));
     for (const [key, hosted] of this.hosted) if (live.get(key)?.activation !== hosted.info.activation) this.hosted.delete(key);
-    for (const [key, info] of live) if (!this.hosted.has(key)) this.hosted.set(key, { info, state: undefined });
+    for (const [key, a] of live) {
+      if (this.hosted.has(key)) continue;
+      const { backups, ...info } = a;
+      this.hosted.set(key, { info, state: undefined, backups });
+    }
+    this.refreshCopies();
     this.changed('hosted');
     this.pollHosted();
   }
 
+  /**
+   * Where the hosted actors' copies go and how many copies this tab holds for others. Both change without
+   * an event (with the view, and as other owners' copies arrive), so every poll looks again.
+   */
+  private refreshCopies(): void {
+    if (this.mesh.stopped) return;
+    let changed = false;
+    for (const a of this.mesh.activations()) {
+      const hosted = this.hosted.get(a.key);
+      if (hosted === undefined || hosted.info.activation !== a.activation || sameList(hosted.backups, a.backups)) continue;
+      hosted.backups = a.backups;
+      changed = true;
+    }
+    const held = this.mesh.replicas().length;
+    if (held !== this.heldCopies) {
+      this.heldCopies = held;
+      changed = true;
+    }
+    if (changed) this.changed('hosted');
+  }
+
   /** Polls now, or once more after the poll in progress. */
   pollHosted(): void {
+    this.refreshCopies();
     if (this.polling) this.pollAgain = true;
     else void this.poll();
   }
@@ -267,3 +328,5 @@ export class DemoModel {
     }
   }
 }
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);

@@ -1,7 +1,8 @@
 /**
- * The Players panel: the players this tab added, where each one's shard is owned now, its score, and which
- * peer and activation answered its last call. When the owner changes after that call (a rebalance, a peer
- * leaving), "served by" says so instead of naming the old peer as if it still ran the player.
+ * The Players panel: the players this tab added, where each one's shard is owned now and which peer holds
+ * its copy (its backup), its score, and which peer and activation answered its last call. When the owner
+ * changes after that call (a rebalance, a peer leaving), "served by" says so instead of naming the old peer
+ * as if it still ran the player.
  */
 import { peerChip } from './chips.js';
 import { byId, el } from './dom.js';
@@ -10,16 +11,24 @@ import type { DemoModel, Player } from './model.js';
 interface Row {
   readonly tr: HTMLTableRowElement;
   readonly owner: HTMLTableCellElement;
+  readonly backup: HTMLTableCellElement;
   readonly score: HTMLTableCellElement;
   readonly served: HTMLTableCellElement;
-  /** What "served by" shows, to touch the DOM only when that changes. */
+  /** What "served by" and the backup show, to touch the DOM only when that changes. */
   servedShown: string;
+  backupShown: string;
 }
 
 export function setupPlayersPanel(model: DemoModel): void {
   const rows = new Map<string, Row>();
   const body = byId('player-rows');
   const callAll = byId<HTMLButtonElement>('call-all');
+  // The backup column comes with the code that fills it: after "owner", the peer that takes over from it.
+  byId('players')
+    .querySelector('thead th:nth-child(3)')
+    ?.after(
+      el('th', { title: "the peer holding a copy of the player's state: if the owner vanishes, it carries on from there" }, 'backup'),
+    );
 
   byId<HTMLFormElement>('add-players-form').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -44,11 +53,20 @@ export function setupPlayersPanel(model: DemoModel): void {
         'data-state': 'idle',
       }),
       owner: el('td', { className: 'owner' }),
+      backup: el('td', { className: 'backup' }),
       score: el('td', { className: 'num score' }, '–'),
       served: el('td', { className: 'served' }, el('span', { className: 'muted' }, '–')),
       servedShown: '',
+      backupShown: '',
     };
-    row.tr.append(el('td', {}, el('b', {}, id)), el('td', { className: 'num muted col-shard' }, shard), row.owner, row.score, row.served);
+    row.tr.append(
+      el('td', {}, el('b', {}, id)),
+      el('td', { className: 'num muted col-shard' }, shard),
+      row.owner,
+      row.backup,
+      row.score,
+      row.served,
+    );
     row.tr.addEventListener('click', () => void model.callPlayer(id));
     row.tr.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' || event.key === ' ') {
@@ -61,13 +79,26 @@ export function setupPlayersPanel(model: DemoModel): void {
     return row;
   }
 
-  /** The owner column and "served by": both follow the current owner of the player's shard. */
+  /** The owner and backup columns and "served by": all follow the current owner of the player's shard. */
   function place(player: Player, row: Row): void {
     const owner = model.ownerOfPlayer(player);
     if (row.tr.dataset['owner'] !== (owner ?? '')) {
       row.tr.dataset['owner'] = owner ?? '';
       row.owner.replaceChildren(peerChip(model, owner, 'compact'));
       row.tr.style.setProperty('--peer', owner ? model.colorOf(owner).hex : 'transparent');
+    }
+    const backup = model.backupOfPlayer(player);
+    if (row.backupShown !== `${backup ?? ''} ${owner ?? ''}`) {
+      row.backupShown = `${backup ?? ''} ${owner ?? ''}`;
+      row.tr.dataset['backup'] = backup ?? '';
+      row.backup.replaceChildren(peerChip(model, backup, 'compact'));
+      // The chip's own title names the peer; the cell says what being the backup means.
+      row.backup.title =
+        backup === undefined
+          ? `no other peer offers game: ${player.id} has no copy, and its state goes with its owner`
+          : `${backup}${backup === model.self ? ' (this tab)' : ''} holds ${player.id}'s copy: if ${owner ?? 'its owner'} vanishes, it carries on from there`;
+      const chip = row.backup.firstElementChild;
+      if (chip instanceof HTMLElement) chip.removeAttribute('title');
     }
     const { peer, activation } = player;
     if (player.error !== null || peer === null || activation === null) return;

@@ -1,15 +1,32 @@
 /**
  * The Live panel, once a second. Calls, their rate and their latency are this tab's own calls (model.calls:
  * clicks and Call all, not the page's state polls), so every figure there describes the same calls;
- * activations and handoffs are the mesh's counters for this tab.
+ * activations, handoffs and copies are the mesh's counters for this tab.
  */
-import { byId } from './dom.js';
+import { byId, el } from './dom.js';
 import { count, formatMs } from './format.js';
 import type { DemoModel } from './model.js';
 
 const HISTORY = 60;
 
 export function setupStatsPanel(model: DemoModel): () => void {
+  // The copies' figures come with the code that fills them.
+  byId('stat-created')
+    .closest('dl')
+    ?.append(
+      el(
+        'div',
+        { title: "copies of other peers' actors held here: this tab carries on with them if their owner vanishes" },
+        el('dt', {}, 'copies held'),
+        el('dd', { id: 'stat-copies' }, '0'),
+      ),
+      el(
+        'div',
+        { title: 'actors this tab carried on from its copy after their owner vanished' },
+        el('dt', {}, 'promoted'),
+        el('dd', { id: 'stat-promoted', 'data-testid': 'stat-promoted' }, '0'),
+      ),
+    );
   const rates: number[] = [];
   let lastCalls = 0;
   let lastAt = performance.now();
@@ -33,6 +50,10 @@ export function setupStatsPanel(model: DemoModel): () => void {
     byId('stat-active').textContent = count(s.activations.active);
     byId('stat-handoffs').textContent = `${s.handoffs.received} / ${s.handoffs.sent}`;
     byId('stat-created').textContent = count(s.activations.created);
+    const copies = byId('stat-copies');
+    copies.textContent = count(s.replicas.held);
+    copies.title = `${count(s.replicas.bytes)} B`;
+    byId('stat-promoted').textContent = count(s.replicas.promoted);
     drawSpark(rates, model.colorOf(model.self));
   }
 
