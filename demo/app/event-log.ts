@@ -4,7 +4,18 @@ import { append, byId, el, type Child } from './dom.js';
 import { clock, count } from './format.js';
 import type { DemoModel, OwnersChange } from './model.js';
 
-export type LogKind = 'self' | 'joined' | 'left' | 'caps' | 'rebalance' | 'activated' | 'deactivated' | 'handoff' | 'signaling' | 'error';
+export type LogKind =
+  | 'self'
+  | 'joined'
+  | 'left'
+  | 'caps'
+  | 'rebalance'
+  | 'activated'
+  | 'deactivated'
+  | 'handoff'
+  | 'promoted'
+  | 'signaling'
+  | 'error';
 
 export type Log = (kind: LogKind, ...message: Child[]) => void;
 
@@ -87,6 +98,25 @@ export function logMeshEvents(model: DemoModel, log: Log): void {
   );
   mesh.on('handoff-lost', (h) =>
     log('handoff', `${h.actor} `, el('b', {}, h.id), ' starts fresh: ', chip(h.from), ' left before handing it over'),
+  );
+  mesh.on('replica-promoted', (p) =>
+    log(
+      'promoted',
+      `${actorName(p.actor)} `,
+      el('b', {}, p.id),
+      ' went on from its copy on this tab after ',
+      chip(p.from),
+      ' vanished (',
+      el(
+        'code',
+        { className: 'version', title: `the copy's version: activation epoch ${p.version.epoch}, change ${p.version.seq}` },
+        `v${p.version.epoch}.${p.version.seq}`,
+      ),
+      ')',
+    ),
+  );
+  mesh.on('snapshot-failed', (e) =>
+    log('error', `${actorName(e.actor)} `, el('b', {}, e.id), ` keeps no copy: its snapshot failed (${e.error.message})`),
   );
   mesh.on('cast-failed', (e) => log('error', `cast to ${e.actor} ${e.id} failed: ${e.error.message}`));
   mesh.on('peer-refused', (e) => log('error', 'refused ', chip(e.peer), `: ${e.error.message}`));
