@@ -119,6 +119,60 @@ export async function clickPlayer(tab: Tab, id: string, times = 1): Promise<void
   await expect(row).toHaveAttribute('data-calls', String(before + times));
 }
 
+/** [shard, owner, backup] per id, as the tab computes them (backup: the peer holding the actor's copy). */
+export const tabBackups = (tab: Tab, ids: readonly string[], capability: string): Promise<[number, string | null, string | null][]> =>
+  tab.page.evaluate(
+    ([json, cap]) => {
+      const r = window.rtcMesh!;
+      return (JSON.parse(json) as string[]).map((id): [number, string | null, string | null] => {
+        const shard = r.shardFor(id);
+        return [shard, r.ownerPeer(shard, cap) ?? null, r.backupPeer(shard, cap) ?? null];
+      });
+    },
+    [JSON.stringify(ids), capability] as const,
+  );
+
+/** The tab's replica counters (mesh.stats().replicas). */
+export const tabReplicaStats = (
+  tab: Tab,
+): Promise<{ sent: number; acked: number; held: number; bytes: number; evicted: number; promoted: number }> =>
+  tab.page.evaluate(() => window.rtcMesh!.mesh.stats().replicas);
+
+/** The copies the tab holds for other owners: [actor id, owner] (mesh.replicas()). */
+export const tabReplicas = (tab: Tab, actor: string): Promise<[string, string][]> =>
+  tab.page.evaluate(
+    (type) =>
+      window
+        .rtcMesh!.mesh.replicas()
+        .filter((r) => r.actor === type)
+        .map((r): [string, string] => [r.id, r.owner]),
+    actor,
+  );
+
+/**
+ * Crashes the tab's renderer: no pagehide, no drain, no goodbye, like a tab killed by the OS. The tab counts
+ * as closed from here on (waitForMesh leaves it out); its context stays open, for the test to close later.
+ * Returns how: navigating to chrome://crash, or CDP's Page.crash where a Chromium refuses that URL.
+ */
+export async function crashTab(tab: Tab): Promise<'chrome://crash' | 'Page.crash'> {
+  tab.closed = true;
+  const crash = (timeout: number): Promise<boolean> =>
+    tab.page.waitForEvent('crash', { timeout }).then(
+      () => true,
+      () => false,
+    );
+  const crashed = crash(5_000);
+  // The navigation is aborted as the renderer dies: its error is expected, the crash event is the answer.
+  await tab.page.goto('chrome://crash').catch(() => undefined);
+  if (await crashed) return 'chrome://crash';
+  const again = crash(15_000);
+  const cdp = await tab.context.newCDPSession(tab.page);
+  // Not awaited: the renderer dies before it answers, and the command only fails once the target is gone.
+  void cdp.send('Page.crash').catch(() => undefined);
+  if (!(await again)) throw new Error(`${tab.name} did not crash`);
+  return 'Page.crash';
+}
+
 // ------------------------------------------------------------------------------------------ node peers
 
 /** A headless Node peer process: its JSON lines, plus commands when it runs the test peer script. */
