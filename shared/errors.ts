@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'ROOM_FULL',
   'INCOMPATIBLE_PEER',
   'BUSY',
+  'STORE_CONFLICT',
+  'STORE_UNAVAILABLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -125,6 +127,24 @@ export class BusyError extends MeshError {
   }
 }
 
+/**
+ * A save found a newer version of the actor's state in the store than the one its activation read: another
+ * activation of the same actor (a partition, a stale owner) wrote in between. Nothing was overwritten; the
+ * activation stops and the next call loads the stored state.
+ */
+export class StoreConflictError extends MeshError {
+  constructor(message: string, details?: Readonly<Record<string, unknown>>) {
+    super('STORE_CONFLICT', message, details);
+  }
+}
+
+/** The state store did not answer (down, unreachable, slower than its timeout) or refused the operation. */
+export class StoreUnavailableError extends MeshError {
+  constructor(message: string, details?: Readonly<Record<string, unknown>>) {
+    super('STORE_UNAVAILABLE', message, details);
+  }
+}
+
 const isCode = (code: unknown): code is ErrorCode => typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code);
 
 /** Rebuilds an error received in an error frame; unknown codes become PROTOCOL so callers can still switch on code. */
@@ -158,6 +178,8 @@ const CLASS_BY_CODE: Record<ErrorCode, abstract new (...args: never[]) => MeshEr
   ROOM_FULL: RoomFullError,
   INCOMPATIBLE_PEER: IncompatiblePeerError,
   BUSY: BusyError,
+  STORE_CONFLICT: StoreConflictError,
+  STORE_UNAVAILABLE: StoreUnavailableError,
 };
 
 /** Converts anything thrown by user code into a message that can cross the wire. */
