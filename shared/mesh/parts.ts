@@ -180,7 +180,7 @@ export class MeshParts {
     const moves = this.shards.update(this.membership);
     const moved = this.rebalance.viewChanged(change, moves, !this.closed);
     if (!this.closed) {
-      this.replication.viewChanged();
+      this.replication.viewChanged((peer) => this.membership.has(peer));
       for (const copy of this.replicas.viewChanged()) this.promote(copy);
     }
     const { events } = this.report;
@@ -219,7 +219,7 @@ export class MeshParts {
         return owner === undefined ? [] : [owner, ...shards.backups(shard, capability, count - 1)];
       },
       isMember: (peer) => membership.has(peer),
-      ack: (peer, frame) => void this.sendTo(peer, { t: 'replica-ack', ...frame }),
+      ack: (peer, n) => void this.sendTo(peer, { t: 'replica-ack', n }),
       rejected: (peer, frame, reason) => this.links.rejected(peer, frame, reason),
     });
   }

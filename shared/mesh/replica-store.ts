@@ -12,7 +12,8 @@ export interface ReplicaStoreParts {
   /** The peers that would own the shard, best first, at most `count` (owner first). */
   ranking(shard: number, capability: string, count: number): readonly string[];
   isMember(peer: string): boolean;
-  ack(peer: string, frame: { capability: string; actor: string; id: string; epoch: number; seq: number }): void;
+  /** Acknowledges the copies numbered `n` to `peer` (one frame for all of them). */
+  ack(peer: string, n: readonly number[]): void;
   rejected(peer: string, frame: string, reason: string): void;
 }
 
@@ -49,6 +50,8 @@ export class ReplicaStore {
   private readonly held = new Map<string, HeldReplica>();
   private bytes = 0;
   evicted = 0;
+  /** Copies to acknowledge, per owner: sent together once the frames that arrived together are handled. */
+  private readonly toAck = new Map<string, number[]>();
 
   constructor(private readonly parts: ReplicaStoreParts) {}
 
@@ -86,7 +89,24 @@ export class ReplicaStore {
       this.evictPastBound();
     }
     // An acknowledgement promises this version (or a newer one) is here.
-    this.parts.ack(from, { capability: frame.capability, actor: frame.actor, id: frame.id, epoch: frame.epoch, seq: frame.seq });
+    this.acknowledge(from, frame.n);
+  }
+
+  private acknowledge(peer: string, n: number): void {
+    const pending = this.toAck.get(peer);
+    if (pending !== undefined) {
+      pending.push(n);
+      return;
+    }
+    this.toAck.set(peer, [n]);
+    // Frames that arrived in one message are handled in one synchronous pass: ack them all after it.
+    if (this.toAck.size === 1) queueMicrotask(() => this.flushAcks());
+  }
+
+  private flushAcks(): void {
+    const all = [...this.toAck];
+    this.toAck.clear();
+    for (const [peer, list] of all) this.parts.ack(peer, list);
   }
 
   onDrop(from: string, frame: ReplicaDropFrame): void {
@@ -135,6 +155,7 @@ export class ReplicaStore {
 
   clear(): void {
     this.held.clear();
+    this.toAck.clear();
     this.bytes = 0;
   }
 
@@ -146,7 +167,8 @@ export class ReplicaStore {
   }
 
   private evictPastBound(): void {
-    for (const [key] of this.held) {
+    if (this.bytes <= this.parts.maxBytes) return;
+    for (const key of this.held.keys()) {
       if (this.bytes <= this.parts.maxBytes) return;
       this.forget(key);
       this.evicted++;

@@ -33,6 +33,12 @@ interface Waiter {
   readonly answer: () => void;
 }
 
+interface Unacked {
+  readonly log: ReplicaLog;
+  readonly epoch: number;
+  readonly seq: number;
+}
+
 /**
  * The owner's side of live replicas: every activation of a type with copies keeps `replicas` of them on the
  * peers that would own it next. After a message that changed the state, the state is snapshotted (when the
@@ -42,6 +48,9 @@ interface Waiter {
  */
 export class Replication implements StateLog {
   private readonly logs = new Map<string, ReplicaLog>();
+  /** Copies sent and not yet acknowledged, per backup, by their number (`n`). */
+  private readonly unacked = new Map<string, Map<number, Unacked>>();
+  private lastN = 0;
 
   constructor(readonly parts: ReplicationParts) {}
 
@@ -65,16 +74,45 @@ export class Replication implements StateLog {
     return taken.snapshot;
   }
 
-  /** A backup holds (at least) this version. */
+  /** Sends a copy to `peer` (its number `n` from nextN); false if the link is gone. */
+  sendCopy(peer: string, frame: ReplicaFrame, log: ReplicaLog): boolean {
+    if (!this.parts.send(peer, frame)) return false;
+    let byN = this.unacked.get(peer);
+    if (byN === undefined) this.unacked.set(peer, (byN = new Map()));
+    byN.set(frame.n, { log, epoch: frame.epoch, seq: frame.seq });
+    this.parts.counters.replicasSent++;
+    return true;
+  }
+
+  nextN(): number {
+    return ++this.lastN;
+  }
+
+  /** The copy numbered `n` will not be acknowledged by `peer` (its actor stopped, or `peer` is no backup). */
+  forgetCopy(peer: string, n: number): void {
+    this.unacked.get(peer)?.delete(n);
+  }
+
+  /** A backup holds (at least) the versions these copies carried. False if it acknowledged one it was not sent. */
   onAck(from: string, frame: ReplicaAckFrame): boolean {
-    const key = `${frame.capability}\u0000${frame.actor}\u0000${frame.id}`;
-    const log = this.logs.get(key);
-    if (log === undefined) return true; // an ack that arrived after the actor stopped
-    return log.acked(from, frame.epoch, frame.seq);
+    const byN = this.unacked.get(from);
+    let honest = true;
+    for (const n of frame.n) {
+      const copy = byN?.get(n);
+      if (copy === undefined) {
+        honest = false;
+        continue;
+      }
+      byN!.delete(n);
+      this.parts.counters.replicasAcked++;
+      copy.log.acked(from, copy.epoch, copy.seq, n);
+    }
+    return honest;
   }
 
   /** The view changed: every replicated activation re-reads its backups; new ones get the state. */
-  viewChanged(): void {
+  viewChanged(isMember: (peer: string) => boolean): void {
+    for (const peer of this.unacked.keys()) if (!isMember(peer)) this.unacked.delete(peer);
     for (const log of this.logs.values()) log.rehome();
   }
 
@@ -94,6 +132,8 @@ class ReplicaLog implements ActivationLog {
   private readonly acks = new Map<string, number>();
   /** The seq of the snapshot each backup was last sent (at most one unacknowledged at a time). */
   private readonly sent = new Map<string, number>();
+  /** The number of the copy each backup has not acknowledged yet. */
+  private readonly inFlight = new Map<string, number>();
   private waiters: Waiter[] = [];
   /** Changes since the last snapshot was taken. */
   private pending = 0;
@@ -142,17 +182,18 @@ class ReplicaLog implements ActivationLog {
       const { capability, actor, id, epoch, seq } = this.activation;
       for (const peer of this.backups) this.replication.parts.send(peer, { t: 'replica-drop', capability, actor, id, epoch, seq });
     }
+    for (const [peer, n] of this.inFlight) this.replication.forgetCopy(peer, n);
+    this.inFlight.clear();
     this.replication.forget(this);
   }
 
-  acked(from: string, epoch: number, seq: number): boolean {
-    if (epoch !== this.activation.epoch || !this.backups.includes(from)) return false;
+  acked(from: string, epoch: number, seq: number, n: number): void {
+    if (this.inFlight.get(from) === n) this.inFlight.delete(from);
+    if (this.ended || epoch !== this.activation.epoch || !this.backups.includes(from)) return;
     if (seq > (this.acks.get(from) ?? -1)) this.acks.set(from, seq);
-    this.replication.parts.counters.replicasAcked++;
     this.release();
     // Its last snapshot is in: if changes came since, the next one can go.
     if (this.activation.seq > seq && (this.sent.get(from) ?? -1) <= seq) this.snapshotSoon(false);
-    return true;
   }
 
   /** The backups may have changed with the view: new ones get the state, departed ones stop counting. */
@@ -162,6 +203,11 @@ class ReplicaLog implements ActivationLog {
     this.backups = next;
     for (const peer of [...this.acks.keys()]) if (!next.includes(peer)) this.acks.delete(peer);
     for (const peer of [...this.sent.keys()]) if (!next.includes(peer)) this.sent.delete(peer);
+    for (const [peer, n] of [...this.inFlight]) {
+      if (next.includes(peer)) continue;
+      this.inFlight.delete(peer);
+      this.replication.forgetCopy(peer, n);
+    }
     this.release();
     if (next.some((p) => !this.sent.has(p))) this.snapshotSoon(true);
   }
@@ -205,10 +251,13 @@ class ReplicaLog implements ActivationLog {
         continue;
       }
       if (sentSeq === seq && !resend) continue;
-      const frame: ReplicaFrame = { t: 'replica', capability, actor, id, epoch, seq, state, initArg: this.initArg, copies: this.copies };
-      if (this.replication.parts.send(peer, frame)) {
+      const n = this.replication.nextN();
+      const frame: ReplicaFrame = { t: 'replica', capability, actor, id, epoch, seq, state, initArg: this.initArg, copies: this.copies, n };
+      if (this.replication.sendCopy(peer, frame, this)) {
+        const previous = this.inFlight.get(peer);
+        if (previous !== undefined) this.replication.forgetCopy(peer, previous);
+        this.inFlight.set(peer, n);
         this.sent.set(peer, seq);
-        this.replication.parts.counters.replicasSent++;
       }
     }
   }

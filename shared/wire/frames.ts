@@ -126,16 +126,17 @@ export interface ReplicaFrame {
   readonly initArg: unknown;
   /** How many backups the actor's type keeps: a backup ranked further down drops its copy. */
   readonly copies: number;
+  /** The owner's number for this copy, echoed in the acknowledgement. */
+  readonly n: number;
 }
 
-/** A backup holds the copy of this version (or a newer one). */
+/**
+ * A backup holds these copies (by their `n`), each at its version or a newer one. One frame acknowledges
+ * every copy that arrived together: under load a backup answers a batch of copies with one small frame.
+ */
 export interface ReplicaAckFrame {
   readonly t: 'replica-ack';
-  readonly capability: string;
-  readonly actor: string;
-  readonly id: string;
-  readonly epoch: number;
-  readonly seq: number;
+  readonly n: readonly number[];
 }
 
 /** The owner deactivated the actor (idle, crash): copies up to this version go. */
@@ -238,9 +239,20 @@ export function toWire(frame: Frame): unknown[] {
     case 'handoff':
       return [TAG.handoff, frame.capability, frame.actor, frame.id, frame.state, frame.initArg, frame.epoch, frame.seq];
     case 'replica':
-      return [TAG.replica, frame.capability, frame.actor, frame.id, frame.epoch, frame.seq, frame.state, frame.initArg, frame.copies];
+      return [
+        TAG.replica,
+        frame.capability,
+        frame.actor,
+        frame.id,
+        frame.epoch,
+        frame.seq,
+        frame.state,
+        frame.initArg,
+        frame.copies,
+        frame.n,
+      ];
     case 'replica-ack':
-      return [TAG['replica-ack'], frame.capability, frame.actor, frame.id, frame.epoch, frame.seq];
+      return [TAG['replica-ack'], frame.n];
     case 'replica-drop':
       return [TAG['replica-drop'], frame.capability, frame.actor, frame.id, frame.epoch, frame.seq];
     case 'released':
@@ -274,6 +286,11 @@ const MAX_LIST = 1 << 20;
 const shardList = (v: unknown): number[] => {
   if (!Array.isArray(v) || v.length > MAX_LIST) return bad('released.shards');
   for (const item of v) if (typeof item !== 'number' || !Number.isInteger(item) || item < 0 || item > 0x7fffffff) bad('released.shards');
+  return v as number[];
+};
+const uintList = (v: unknown, what: string): number[] => {
+  if (!Array.isArray(v) || v.length > MAX_LIST) return bad(what);
+  for (const item of v) uint(item, what);
   return v as number[];
 };
 const keyList = (v: unknown): [string, string][] => {
@@ -415,7 +432,7 @@ export function fromWire(raw: unknown): Frame {
         seq: uint(a[7], 'handoff.seq'),
       };
     case TAG.replica:
-      arity(a, 9, 'replica');
+      arity(a, 10, 'replica');
       return {
         t: 'replica',
         ...actorRef(a, 'replica'),
@@ -424,15 +441,11 @@ export function fromWire(raw: unknown): Frame {
         state: bytes(a[6]),
         initArg: a[7],
         copies: uint(a[8], 'replica.copies'),
+        n: uint(a[9], 'replica.n'),
       };
     case TAG['replica-ack']:
-      arity(a, 6, 'replica-ack');
-      return {
-        t: 'replica-ack',
-        ...actorRef(a, 'replica-ack'),
-        epoch: uint(a[4], 'replica-ack.epoch'),
-        seq: uint(a[5], 'replica-ack.seq'),
-      };
+      arity(a, 2, 'replica-ack');
+      return { t: 'replica-ack', n: uintList(a[1], 'replica-ack.n') };
     case TAG['replica-drop']:
       arity(a, 6, 'replica-drop');
       return {

@@ -13,7 +13,7 @@ import { shardFor } from '../../shared/placement/shards.js';
 import { encodeValue } from '../../shared/wire/codec.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { HeldTransport } from '../fixtures/held-transport.js';
-import { events, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
+import { events, settlesWithinTicks, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
 import { RawPeer } from '../fixtures/raw-peer.js';
 import { until } from '../fixtures/wait.js';
 
@@ -73,6 +73,9 @@ function idRanked(order: readonly string[], peers: readonly string[], prefix = '
     if (order.every((p, k) => ranking[k] === p)) return id;
   }
 }
+
+/** How many copies `raw` had acknowledged by peer-a (one ack frame covers the copies that arrived together). */
+const acked = (raw: RawPeer): number => raw.received('peer-a').reduce((sum, f) => sum + (f.t === 'replica-ack' ? f.n.length : 0), 0);
 
 const score = (id: string, op?: string, actor = 'Score'): CallRequest => ({ actor, id, capability: CAP, payload: op ? { op } : null });
 
@@ -211,15 +214,29 @@ describe('hostile copies', () => {
     const rejected = events(a, 'frame-rejected');
     const below = idRanked(['peer-a', 'peer-z'], ['peer-a', 'peer-z']);
     const state = encodeValue({ score: 1_000_000 });
-    raw.send('peer-a', { t: 'replica', capability: CAP, actor: 'Score', id: below, epoch: 99, seq: 99, state, initArg: null, copies: 1 });
+    raw.send('peer-a', {
+      t: 'replica',
+      capability: CAP,
+      actor: 'Score',
+      id: below,
+      epoch: 99,
+      seq: 99,
+      state,
+      initArg: null,
+      copies: 1,
+      n: 1,
+    });
     // peer-a owns `below` with peer-z as its backup: an ack for a version peer-a never wrote is refused,
     // the true one lets the call resolve.
     const call = a.call(score(below));
     await until(() => raw.received('peer-a').some((f) => f.t === 'replica'), 'the copy to reach peer-z');
-    raw.send('peer-a', { t: 'replica-ack', capability: CAP, actor: 'Score', id: below, epoch: 7, seq: 1 });
+    const sent = raw.received('peer-a').find((f) => f.t === 'replica');
+    if (sent?.t !== 'replica') throw new Error('no copy');
+    raw.send('peer-a', { t: 'replica-ack', n: [sent.n + 1000] });
     await until(() => rejected.length === 2, 'both forged frames to be refused');
     expect(rejected.map((e) => e.frame).sort()).toEqual(['replica', 'replica-ack']);
-    raw.send('peer-a', { t: 'replica-ack', capability: CAP, actor: 'Score', id: below, epoch: 1, seq: 1 });
+    expect(await settlesWithinTicks(call)).toBe(false);
+    raw.send('peer-a', { t: 'replica-ack', n: [sent.n] });
     expect((await call).result).toBe(1);
     expect(a.replicas()).toEqual([]);
     // From a peer ranking first (a legitimate owner), copies are taken, but never past the byte bound.
@@ -235,8 +252,9 @@ describe('hostile copies', () => {
         state: new Uint8Array(200),
         initArg: null,
         copies: 1,
+        n: 0,
       });
-    await until(() => raw.received('peer-a').filter((f) => f.t === 'replica-ack').length === 40, 'every copy acknowledged');
+    await until(() => acked(raw) === 40, 'every copy acknowledged');
     expect(a.stats().replicas.bytes).toBeLessThanOrEqual(4096);
     expect(a.stats().replicas.evicted).toBeGreaterThan(0);
     await raw.stop();
@@ -259,11 +277,12 @@ describe('hostile copies', () => {
         state: encodeValue({ score: n }),
         initArg: null,
         copies: 1,
+        n,
       });
     copy(2, 5, 25);
     copy(2, 3, 23);
     copy(1, 9, 19);
-    await until(() => raw.received('peer-a').filter((f) => f.t === 'replica-ack').length === 3, 'three acks');
+    await until(() => acked(raw) === 3, 'three acks');
     expect(a.replicas()).toEqual([expect.objectContaining({ id, version: { epoch: 2, seq: 5 } })]);
     await raw.stop();
     // peer-z gone: peer-a owns the shard now and activates the actor from the newest copy.
