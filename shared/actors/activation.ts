@@ -1,5 +1,6 @@
-import type { Actor, ActorContext, DeactivateReason } from './actor.js';
-import type { MeshError } from '../errors.js';
+import type { Actor, ActorContext, DeactivateReason, TimerOptions } from './actor.js';
+import { InvalidArgumentError, type MeshError } from '../errors.js';
+import { ActivationTimers, type TimerSpec } from './timers.js';
 
 /** Completion callback of one message: errors are MeshErrors, results come with the activation that ran. */
 export type Done = (error: MeshError | null, result?: unknown, activation?: string) => void;
@@ -30,6 +31,8 @@ export interface Snapshot {
   readonly initArg: unknown;
   /** Absent for state from a peer that does not version it. */
   readonly version?: Version;
+  /** Timers that travel with the state (types with `static keepTimers`). */
+  readonly timers?: readonly TimerSpec[] | undefined;
 }
 
 export interface MessageTarget {
@@ -42,9 +45,12 @@ export interface MessageTarget {
 
 export const CALL = 0;
 export const CAST = 1;
+/** A timer fired: the payload is { name, payload }. */
+export const TIMER = 2;
+export type MessageKind = typeof CALL | typeof CAST | typeof TIMER;
 
 export interface Envelope {
-  readonly kind: typeof CALL | typeof CAST;
+  readonly kind: MessageKind;
   readonly payload: unknown;
   readonly done: Done | null;
   /** Date.now() after which the message is not worth starting (its caller gave up); 0: none. */
@@ -53,16 +59,25 @@ export interface Envelope {
   cancelled: boolean;
 }
 
-/** The copies of one activation's state (mesh/replication.ts); the runtime reports every message to it. */
+/** Replies to a caller once its change is kept; with an error when it could not be (e.g. the store failed). */
+export type Answer = (error?: MeshError) => void;
+
+/**
+ * Where one activation's state is kept beyond its memory (mesh/replication.ts: copies on backups;
+ * mesh/persistence.ts: a store); the runtime reports every message to it.
+ */
 export interface ActivationLog {
-  /** A message that may have changed the state completed; `answer` replies to its caller, now or once copied. */
-  changed(answer: () => void): void;
-  /** A read-only message completed: `answer` once the changes before it are copied. */
-  read(answer: () => void): void;
+  /** A message that may have changed the state completed; `answer` replies to its caller, now or once kept. */
+  changed(answer: Answer): void;
+  /** A read-only message completed: `answer` once the changes before it are kept. */
+  read(answer: Answer): void;
   /** The mailbox is empty and no message runs: the state is consistent. */
   idle(): void;
-  /** The activation stopped (its waiting answers go out now). */
-  closed(reason: DeactivateReason): void;
+  /**
+   * The activation stopped. Waiting answers go out as soon as what they wait for is settled; a promise means
+   * the final state is still being written (a handoff waits for it, so the next owner reads it).
+   */
+  closed(reason: DeactivateReason): Promise<void> | undefined;
 }
 
 /** A cancellable handle on a queued message. */
@@ -94,7 +109,8 @@ export class Activation implements ActivationInfo, ActorContext {
   stopReason: DeactivateReason = 'stop';
   lastActive: number;
   idleTimeoutMs: number;
-  onStopped: ((activation: Activation, crashed: boolean) => void) | null = null;
+  /** Hears the activation stopped; `flushed`, when present, settles once its final state is written. */
+  onStopped: ((activation: Activation, crashed: boolean, flushed: Promise<void> | undefined) => void) | null = null;
   /** Version of its state: the epoch it was activated in, and the changes since (see Version). */
   epoch = 1;
   seq = 0;
@@ -102,6 +118,12 @@ export class Activation implements ActivationInfo, ActorContext {
   log: ActivationLog | null = null;
   /** The type's read-only predicate, when it has copies and one. */
   readOnly: ((payload: unknown) => boolean) | null = null;
+  /** Its timers, created on the first setTimer. */
+  timers: ActivationTimers | null = null;
+  /** Posts a fired timer to this activation's mailbox (set by the runtime). */
+  onTimer: ((activation: Activation, name: string, payload: unknown) => void) | null = null;
+  /** False while a durable actor's state is loading: messages wait in the mailbox. */
+  opened = true;
 
   constructor(peerId: string, now: number, target: MessageTarget, instance: Actor, activation: string, idleTimeoutMs: number) {
     this.key = activationKey(target.capability, target.actor, target.id);
@@ -114,5 +136,24 @@ export class Activation implements ActivationInfo, ActorContext {
     this.instance = instance;
     this.lastActive = now;
     this.idleTimeoutMs = idleTimeoutMs;
+  }
+
+  setTimer(name: string, delayMs: number, payload?: unknown, options?: TimerOptions): void {
+    if (typeof this.instance.handleTimer !== 'function') {
+      throw new InvalidArgumentError(`actor ${this.actor} sets a timer but has no handleTimer(name, payload, ctx)`);
+    }
+    if (this.state !== 'active') return; // a stopping activation starts nothing new
+    this.timers ??= new ActivationTimers((n, p) => this.onTimer?.(this, n, p), Date.now);
+    this.timers.set(name, delayMs, payload, options?.repeat === true);
+  }
+
+  /** Re-arms timers that travelled with the state (`static keepTimers`). */
+  restoreTimers(specs: readonly TimerSpec[]): void {
+    this.timers ??= new ActivationTimers((n, p) => this.onTimer?.(this, n, p), Date.now);
+    this.timers.restore(specs);
+  }
+
+  clearTimer(name: string): boolean {
+    return this.timers?.clear(name) ?? false;
   }
 }

@@ -3,44 +3,46 @@ import {
   Activation,
   CALL,
   CAST,
+  TIMER,
   NOOP_TICKET,
   activationKey,
   newer,
   type ActivationInfo,
   type ActivationLog,
   type Done,
-  type Envelope,
+  type MessageKind,
   type MessageTarget,
   type Snapshot,
   type Ticket,
 } from './activation.js';
 import { HandedOver, type HandedOverLimits } from './handed-over.js';
+import { IdleSweep } from './idle-sweep.js';
+import { Mailboxes, type RuntimeEvents } from './mailbox.js';
+import { instantiate, snapshotOf } from './instantiate.js';
 
+export type { RuntimeEvents } from './mailbox.js';
 export { activationKey, type ActivationInfo, type Done, type MessageTarget, type Snapshot, type Ticket } from './activation.js';
 import {
-  ActorFailedError,
   InvalidArgumentError,
   MeshError,
   NotOwnerError,
   StoppedError,
-  TimeoutError,
+  StoreUnavailableError,
   UnknownActorError,
   describeThrown,
 } from '../errors.js';
 
-export interface RuntimeEvents {
-  activated(info: ActivationInfo): void;
-  deactivated(info: ActivationInfo, reason: DeactivateReason): void;
-  /** A cast failed here: its handler threw, or its activation could not be created. */
-  castFailed(target: { readonly actor: string; readonly id: string; readonly capability: string }, error: MeshError): void;
-}
-
-/** Keeps copies of activations' state elsewhere (the runtime knows nothing of where). */
+/** Keeps activations' state elsewhere: copies on other peers, a store (the runtime knows nothing of where). */
 export interface StateLog {
   /** A new activation (restored from `restored` state, if any): its log, or null when its type keeps no copies. */
   opened(activation: Activation, cls: ActorClass, restored: Snapshot | undefined, initArg: unknown): ActivationLog | null;
   /** State kept here for `key` by an earlier owner (a copy), used when no handoff brought any. */
   fallback(key: string): Snapshot | undefined;
+  /**
+   * For a type whose state lives in a store: the stored state (null: none yet), which the activation waits
+   * for before its first message. Null for other types: nothing to wait for.
+   */
+  load?(target: MessageTarget, cls: ActorClass): Promise<Snapshot | null> | null;
 }
 
 export interface RuntimeOptions {
@@ -68,8 +70,8 @@ export class ActorRuntime {
   private readonly events: RuntimeEvents;
   private readonly idleTimeoutMs: number;
   private nextActivation = 0;
-  private idleTimer: ReturnType<typeof setInterval> | null = null;
-  private idlePeriod = Infinity;
+  private readonly idleSweep = new IdleSweep(() => this.sweepIdle());
+  private readonly mail: Mailboxes;
   private stopped = false;
   /** Restored state waiting for its first message (handoff). */
   private readonly restored: HandedOver;
@@ -82,6 +84,20 @@ export class ActorRuntime {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.now = options.now ?? Date.now;
     this.stateLog = options.stateLog;
+    this.mail = new Mailboxes({
+      peerId: this.peerId,
+      now: this.now,
+      events: this.events,
+      forget: (activation) => {
+        if (this.activations.get(activation.key) !== activation) return;
+        this.activations.delete(activation.key);
+        this.initArgs.delete(activation.key);
+      },
+      redeliver: (activation, waiting) => {
+        const target: MessageTarget = { ...activation, initArg: this.initArgs.get(activation.key) };
+        for (const queued of waiting) this.deliver(target, queued.kind, queued.payload, queued.done, queued.deadline);
+      },
+    });
     this.restored = new HandedOver(options.handedOver ?? { maxBytes: 64 * 1024 * 1024, ttlMs: 10 * 60_000 }, this.now);
     if (this.idleTimeoutMs < 0 || !Number.isFinite(this.idleTimeoutMs)) {
       throw new InvalidArgumentError(`idleTimeoutMs must be a non-negative number, got ${this.idleTimeoutMs}`);
@@ -128,19 +144,21 @@ export class ActorRuntime {
       if (activation.state !== 'active' || keep(activation)) continue;
       count++;
       if (released) {
-        activation.onStopped = (a, crashed) => {
+        activation.onStopped = (a, crashed, flushed) => {
           let snapshot: Snapshot | null = null;
           if (!crashed && typeof a.instance.snapshot === 'function') {
             try {
-              snapshot = { state: a.instance.snapshot(), initArg: this.initArgs.get(a.key), version: { epoch: a.epoch, seq: a.seq } };
+              snapshot = snapshotOf(a, this.initArgs.get(a.key), this.actors.get(a.actor)?.keepTimers === true);
             } catch {
               snapshot = null; // a failing snapshot falls back to the seed's behaviour: the actor restarts empty
             }
           }
-          released(a, snapshot);
+          // A durable actor's last save goes first: the next owner then loads what it is handed.
+          if (flushed === undefined) released(a, snapshot);
+          else void flushed.then(() => released(a, snapshot));
         };
       }
-      this.stop(activation, 'rebalance');
+      this.mail.stop(activation, 'rebalance');
     }
     return count;
   }
@@ -172,7 +190,7 @@ export class ActorRuntime {
     if (activation === undefined || version === undefined || !newer(version, { epoch: activation.epoch, seq: activation.seq }))
       return false;
     this.restored.put(key, snapshot, bytes);
-    this.stop(activation, 'rebalance');
+    this.mail.stop(activation, 'rebalance');
     return true;
   }
 
@@ -191,19 +209,27 @@ export class ActorRuntime {
     return false;
   }
 
+  /**
+   * Stops the activation of `key` after its message in progress (a durable actor whose save met a newer
+   * version: the next message loads the stored state). Queued messages are answered NOT_OWNER and retried.
+   */
+  evict(key: string, reason: DeactivateReason): void {
+    const activation = this.activations.get(key);
+    if (activation !== undefined) this.mail.stop(activation, reason);
+  }
+
   /** Deactivates everything (reason 'stop') and refuses new messages. Idempotent. */
   stopAll(): void {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.idleTimer !== null) clearInterval(this.idleTimer);
-    this.idleTimer = null;
-    for (const activation of [...this.activations.values()]) this.stop(activation, 'stop');
+    this.idleSweep.stop();
+    for (const activation of [...this.activations.values()]) this.mail.stop(activation, 'stop');
     this.restored.clear();
   }
 
   private readonly initArgs = new Map<string, unknown>();
 
-  private deliver(target: MessageTarget, kind: typeof CALL | typeof CAST, payload: unknown, done: Done | null, deadline = 0): Ticket {
+  private deliver(target: MessageTarget, kind: MessageKind, payload: unknown, done: Done | null, deadline = 0): Ticket {
     if (this.stopped) {
       done?.(new StoppedError());
       return NOOP_TICKET;
@@ -224,232 +250,120 @@ export class ActorRuntime {
       }
       activation = created;
     }
-    if (activation.busy) {
-      const envelope: Envelope = { kind, payload, done, deadline, cancelled: false };
-      if (activation.queue === null) activation.queue = [envelope];
-      else activation.queue.push(envelope);
-      return { cancel: () => (envelope.cancelled = true) };
-    }
-    // Idle actor: run at once; an envelope is only needed for what waits in a mailbox.
-    if (this.step(activation, kind, payload, done)) this.drain(activation);
-    return NOOP_TICKET;
+    return this.mail.post(activation, kind, payload, done, deadline);
   }
+
+  /** A timer of `activation` fired: a message of its mailbox, for that activation only. */
+  private readonly timerFired = (activation: Activation, name: string, payload: unknown): void => {
+    if (this.stopped || activation.state !== 'active' || this.activations.get(activation.key) !== activation) return;
+    this.mail.post(activation, TIMER, { name, payload }, null, 0);
+  };
 
   private activate(target: MessageTarget): Activation | MeshError {
     const cls = this.actors.get(target.actor);
     if (cls === undefined) return new UnknownActorError(target.actor, this.peerId);
     const key = activationKey(target.capability, target.actor, target.id);
     const handed = this.restored.take(key) ?? this.stateLog?.fallback(key);
-    let instance: Actor;
-    try {
-      if (handed && typeof cls.restore === 'function') instance = cls.restore(target.id, handed.state, handed.initArg);
-      else {
-        instance = new cls(target.id, handed ? handed.initArg : target.initArg);
-        if (handed && typeof instance.restore === 'function') instance.restore(handed.state);
-      }
-    } catch (error) {
-      return new ActorFailedError(`actor ${target.actor}(${target.id}) failed to start: ${describeThrown(error)}`, {
-        actor: target.actor,
-        id: target.id,
-      });
+    const loading = this.stateLog?.load?.(target, cls) ?? null;
+    if (loading === null) {
+      const instance = instantiate(cls, target, handed);
+      if (instance instanceof MeshError) return instance;
+      const activation = this.create(target, cls, key, instance, handed);
+      this.open(activation, cls, target, handed);
+      return activation;
     }
-    if (instance === null || typeof instance !== 'object' || typeof instance.handleCall !== 'function') {
-      return new ActorFailedError(`actor ${target.actor} does not implement handleCall`, { actor: target.actor });
-    }
+    // A durable type: messages wait in the mailbox until the stored state is in; the newer of it and any
+    // handed-over state (a handoff, a promoted copy) is where the actor goes on from.
+    const activation = this.create(target, cls, key, LOADING, handed);
+    activation.opened = false;
+    activation.busy = true;
+    loading.then(
+      (stored) => this.loaded(activation, cls, target, newest(handed, stored ?? undefined)),
+      (error: unknown) =>
+        this.abandon(
+          activation,
+          error instanceof MeshError ? error : new StoreUnavailableError(`loading ${target.actor}(${target.id}): ${describeThrown(error)}`),
+        ),
+    );
+    return activation;
+  }
+
+  private create(target: MessageTarget, cls: ActorClass, key: string, instance: Actor, handed: Snapshot | undefined): Activation {
     const idle = cls.idleTimeoutMs ?? this.idleTimeoutMs;
     const activation = new Activation(this.peerId, this.now(), target, instance, `${this.peerId}#${++this.nextActivation}`, idle);
-    // A new epoch: state carried over (handoff, copy) is one activation older than anything this one writes.
+    activation.onTimer = this.timerFired;
+    this.activations.set(key, activation);
+    const initArg = handed ? handed.initArg : target.initArg;
+    if (initArg !== undefined) this.initArgs.set(key, initArg);
+    if (idle > 0) this.idleSweep.ensure(idle);
+    return activation;
+  }
+
+  private open(activation: Activation, cls: ActorClass, target: MessageTarget, handed: Snapshot | undefined): void {
+    // A new epoch: state carried over (handoff, copy, store) is one activation older than anything this one writes.
     activation.epoch = (handed?.version?.epoch ?? 0) + 1;
     if (this.stateLog) {
       activation.log = this.stateLog.opened(activation, cls, handed, handed ? handed.initArg : target.initArg);
       if (activation.log !== null && typeof cls.readOnly === 'function') activation.readOnly = cls.readOnly.bind(cls);
     }
-    this.activations.set(key, activation);
-    const initArg = handed ? handed.initArg : target.initArg;
-    if (initArg !== undefined) this.initArgs.set(key, initArg);
-    if (idle > 0) this.ensureIdleSweep(idle);
+    if (cls.keepTimers && handed?.timers && handed.timers.length > 0) activation.restoreTimers(handed.timers);
     this.events.activated(activation);
-    return activation;
   }
 
-  /**
-   * Runs one message. True when it completed synchronously (the caller then moves on to the mailbox);
-   * false when it went async (its completion drains the mailbox) or failed (fail() takes over). Taking the
-   * message's parts rather than an envelope lets an idle actor run a message without allocating one.
-   */
-  private step(activation: Activation, kind: typeof CALL | typeof CAST, payload: unknown, done: Done | null): boolean {
-    activation.busy = true;
-    if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
-    let result: unknown;
-    try {
-      const instance = activation.instance;
-      result = kind === CAST && instance.handleCast ? instance.handleCast(payload, activation) : instance.handleCall(payload, activation);
-    } catch (error) {
-      this.fail(activation, kind, done, error);
-      return false;
-    }
-    if (isThenable(result)) {
-      result.then(
-        (value) => {
-          this.succeed(activation, done, value, payload);
-          this.drain(activation);
-        },
-        (error: unknown) => this.fail(activation, kind, done, error),
-      );
-      return false;
-    }
-    this.succeed(activation, done, result, payload);
-    return true;
-  }
-
-  /** After a message completed: finish a pending stop, or run what waits in the mailbox. */
-  private drain(activation: Activation): void {
-    const following = this.next(activation);
-    if (following) this.run(activation, following);
-  }
-
-  /** Runs `first` and then the mailbox until it is empty or a handler goes async. */
-  private run(activation: Activation, first: Envelope): void {
-    let envelope: Envelope | undefined = first;
-    while (envelope !== undefined) {
-      if (envelope.deadline !== 0 && !envelope.cancelled && Date.now() > envelope.deadline) {
-        envelope.cancelled = true;
-        envelope.done?.(new TimeoutError(`call to ${activation.actor}(${activation.id}) dropped: its deadline passed before it started`));
-      }
-      if (!envelope.cancelled && !this.step(activation, envelope.kind, envelope.payload, envelope.done)) return;
-      envelope = this.next(activation);
-    }
-  }
-
-  private succeed(activation: Activation, done: Done | null, value: unknown, payload: unknown): void {
+  private loaded(activation: Activation, cls: ActorClass, target: MessageTarget, state: Snapshot | undefined): void {
+    if (activation.state === 'stopped') return;
+    if (this.stopped) return this.abandon(activation, new StoppedError());
+    const instance = instantiate(cls, target, state);
+    if (instance instanceof MeshError) return this.abandon(activation, instance);
+    activation.instance = instance;
+    activation.opened = true;
+    this.open(activation, cls, target, state);
     activation.busy = false;
-    // Only idle passivation reads lastActive: skip the clock read when it is off for this actor.
-    if (activation.idleTimeoutMs > 0) activation.lastActive = this.now();
-    const log = activation.log;
-    if (log === null) {
-      done?.(null, value, activation.activation);
-      return;
-    }
-    // A type with copies: the answer waits (in sync mode) until the state it reflects is copied.
-    const answer = done === null ? noop : (): void => done(null, value, activation.activation);
-    if (activation.readOnly?.(payload)) return log.read(answer);
-    activation.seq++;
-    log.changed(answer);
+    // Stopped while loading (a rebalance, a stop): it stops now, handing over what it loaded.
+    this.mail.drain(activation);
   }
 
-  /** The next message to run, or undefined after finishing a stop or when the mailbox is empty. */
-  private next(activation: Activation): Envelope | undefined {
-    if (activation.state === 'stopping') {
-      this.finishStop(activation);
-      return undefined;
-    }
-    const queue = activation.queue;
-    if (queue === null || queue.length === 0) {
-      // Between messages with nothing waiting: the moment a copy of its state is consistent and cheap.
-      activation.log?.idle();
-      return undefined;
-    }
-    const envelope = queue.shift();
-    if (queue.length === 0) activation.queue = null;
-    return envelope;
-  }
-
-  /** A throwing handler discards the activation; the messages behind it go to a fresh activation. */
-  private fail(activation: Activation, kind: typeof CALL | typeof CAST, done: Done | null, thrown: unknown): void {
-    activation.busy = false;
-    const error = new ActorFailedError(describeThrown(thrown), {
-      actor: activation.actor,
-      id: activation.id,
-      activation: activation.activation,
-    });
-    const waiting = activation.queue ?? [];
-    activation.queue = null;
-    if (kind === CAST) this.events.castFailed(activation, error);
-    done?.(error, undefined, activation.activation);
-    const wasStopping = activation.state === 'stopping';
-    this.discard(activation, 'crash');
-    if (wasStopping) {
-      for (const queued of waiting) queued.done?.(new NotOwnerError(`actor ${activation.id} moved away`));
-      return;
-    }
-    const target: MessageTarget = { ...activation, initArg: this.initArgs.get(activation.key) };
-    for (const queued of waiting) {
-      if (!queued.cancelled) this.deliver(target, queued.kind, queued.payload, queued.done, queued.deadline);
-    }
-  }
-
-  private stop(activation: Activation, reason: DeactivateReason): void {
-    if (activation.state !== 'active') return;
-    activation.stopReason = reason;
-    if (activation.busy) {
-      activation.state = 'stopping';
-      // Messages that have not started are not run here: answer them so their callers re-route.
-      const waiting = activation.queue ?? [];
-      activation.queue = null;
-      for (const queued of waiting) {
-        queued.done?.(reason === 'stop' ? new StoppedError() : new NotOwnerError(`actor ${activation.id} moved away from ${this.peerId}`));
-      }
-      return;
-    }
-    this.finishStop(activation);
-  }
-
-  private finishStop(activation: Activation): void {
-    this.discard(activation, activation.stopReason);
-  }
-
-  private discard(activation: Activation, reason: DeactivateReason): void {
+  /** An activation that never opened (its state could not be loaded): its messages get `error`. */
+  private abandon(activation: Activation, error: MeshError): void {
     if (activation.state === 'stopped') return;
     activation.state = 'stopped';
-    const onStopped = activation.onStopped;
-    activation.onStopped = null;
-    activation.log?.closed(reason);
-    // Before onDeactivate, which may clear the state a snapshot needs.
-    if (onStopped) onStopped(activation, reason === 'crash');
     if (this.activations.get(activation.key) === activation) {
       this.activations.delete(activation.key);
       this.initArgs.delete(activation.key);
     }
-    try {
-      const maybe = activation.instance.onDeactivate?.(reason);
-      if (isThenable(maybe)) maybe.then(undefined, () => undefined);
-    } catch {
-      // onDeactivate is a courtesy hook; its failure must not keep the activation alive.
+    const waiting = activation.queue ?? [];
+    activation.queue = null;
+    for (const queued of waiting) {
+      if (queued.kind === CAST) this.events.castFailed(activation, error);
+      queued.done?.(error);
     }
-    this.events.deactivated(activation, reason);
   }
 
-  private ensureIdleSweep(idleMs: number): void {
-    // One sweep for all activations instead of a timer each: 100k idle actors cost one interval. Its period
-    // follows the shortest idle timeout in use, so a short per-type timeout is honoured after a long one.
-    const period = Math.max(5, Math.min(1000, Math.floor(idleMs / 4)));
-    if (this.idleTimer !== null && period >= this.idlePeriod) return;
-    if (this.idleTimer !== null) clearInterval(this.idleTimer);
-    this.idlePeriod = period;
-    this.idleTimer = setInterval(() => this.sweepIdle(), period);
-    (this.idleTimer as { unref?: () => void }).unref?.();
-  }
-
-  private sweepIdle(): void {
+  /** Stops the quiet activations; false when no activation has an idle timeout any more. */
+  private sweepIdle(): boolean {
     const now = this.now();
     let any = false;
     for (const activation of this.activations.values()) {
       if (activation.idleTimeoutMs <= 0) continue;
       any = true;
       if (!activation.busy && activation.state === 'active' && now - activation.lastActive >= activation.idleTimeoutMs) {
-        this.stop(activation, 'idle');
+        this.mail.stop(activation, 'idle');
       }
     }
-    if (!any && this.idleTimer !== null) {
-      clearInterval(this.idleTimer);
-      this.idleTimer = null;
-      this.idlePeriod = Infinity;
-    }
+    return any;
   }
 }
 
-const noop = (): void => undefined;
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+/** The newer of handed-over and stored state (a store lags behind a handoff in write-behind mode, and leads a copy a crash cut short). */
+function newest(a: Snapshot | undefined, b: Snapshot | undefined): Snapshot | undefined {
+  if (a === undefined) return b;
+  if (b === undefined || a.version === undefined || b.version === undefined) return a;
+  return newer(b.version, a.version) ? b : a;
 }
+
+/** Stands in for the instance of an activation whose state is still loading; never runs (the activation is busy). */
+const LOADING: Actor = {
+  handleCall(): never {
+    throw new Error('activation not loaded');
+  },
+};

@@ -16,7 +16,7 @@ export interface HandoffParts {
   /** Sends a frame to a peer; returns its encoded size, or null when it could not be sent. */
   send(peer: string, frame: HandoffFrame | ReleasedFrame): number | null;
   /** Stores handed-over state (`bytes` encoded) for the first activation of `key`. */
-  accept(key: string, snapshot: Snapshot, bytes: number): void;
+  accept(target: MessageTarget, snapshot: Snapshot, bytes: number): void;
   /** True when `key` is already active here (a late snapshot must not overwrite live state). */
   isActive(key: string): boolean;
   /** Replaces the live activation of `key` with `snapshot` if that is newer; true if it did. */
@@ -153,6 +153,7 @@ export class Handoff {
         initArg: snapshot.initArg,
         epoch: snapshot.version?.epoch ?? 0,
         seq: snapshot.version?.seq ?? 0,
+        timers: snapshot.timers ?? null,
       };
       const bytes = this.parts.send(to, frame);
       if (bytes !== null) {
@@ -182,9 +183,14 @@ export class Handoff {
     if (!this.mayRelease(from, frame.capability, shard) && this.awaitingKey.get(key)?.from !== from) {
       return this.parts.rejected(from, 'handoff', `state of ${frame.capability}/${frame.id} from a peer that did not own its shard`);
     }
-    const snapshot = { state: frame.state, initArg: frame.initArg, version: { epoch: frame.epoch, seq: frame.seq } };
+    const snapshot = {
+      state: frame.state,
+      initArg: frame.initArg,
+      version: { epoch: frame.epoch, seq: frame.seq },
+      ...(frame.timers === null ? {} : { timers: frame.timers }),
+    };
     if (!this.parts.isActive(key)) {
-      this.parts.accept(key, snapshot, bytes);
+      this.parts.accept({ capability: frame.capability, actor: frame.actor, id: frame.id, shard, initArg: frame.initArg }, snapshot, bytes);
       this.parts.received(from, frame, bytes);
     } else if (this.parts.supersede(key, snapshot, bytes)) {
       // The same actor lived on both sides of a partition: the newer state wins, the older activation stops.

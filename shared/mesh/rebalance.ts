@@ -48,7 +48,11 @@ export class Rebalance {
       isMember: (peer) => membership.has(peer),
       handsOff: () => runtime.handsOff(),
       send: (peer, frame) => sendHandoff(links, peer, frame),
-      accept: (key, snapshot, bytes) => runtime.acceptHandoff(key, snapshot, bytes),
+      accept: (target, snapshot, bytes) => {
+        // State with timers cannot wait for a first call: its timers must fire on their own.
+        if (snapshot.timers !== undefined && snapshot.timers.length > 0 && runtime.revive(target, snapshot, bytes)) return;
+        runtime.acceptHandoff(activationKey(target.capability, target.actor, target.id), snapshot, bytes);
+      },
       rejected: (peer, frame, reason) => parts.rejected(peer, frame, reason),
       isActive: (key) => runtime.get(key) !== undefined,
       supersede: (key, snapshot, bytes) => runtime.supersede(key, snapshot, bytes),

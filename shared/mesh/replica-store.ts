@@ -30,6 +30,7 @@ export interface HeldReplica {
   readonly copies: number;
   readonly state: Uint8Array;
   readonly initArg: unknown;
+  readonly timers: ReplicaFrame['timers'];
   readonly bytes: number;
 }
 
@@ -83,8 +84,8 @@ export class ReplicaStore {
       const bytes = frame.state.length + key.length * 2 + 64;
       if (bytes > this.parts.maxBytes) return this.parts.rejected(from, 'replica', 'a copy larger than the replica store');
       this.forget(key);
-      const { capability, actor, id, state, initArg, copies } = frame;
-      this.held.set(key, { key, capability, actor, id, shard, owner: from, version, copies, state, initArg, bytes });
+      const { capability, actor, id, state, initArg, copies, timers } = frame;
+      this.held.set(key, { key, capability, actor, id, shard, owner: from, version, copies, state, initArg, timers, bytes });
       this.bytes += bytes;
       this.evictPastBound();
     }
@@ -124,7 +125,8 @@ export class ReplicaStore {
     if (copy === undefined) return undefined;
     this.forget(key);
     try {
-      return { snapshot: { state: decodeValue(copy.state), initArg: copy.initArg, version: copy.version }, copy };
+      const timers = copy.timers === null ? {} : { timers: copy.timers };
+      return { snapshot: { state: decodeValue(copy.state), initArg: copy.initArg, version: copy.version, ...timers }, copy };
     } catch {
       return undefined;
     }

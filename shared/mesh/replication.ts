@@ -58,7 +58,7 @@ export class Replication implements StateLog {
     const copies = cls.replicas ?? this.parts.replicas;
     if (!(copies > 0) || typeof cls.prototype?.snapshot !== 'function') return null;
     const mode = cls.replication ?? this.parts.mode;
-    const log = new ReplicaLog(this, activation, Math.floor(copies), mode === 'sync', initArg);
+    const log = new ReplicaLog(this, activation, Math.floor(copies), mode === 'sync', initArg, cls.keepTimers === true);
     this.logs.set(activation.key, log);
     // The live activation owns the state now: a copy kept here from an earlier owner is stale from here on.
     this.parts.store.discard(activation.key);
@@ -149,6 +149,7 @@ class ReplicaLog implements ActivationLog {
     private readonly copies: number,
     private readonly sync: boolean,
     private readonly initArg: unknown,
+    private readonly keepTimers: boolean,
   ) {
     this.backups = this.currentBackups();
   }
@@ -172,19 +173,21 @@ class ReplicaLog implements ActivationLog {
     if (this.owed) this.snapshotSoon(false);
   }
 
-  closed(reason: DeactivateReason): void {
+  closed(reason: DeactivateReason): undefined {
     this.ended = true;
     const waiting = this.waiters;
     this.waiters = [];
     for (const waiter of waiting) waiter.answer();
-    // Idle passivation and crashes end the actor's state: its copies go too. Moves and stops hand it over.
-    if (reason === 'idle' || reason === 'crash') {
+    // Idle passivation, crashes and a lost store conflict end this state: its copies go too. Moves and stops
+    // hand it over.
+    if (reason === 'idle' || reason === 'crash' || reason === 'conflict') {
       const { capability, actor, id, epoch, seq } = this.activation;
       for (const peer of this.backups) this.replication.parts.send(peer, { t: 'replica-drop', capability, actor, id, epoch, seq });
     }
     for (const [peer, n] of this.inFlight) this.replication.forgetCopy(peer, n);
     this.inFlight.clear();
     this.replication.forget(this);
+    return undefined;
   }
 
   acked(from: string, epoch: number, seq: number, n: number): void {
@@ -252,7 +255,19 @@ class ReplicaLog implements ActivationLog {
       }
       if (sentSeq === seq && !resend) continue;
       const n = this.replication.nextN();
-      const frame: ReplicaFrame = { t: 'replica', capability, actor, id, epoch, seq, state, initArg: this.initArg, copies: this.copies, n };
+      const frame: ReplicaFrame = {
+        t: 'replica',
+        capability,
+        actor,
+        id,
+        epoch,
+        seq,
+        state,
+        initArg: this.initArg,
+        copies: this.copies,
+        n,
+        timers: this.keepTimers ? (this.activation.timers?.list() ?? null) : null,
+      };
       if (this.replication.sendCopy(peer, frame, this)) {
         const previous = this.inFlight.get(peer);
         if (previous !== undefined) this.replication.forgetCopy(peer, previous);

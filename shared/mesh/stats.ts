@@ -118,7 +118,7 @@ export class MeshCounters {
   replicasAcked = 0;
   replicasPromoted = 0;
   private readonly errors: Record<string, number> = {};
-  private readonly deactivations: Record<DeactivateReason, number> = { crash: 0, idle: 0, rebalance: 0, stop: 0 };
+  private readonly deactivations: Record<DeactivateReason, number> = { crash: 0, idle: 0, rebalance: 0, stop: 0, conflict: 0 };
   private readonly latency = new LatencyHistogram();
 
   /** A clock for call latency (performance.now where the host has it). */

@@ -1,4 +1,5 @@
 import { ProtocolError } from '../errors.js';
+import type { TimerSpec } from '../actors/timers.js';
 import type { PeerKind } from '../placement/membership.js';
 
 /**
@@ -111,6 +112,8 @@ export interface HandoffFrame {
   /** The version of `state` (see actors/activation.ts). */
   readonly epoch: number;
   readonly seq: number;
+  /** Timers that move with the actor (`static keepTimers`), or null. */
+  readonly timers: readonly TimerSpec[] | null;
 }
 
 /** A copy of an actor's state, from its owner to a backup (the peers that would own it next). */
@@ -128,6 +131,8 @@ export interface ReplicaFrame {
   readonly copies: number;
   /** The owner's number for this copy, echoed in the acknowledgement. */
   readonly n: number;
+  /** Timers that go on with the copy if it is promoted (`static keepTimers`), or null. */
+  readonly timers: readonly TimerSpec[] | null;
 }
 
 /**
@@ -237,7 +242,17 @@ export function toWire(frame: Frame): unknown[] {
     case 'bye':
       return [TAG.bye, frame.reason];
     case 'handoff':
-      return [TAG.handoff, frame.capability, frame.actor, frame.id, frame.state, frame.initArg, frame.epoch, frame.seq];
+      return [
+        TAG.handoff,
+        frame.capability,
+        frame.actor,
+        frame.id,
+        frame.state,
+        frame.initArg,
+        frame.epoch,
+        frame.seq,
+        timersToWire(frame.timers),
+      ];
     case 'replica':
       return [
         TAG.replica,
@@ -250,6 +265,7 @@ export function toWire(frame: Frame): unknown[] {
         frame.initArg,
         frame.copies,
         frame.n,
+        timersToWire(frame.timers),
       ];
     case 'replica-ack':
       return [TAG['replica-ack'], frame.n];
@@ -292,6 +308,17 @@ const uintList = (v: unknown, what: string): number[] => {
   if (!Array.isArray(v) || v.length > MAX_LIST) return bad(what);
   for (const item of v) uint(item, what);
   return v as number[];
+};
+/** Timers travel as [name, dueAt, everyMs, payload] tuples; at most MAX_TIMERS (actors/timers.ts) per actor. */
+const timersToWire = (timers: readonly TimerSpec[] | null): unknown[] | null =>
+  timers === null ? null : timers.map((t) => [t.name, t.dueAt, t.everyMs, t.payload]);
+const timersFromWire = (v: unknown, what: string): TimerSpec[] | null => {
+  if (v === null) return null;
+  if (!Array.isArray(v) || v.length > 1024) return bad(what);
+  return v.map((t: unknown) => {
+    if (!Array.isArray(t) || t.length !== 4) return bad(what);
+    return { name: str(t[0], what, MAX_NAME), dueAt: uint(t[1], what), everyMs: uint(t[2], what), payload: t[3] as unknown };
+  });
 };
 const keyList = (v: unknown): [string, string][] => {
   if (!Array.isArray(v) || v.length > MAX_LIST) return bad('released.keys');
@@ -420,7 +447,7 @@ export function fromWire(raw: unknown): Frame {
       arity(a, 2, 'bye');
       return { t: 'bye', reason: str(a[1], 'bye.reason', MAX_NAME, true) };
     case TAG.handoff:
-      arity(a, 8, 'handoff');
+      arity(a, 9, 'handoff');
       return {
         t: 'handoff',
         capability: str(a[1], 'handoff.capability', MAX_NAME),
@@ -430,9 +457,10 @@ export function fromWire(raw: unknown): Frame {
         initArg: a[5],
         epoch: uint(a[6], 'handoff.epoch'),
         seq: uint(a[7], 'handoff.seq'),
+        timers: timersFromWire(a[8], 'handoff.timers'),
       };
     case TAG.replica:
-      arity(a, 10, 'replica');
+      arity(a, 11, 'replica');
       return {
         t: 'replica',
         ...actorRef(a, 'replica'),
@@ -442,6 +470,7 @@ export function fromWire(raw: unknown): Frame {
         initArg: a[7],
         copies: uint(a[8], 'replica.copies'),
         n: uint(a[9], 'replica.n'),
+        timers: timersFromWire(a[10], 'replica.timers'),
       };
     case TAG['replica-ack']:
       arity(a, 2, 'replica-ack');

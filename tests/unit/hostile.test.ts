@@ -218,6 +218,7 @@ describe('5. state injection', () => {
         initArg: null,
         epoch: 99,
         seq: 99,
+        timers: null,
       });
       evil.send('peer-a', {
         t: 'handoff',
@@ -228,6 +229,7 @@ describe('5. state injection', () => {
         initArg: null,
         epoch: 1,
         seq: 1,
+        timers: null,
       });
     }
     evil.send('peer-a', { t: 'released', capability: CAP, shards: [0, 1, 2, 3], keys: [['Counter', id]] });

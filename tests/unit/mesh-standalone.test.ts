@@ -450,7 +450,7 @@ describe('stats()', () => {
     expect(stats.casts).toEqual({ sent: 1, received: 0, failed: 0 });
     expect(stats.errors).toEqual({ ACTOR_FAILED: 1, UNKNOWN_ACTOR: 1, NO_PEERS_FOR_CAPABILITY: 1 });
     expect(stats.activations).toEqual({ active: 2, created: 3 });
-    expect(stats.deactivations).toEqual({ crash: 1, idle: 0, rebalance: 0, stop: 0 });
+    expect(stats.deactivations).toEqual({ crash: 1, idle: 0, rebalance: 0, stop: 0, conflict: 0 });
     expect(stats.handoffs).toEqual({ sent: 0, received: 0, bytes: 0, fresh: 0, held: { entries: 0, bytes: 0 } });
     expect(stats.droppedFrames).toBe(0);
     expect(stats.latencyMs.count).toBe(6);

@@ -225,6 +225,7 @@ describe('hostile copies', () => {
       initArg: null,
       copies: 1,
       n: 1,
+      timers: null,
     });
     // peer-a owns `below` with peer-z as its backup: an ack for a version peer-a never wrote is refused,
     // the true one lets the call resolve.
@@ -253,6 +254,7 @@ describe('hostile copies', () => {
         initArg: null,
         copies: 1,
         n: 0,
+        timers: null,
       });
     await until(() => acked(raw) === 40, 'every copy acknowledged');
     expect(a.stats().replicas.bytes).toBeLessThanOrEqual(4096);
@@ -278,6 +280,7 @@ describe('hostile copies', () => {
         initArg: null,
         copies: 1,
         n,
+        timers: null,
       });
     copy(2, 5, 25);
     copy(2, 3, 23);

@@ -108,7 +108,7 @@ describe('lazy activation', () => {
   });
 
   it('the handler sees its context: id, type, capability, shard, activation, peer', async () => {
-    const seen: ActorContext[] = [];
+    const seen: Omit<ActorContext, 'setTimer' | 'clearTimer'>[] = [];
     class CtxActor implements Actor {
       handleCall(_payload: unknown, ctx: ActorContext): unknown {
         seen.push({
