@@ -13,6 +13,7 @@ import { StoreUnavailableError } from '../../shared/errors.js';
 import { MemoryStore } from '../../shared/stores/memory-store.js';
 import { storeKeyString, type StoreKey } from '../../shared/stores/state-store.js';
 import { FileStore } from '../../server/stores/file-store.js';
+import { IndexedDBStore } from '../../client/stores/indexeddb-store.js';
 import { TRICKY_KEYS, bytes } from '../fixtures/store-contract.js';
 import { describeStoreContract } from '../fixtures/store-suite.js';
 
@@ -162,5 +163,21 @@ describe('FileStore on disk', () => {
 
   it('refuses an empty directory name', () => {
     expect(() => new FileStore('')).toThrow(/directory/);
+  });
+});
+
+describe('IndexedDBStore outside a browser', () => {
+  it('with no indexedDB global, every operation is STORE_UNAVAILABLE (the browser suite covers the rest)', async () => {
+    expect('indexedDB' in globalThis).toBe(false);
+    const store = new IndexedDBStore();
+    expect(store.database).toBe('rtc-mesh');
+    await expect(store.load(KEY, live())).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+      message: expect.stringMatching(/no indexedDB/),
+    });
+    await expect(store.save(KEY, text('x'), 0, live())).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.delete(KEY, 1, live())).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close();
+    await store.close();
   });
 });
