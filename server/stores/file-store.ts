@@ -183,10 +183,14 @@ export class FileStore implements StateStore {
         return await task(file, keyString);
       } catch (error) {
         if (error instanceof StoreUnavailableError || error instanceof StoreConflictError) throw error;
-        throw new StoreUnavailableError(`file store ${this.directory}: ${what} ${keyString} failed: ${describeThrown(error)}`, {
-          directory: this.directory,
-          ...(errnoCode(error) === undefined ? {} : { errno: errnoCode(error) }),
-        });
+        // The key string may be 12 KB (a 4096-character id, percent-encoded): enough of it to recognise.
+        throw new StoreUnavailableError(
+          `file store ${this.directory}: ${what} ${keyString.slice(0, 200)} failed: ${describeThrown(error)}`,
+          {
+            directory: this.directory,
+            ...(errnoCode(error) === undefined ? {} : { errno: errnoCode(error) }),
+          },
+        );
       }
     });
     this.inFlight.add(work);

@@ -141,7 +141,7 @@ export class RedisStore implements StateStore {
     if (version === null || version === undefined) return null;
     const parsed = Buffer.isBuffer(version) ? Number(version.toString('latin1')) : Number.NaN;
     if (!Number.isSafeInteger(parsed) || parsed < 1 || !Buffer.isBuffer(data)) {
-      throw new StoreUnavailableError(`${this.where}: the record of ${storeKeyString(key)} is not one RedisStore wrote`);
+      throw new StoreUnavailableError(`${this.where}: the record of ${storeKeyString(key).slice(0, 200)} is not one RedisStore wrote`);
     }
     // A copy: the reply may be a view into a larger buffer the client keeps.
     return { data: new Uint8Array(data), version: parsed };
