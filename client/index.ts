@@ -10,6 +10,7 @@ import type { RtcPlatform, SimplePeerConstructor } from './rtc.js';
 export * from '../shared/public.js';
 export type { PeerMeshOptions } from './mesh.js';
 export type { SignalingState } from './signaling-client.js';
+export { DEFAULT_INDEXEDDB_DATABASE, IndexedDBStore, type IndexedDBStoreOptions } from './stores/indexeddb-store.js';
 
 // simple-peer's own typings are stricter about `wrtc` than the seam needs; the constructor is the same.
 const browserPlatform: RtcPlatform = { kind: 'browser', SimplePeer: SimplePeer as unknown as SimplePeerConstructor };

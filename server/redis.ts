@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { RedisClientType } from 'redis';
 import { InvalidArgumentError, SignalingError, describeThrown } from '../shared/errors.js';
 import type { ClaimStore } from './claims.js';
+import { redactUrl } from './redact-url.js';
 import { bounded } from './serial.js';
 import { createSignalingServer, type SignalingAdapter, type SignalingServer, type SignalingServerOptions } from './signaling-server.js';
 
@@ -224,18 +225,6 @@ async function disconnectAll(clients: readonly Client[]): Promise<void> {
   );
 }
 
-/** The URL as it may appear in logs and errors: without its password. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password === '') return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}
-
 export interface StartSignalingOptions extends SignalingServerOptions {
   /**
    * Redis to share rooms with other instances. Absent: `process.env.REDIS_URL` if set and non-empty;
@@ -295,5 +284,7 @@ export async function startSignaling(options: StartSignalingOptions = {}): Promi
     redisUrl: redactUrl(redisUrl),
   };
 }
+
+export { redactUrl };
 
 const nonEmpty = (value: string | undefined): string | null => (value === undefined || value === '' ? null : value);

@@ -13,3 +13,6 @@ export type { Frame } from './wire/frames.js';
 export { encodeFrame, decodeBatch } from './wire/codec.js';
 export { checkWireValue, wireCopy } from './wire/values.js';
 export * from './wire/signaling.js';
+// For a StateStore adapter of your own: the same conflict error and abort handling as the built-in ones.
+export { conflict as storeConflict } from './stores/memory-store.js';
+export { abortable, storeAborted } from './stores/abortable.js';

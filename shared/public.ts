@@ -24,3 +24,5 @@ export type { IceServerConfig } from './wire/signaling.js';
 export { VALUE_LIMITS } from './wire/values.js';
 export { MAX_ID, MAX_NAME } from './wire/frames.js';
 export * from './errors.js';
+export { storeKeyString, type StateStore, type StoreKey, type StoredRecord } from './stores/state-store.js';
+export { MemoryStore } from './stores/memory-store.js';

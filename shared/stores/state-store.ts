@@ -46,5 +46,22 @@ export interface StateStore {
  * part can contain the separator), joined by '/'.
  */
 export function storeKeyString(key: StoreKey): string {
-  return `${encodeURIComponent(key.capability)}/${encodeURIComponent(key.actor)}/${encodeURIComponent(key.id)}`;
+  return `${encodePart(key.capability)}/${encodePart(key.actor)}/${encodePart(key.id)}`;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * encodeURIComponent, except that it throws on lone surrogates, which actor ids may hold (the mesh places
+ * them, hashed as U+FFFD): each becomes `%uD800`-style, which encodeURIComponent never produces (after its
+ * '%' come two hex digits), so distinct strings still get distinct keys.
+ */
+function encodePart(value: string): string {
+  let out = '';
+  let from = 0;
+  for (const match of value.matchAll(LONE_SURROGATE)) {
+    out += `${encodeURIComponent(value.slice(from, match.index))}%u${match[0].charCodeAt(0).toString(16).toUpperCase()}`;
+    from = match.index + 1;
+  }
+  return out + encodeURIComponent(value.slice(from));
 }

@@ -8,8 +8,11 @@
  *     prom-client, as the README tells a Node service to;
  *   - plain `node` scripts importing `rtc-mesh/server` and `rtc-mesh/node` (no tsx, no custom condition),
  *     with real WebRTC between two Node peers, and the installed `rtc-mesh-server` / `rtc-mesh-peer` bins;
+ *   - `rtc-mesh/stores` with neither redis nor socket.io installed: FileStore works, RedisStore says what
+ *     to install;
  *   - a vite build of a page importing `rtc-mesh` (and no Node binding in its output), served next to the
- *     packaged signaling server and loaded in Chromium, where the tab answers a Node peer's call;
+ *     packaged signaling server and loaded in Chromium, where the tab answers a Node peer's call and keeps a
+ *     record in IndexedDBStore;
  *   - `tsc --noEmit`, strict, over a Node service (nodenext) and a browser app (bundler) using the types.
  *
  * vite, tsc and Playwright run from the repo's node_modules with the consumer as cwd (installing them into
@@ -33,7 +36,8 @@ const BIN = join(REPO, 'node_modules', '.bin');
 /** Optional peer dependencies, for Node services only: a browser app that installs rtc-mesh gets none of them. */
 const NODE_ONLY_PACKAGES = ['socket.io', '@socket.io/redis-adapter', 'redis', 'prom-client', '@roamhq/wrtc'];
 /** What must never reach a browser bundle: the Node WebRTC bindings and Node-only modules. */
-const NODE_ONLY_IN_BUNDLE = /node-datachannel|node_datachannel|@roamhq|prom-client|createRequire|["']node:[a-z_/]+["']/g;
+const NODE_ONLY_IN_BUNDLE =
+  /node-datachannel|node_datachannel|@roamhq|prom-client|createRequire|["']node:[a-z_/]+["']|["']redis["']|@redis\//g;
 
 /**
  * Children get the environment a user's shell would have: no NODE_OPTIONS (the suite may carry tsx or the
@@ -178,7 +182,7 @@ let app = '';
 let tarball = '';
 let packedFiles: string[] = [];
 /** After installing the tarball alone: the Node-only packages present, and what importing two entries did. */
-let bareInstall = { present: [] as string[], nodeImport: '', serverImport: '' };
+let bareInstall = { present: [] as string[], nodeImport: '', serverImport: '', storesImport: '' };
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'rtc-mesh-consumer-'));
@@ -206,6 +210,7 @@ beforeAll(async () => {
     present: NODE_ONLY_PACKAGES.filter((name) => existsSync(join(app, 'node_modules', name))),
     nodeImport: await tryImport('rtc-mesh/node'),
     serverImport: await tryImport('rtc-mesh/server'),
+    storesImport: await tryImport('rtc-mesh/stores'),
   };
   // Then what a Node service adds (README, "Use it in your app"): the signaling server and the peer bin's metrics.
   const peers = (JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> })
@@ -241,6 +246,9 @@ describe('the packed tarball', () => {
       'dist/server/index.d.ts',
       'dist/shared/index.js',
       'dist/shared/index.d.ts',
+      'dist/server/stores/index.js',
+      'dist/server/stores/index.d.ts',
+      'dist/client/stores/indexeddb-store.js',
       'dist/server/bin/rtc-mesh-server.js',
       'dist/server/bin/rtc-mesh-peer.js',
     ]) {
@@ -263,6 +271,10 @@ describe('rtc-mesh installed alone, as a browser app does', () => {
     expect(bareInstall.serverImport).not.toBe('imported');
     expect(bareInstall.serverImport).toMatch(/socket\.io/);
   });
+
+  it('imports rtc-mesh/stores (redis is loaded only by a RedisStore in use)', () => {
+    expect(bareInstall.storesImport).toBe('imported');
+  });
 });
 
 describe('a Node service', () => {
@@ -275,6 +287,14 @@ describe('a Node service', () => {
     expect(report.entry).toBe(join(app, 'node_modules', 'rtc-mesh', 'package.json'));
     expect(report.first.peer).toBe('host-peer');
   }, 120_000);
+
+  it('keeps actor state with rtc-mesh/stores: a FileStore on disk; a RedisStore without redis installed names it', async () => {
+    expect(existsSync(join(app, 'node_modules', 'redis')), 'redis must not be installed for this check').toBe(false);
+    const result = await run(process.execPath, ['stores.mjs'], app, 30_000);
+    const report = parseJsonLine(result.stdout.trim().split('\n').at(-1) ?? '');
+    expect(report).toMatchObject({ ok: true, files: 1 });
+    expect(String(report['redisError'])).toMatch(/npm install redis/);
+  }, 60_000);
 
   it('runs the installed rtc-mesh-server and rtc-mesh-peer bins', async () => {
     const started = Date.now();
@@ -366,6 +386,12 @@ describe('a vite app in Chromium', () => {
         .catch(async (error: Error) => expect.fail(`${error.message}\ntab: ${await tabState()}\n${service.output()}`));
       expect(reply.peer).toBe(listening['peerId']);
       expect(reply.result).toMatchObject({ host: listening['peerId'], got: { hello: 'from the tab' } });
+      // The tab's IndexedDBStore (from the `rtc-mesh` entry) saved and loaded a record.
+      expect(await page.evaluate(() => (window as unknown as { __store: Promise<unknown> }).__store)).toEqual({
+        name: 'indexeddb',
+        version: 1,
+        text: 'kept',
+      });
       expect(pageErrors).toEqual([]);
       await page.close();
     } finally {
