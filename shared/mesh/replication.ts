@@ -78,7 +78,10 @@ export class Replication implements StateLog {
   sendCopy(peer: string, frame: ReplicaFrame, log: ReplicaLog): boolean {
     if (!this.parts.send(peer, frame)) return false;
     let byN = this.unacked.get(peer);
-    if (byN === undefined) this.unacked.set(peer, (byN = new Map()));
+    if (byN === undefined) {
+      byN = new Map();
+      this.unacked.set(peer, byN);
+    }
     byN.set(frame.n, { log, epoch: frame.epoch, seq: frame.seq });
     this.parts.counters.replicasSent++;
     return true;

@@ -1,0 +1,312 @@
+import type { ActorClass, DeactivateReason } from '../actors/actor.js';
+import { activationKey, type Activation, type ActivationLog, type Answer, type MessageTarget, type Snapshot } from '../actors/activation.js';
+import { snapshotOf } from '../actors/instantiate.js';
+import type { TimerSpec } from '../actors/timers.js';
+import { ActorFailedError, MeshError, StoreConflictError, StoreUnavailableError, describeThrown } from '../errors.js';
+import type { StateStore, StoreKey } from '../stores/state-store.js';
+import { decodeValue, encodeValue } from '../wire/codec.js';
+
+export type PersistenceMode = 'write-through' | 'write-behind';
+
+export interface PersistenceParts {
+  readonly store: StateStore;
+  readonly mode: PersistenceMode;
+  /** Write-behind: a change is saved at most this long after it was made (if the store answers). */
+  readonly writeBehindMs: number;
+  /** Write-behind: past this many unsaved changes of one actor, its callers wait for the save (write-through). */
+  readonly maxUnsaved: number;
+  /** Every store operation is abandoned (STORE_UNAVAILABLE) after this long. */
+  readonly timeoutMs: number;
+  /** A save met a newer stored version: stop that activation ('conflict'); the next message reloads. */
+  evict(key: string): void;
+  /** State that was acknowledged could not be saved (write-behind, or a final save): said, never silent. */
+  failed(activation: Activation, error: MeshError): void;
+  readonly counters: { storeLoads: number; storeSaves: number; storeConflicts: number; storeFailures: number };
+}
+
+interface Waiter {
+  readonly seq: number;
+  readonly answer: Answer;
+}
+
+/** Under a steady stream the mailbox is never empty: save at least every this many changes anyway. */
+const MAX_CHANGES_PER_SAVE = 32;
+
+/**
+ * Durable actors: an opted-in type (`static durable`) loads its state from the mesh's store before its first
+ * message and saves it after the messages that changed it. Saves name the store version the activation read
+ * (or last wrote), so a second activation of the same actor (a partition, a stale owner) can never silently
+ * overwrite the first: its save fails with STORE_CONFLICT and it stops. One save per actor is in flight at a
+ * time; the changes made meanwhile ride in the next one. Write-through answers a change once it is saved;
+ * write-behind at once, saving within writeBehindMs and on deactivation, and reports what it cannot save.
+ */
+export class Persistence {
+  private readonly logs = new Map<string, StoreLog>();
+  /** What each loading activation read (store version, and the state's own version), for its log when it opens. */
+  private readonly read = new Map<string, { readonly store: number; readonly state: Snapshot['version'] }>();
+  /** Final saves of stopped activations: a new activation of the same actor loads after them. */
+  private readonly flushing = new Map<string, Promise<void>>();
+
+  constructor(readonly parts: PersistenceParts) {}
+
+  static durable(cls: ActorClass): boolean {
+    return cls.durable === true && typeof cls.prototype?.snapshot === 'function';
+  }
+
+  load(target: MessageTarget, cls: ActorClass): Promise<Snapshot | null> | null {
+    if (!Persistence.durable(cls)) return null;
+    const key = activationKey(target.capability, target.actor, target.id);
+    const storeKey: StoreKey = { capability: target.capability, actor: target.actor, id: target.id };
+    const after = this.flushing.get(key) ?? Promise.resolve();
+    return after.then(async () => {
+      const record = await this.run(`loading ${target.actor}(${target.id})`, (signal) => this.parts.store.load(storeKey, signal));
+      this.parts.counters.storeLoads++;
+      const stored = record === null ? null : decodeRecord(record.data, `${target.actor}(${target.id})`);
+      this.read.set(key, { store: record?.version ?? 0, state: stored?.version });
+      return stored;
+    });
+  }
+
+  opened(activation: Activation, cls: ActorClass, restored: Snapshot | undefined, initArg: unknown): ActivationLog | null {
+    if (!Persistence.durable(cls)) return null;
+    const read = this.read.get(activation.key);
+    this.read.delete(activation.key);
+    const mode = cls.persistence ?? this.parts.mode;
+    const log = new StoreLog(this, activation, read?.store ?? 0, mode === 'write-through', initArg, cls.keepTimers === true);
+    this.logs.set(activation.key, log);
+    // It goes on from handed-over state newer than the store (write-behind, a promoted copy ahead of a failed
+    // save): the store gets it at the first chance.
+    const v = restored?.version;
+    if (v !== undefined && (read?.state === undefined || v.epoch !== read.state.epoch || v.seq !== read.state.seq)) log.dirtyFromRestore();
+    return log;
+  }
+
+  /** Resolves once every save in flight or owed has settled (bounded by the store timeout each): stop() waits. */
+  async flushAll(): Promise<void> {
+    await Promise.all([...this.flushing.values(), ...[...this.logs.values()].map((log) => log.settled())]);
+  }
+
+  /** Runs one store operation with its timeout: an adapter that ignores its signal cannot hang the mesh. */
+  run<T>(what: string, operation: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new StoreUnavailableError(`${what}: the ${this.parts.store.name} store did not answer within ${this.parts.timeoutMs} ms`));
+      }, this.parts.timeoutMs);
+    });
+    const attempt = Promise.resolve()
+      .then(() => operation(controller.signal))
+      .catch((error: unknown) => {
+        throw error instanceof MeshError ? error : new StoreUnavailableError(`${what}: ${describeThrown(error)}`);
+      });
+    return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  flushed(key: string, done: Promise<void>): void {
+    const tracked = done.finally(() => {
+      if (this.flushing.get(key) === tracked) this.flushing.delete(key);
+    });
+    this.flushing.set(key, tracked);
+  }
+
+  forget(log: StoreLog): void {
+    if (this.logs.get(log.activation.key) === log) this.logs.delete(log.activation.key);
+  }
+}
+
+class StoreLog implements ActivationLog {
+  private waiters: Waiter[] = [];
+  private saving: Promise<void> | null = null;
+  /** Changes not yet in a save that was started. */
+  private unsaved = 0;
+  /** A save is owed but the actor was mid-message: take it at the next completion. */
+  private owed = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private ended = false;
+  private readonly storeKey: StoreKey;
+
+  constructor(
+    private readonly persistence: Persistence,
+    readonly activation: Activation,
+    /** The store version this activation read or last wrote: every save names it. */
+    private version: number,
+    private readonly writeThrough: boolean,
+    private readonly initArg: unknown,
+    private readonly keepTimers: boolean,
+  ) {
+    this.storeKey = { capability: activation.capability, actor: activation.actor, id: activation.id };
+  }
+
+  dirtyFromRestore(): void {
+    this.unsaved++;
+    this.owed = true;
+  }
+
+  changed(answer: Answer): void {
+    this.unsaved++;
+    const { parts } = this.persistence;
+    if (this.writeThrough || this.unsaved > parts.maxUnsaved) this.waiters.push({ seq: this.activation.seq, answer });
+    else answer();
+    if (this.writeThrough) {
+      if (this.owed || this.unsaved >= MAX_CHANGES_PER_SAVE) this.saveSoon();
+    } else this.scheduleBehind();
+  }
+
+  read(answer: Answer): void {
+    // Nothing to save, but an answer must not show state the store does not hold yet.
+    if (this.waiters.length === 0) answer();
+    else this.waiters.push({ seq: this.activation.seq, answer });
+  }
+
+  idle(): void {
+    if (this.owed || (this.writeThrough && this.unsaved > 0) || (this.waiters.length > 0 && this.saving === null)) this.saveSoon();
+  }
+
+  closed(reason: DeactivateReason): Promise<void> | undefined {
+    this.ended = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.persistence.forget(this);
+    if (reason === 'conflict') return undefined; // the store holds someone else's newer state: nothing to add
+    if (reason === 'crash') {
+      // The state of a handler that threw may be half-changed: never save it. Changes not yet saved are lost
+      // with it; their callers hear so instead of a success.
+      const saving = this.saving;
+      const fail = (): void => this.answerAll(new ActorFailedError(`${this.activation.actor}(${this.activation.id}) crashed before its state was saved`));
+      if (saving === null) fail();
+      else void saving.then(fail);
+      return undefined;
+    }
+    if (this.unsaved === 0 && !this.owed) {
+      if (this.saving === null) return undefined;
+      const last = this.saving;
+      this.persistence.flushed(this.activation.key, last);
+      return last;
+    }
+    // The runtime closes the log before onDeactivate: the instance is as its last message left it. Encode it
+    // now; the save itself waits for the one in flight.
+    const data = this.encode();
+    if (data === null) return undefined;
+    const final = this.settled().then(() => this.save(data, this.activation.seq, true));
+    this.persistence.flushed(this.activation.key, final);
+    return final;
+  }
+
+  /** Resolves when nothing of this activation is being saved. */
+  async settled(): Promise<void> {
+    while (this.saving !== null) await this.saving;
+  }
+
+  /** Starts a save of the current state unless one is running (then the next one follows it). */
+  private saveSoon(): void {
+    if (this.ended) return;
+    if (this.saving !== null || this.activation.busy) {
+      this.owed = true;
+      return;
+    }
+    this.owed = false;
+    const data = this.encode();
+    if (data !== null) void this.save(data, this.activation.seq, false);
+  }
+
+  /** The state as a store record, or null (callers told, failure reported) when its snapshot fails. */
+  private encode(): Uint8Array | null {
+    try {
+      return encodeRecord(snapshotOf(this.activation, this.initArg, this.keepTimers));
+    } catch (error) {
+      const failure = new ActorFailedError(`${this.activation.actor}(${this.activation.id}): its snapshot cannot be stored: ${describeThrown(error)}`);
+      this.persistence.parts.failed(this.activation, failure);
+      this.answerAll(failure);
+      return null;
+    }
+  }
+
+  private save(data: Uint8Array, seq: number, final: boolean): Promise<void> {
+    this.unsaved = 0;
+    const { parts } = this.persistence;
+    const what = `saving ${this.activation.actor}(${this.activation.id})`;
+    const saving = this.persistence.run(what, (signal) => parts.store.save(this.storeKey, data, this.version, signal)).then(
+      (version) => {
+        this.saving = null;
+        this.version = version;
+        parts.counters.storeSaves++;
+        this.answerUpTo(seq);
+        if (this.owed || this.unsaved > 0) this.saveSoon();
+      },
+      (error: unknown) => {
+        this.saving = null;
+        const failure = error instanceof MeshError ? error : new StoreUnavailableError(`${what}: ${describeThrown(error)}`);
+        if (failure instanceof StoreConflictError) {
+          parts.counters.storeConflicts++;
+          this.answerAll(failure);
+          if (!this.ended) parts.evict(this.activation.key);
+          return;
+        }
+        parts.counters.storeFailures++;
+        // Callers still waiting hear of it; changes answered already (write-behind, a final save) are reported.
+        const unheard = !this.writeThrough || final;
+        this.answerUpTo(seq, failure);
+        if (unheard) parts.failed(this.activation, failure);
+        if (this.ended) return;
+        // Not saved: try again after a while (write-behind) or with the next change (write-through).
+        this.unsaved++;
+        if (!this.writeThrough) this.scheduleBehind();
+      },
+    );
+    this.saving = saving;
+    return saving;
+  }
+
+  private scheduleBehind(): void {
+    if (this.timer !== null || this.ended) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.saveSoon();
+    }, this.persistence.parts.writeBehindMs);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  private answerUpTo(seq: number, error?: MeshError): void {
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.seq <= seq) n++;
+    if (n === 0) return;
+    const done = this.waiters.slice(0, n);
+    this.waiters = this.waiters.slice(n);
+    for (const waiter of done) waiter.answer(error);
+  }
+
+  private answerAll(error: MeshError): void {
+    const done = this.waiters;
+    this.waiters = [];
+    for (const waiter of done) waiter.answer(error);
+  }
+}
+
+/** What a store holds per actor: its snapshot, init argument, version and kept timers, CBOR-encoded. */
+function encodeRecord(snapshot: Snapshot): Uint8Array {
+  const { epoch, seq } = snapshot.version ?? { epoch: 0, seq: 0 };
+  const timers = snapshot.timers?.map((t) => [t.name, t.dueAt, t.everyMs, t.payload]) ?? null;
+  return encodeValue([1, snapshot.state, snapshot.initArg, epoch, seq, timers]);
+}
+
+function decodeRecord(data: Uint8Array, what: string): Snapshot {
+  let value: unknown;
+  try {
+    value = decodeValue(data);
+  } catch (error) {
+    throw new StoreUnavailableError(`${what}: the stored state cannot be read: ${describeThrown(error)}`);
+  }
+  if (!Array.isArray(value) || value[0] !== 1 || value.length !== 6) {
+    throw new StoreUnavailableError(`${what}: the stored state is not in a format this peer reads`);
+  }
+  const [, state, initArg, epoch, seq, rawTimers] = value as [number, unknown, unknown, number, number, unknown];
+  const timers: TimerSpec[] | undefined = Array.isArray(rawTimers)
+    ? rawTimers.map((t) => {
+        const [name, dueAt, everyMs, payload] = t as [string, number, number, unknown];
+        return { name, dueAt, everyMs, payload };
+      })
+    : undefined;
+  return { state, initArg, version: { epoch: Number(epoch) || 0, seq: Number(seq) || 0 }, ...(timers ? { timers } : {}) };
+}
