@@ -12,7 +12,7 @@ export type {
   ActivationEvent,
   HandoffEvent,
 } from './mesh.js';
-export type { Actor, ActorClass, ActorContext, ActorRegistry, DeactivateReason } from './actors/actor.js';
+export type { Actor, ActorClass, ActorContext, ActorRegistry, DeactivateReason, TimerOptions } from './actors/actor.js';
 export type { ActivationInfo } from './actors/runtime.js';
 export { shardFor, DEFAULT_SHARD_COUNT } from './placement/shards.js';
 export { SHARD_HASH_VERSION } from './placement/hash.js';

@@ -6,6 +6,7 @@ import { DEFAULT_SHARD_COUNT, assertShardCount } from '../placement/shards.js';
 import type { FrameLinkOptions } from '../wire/frame-link.js';
 import { MAX_NAME } from '../wire/frames.js';
 import type { HelloContext } from './hello.js';
+import type { StateStore } from '../stores/state-store.js';
 import type { MeshOptions } from './types.js';
 
 /** MeshOptions checked once, with every default filled in. */
@@ -24,6 +25,11 @@ export interface MeshConfig {
   readonly replicas: number;
   readonly replication: 'sync' | 'async';
   readonly maxReplicaBytes: number;
+  readonly store: StateStore | null;
+  readonly persistence: 'write-through' | 'write-behind';
+  readonly writeBehindMs: number;
+  readonly maxUnsavedChanges: number;
+  readonly storeTimeoutMs: number;
   readonly link: FrameLinkOptions;
   /** What admitting peers needs from the configuration (the transport adds the identity). */
   readonly hello: Omit<HelloContext, 'identity'>;
@@ -51,6 +57,11 @@ export function resolveConfig(options: MeshOptions): MeshConfig {
     replicas: count(options.replicas ?? 1, 'replicas'),
     replication: mode(options.replication ?? 'sync'),
     maxReplicaBytes: positive(options.maxReplicaBytes ?? 64 * 1024 * 1024, 'maxReplicaBytes'),
+    store: checkStore(options.store),
+    persistence: persistenceMode(options.persistence ?? 'write-through'),
+    writeBehindMs: positive(options.writeBehindMs ?? 1000, 'writeBehindMs'),
+    maxUnsavedChanges: positive(options.maxUnsavedChanges ?? 1000, 'maxUnsavedChanges'),
+    storeTimeoutMs: positive(options.storeTimeoutMs ?? 5000, 'storeTimeoutMs'),
     link: {
       ...options.link,
       maxMessageBytes,
@@ -75,6 +86,22 @@ function count(value: number, name: string): number {
 
 function mode(value: string): 'sync' | 'async' {
   if (value !== 'sync' && value !== 'async') throw new InvalidArgumentError(`replication must be 'sync' or 'async', got ${String(value)}`);
+  return value;
+}
+
+function checkStore(store: StateStore | undefined): StateStore | null {
+  if (store === undefined) return null;
+  const methods = ['load', 'save', 'delete'] as const;
+  if (store === null || typeof store !== 'object' || !methods.every((m) => typeof store[m] === 'function')) {
+    throw new InvalidArgumentError('store must be a StateStore: an object with load, save and delete');
+  }
+  return store;
+}
+
+function persistenceMode(value: string): 'write-through' | 'write-behind' {
+  if (value !== 'write-through' && value !== 'write-behind') {
+    throw new InvalidArgumentError(`persistence must be 'write-through' or 'write-behind', got ${String(value)}`);
+  }
   return value;
 }
 

@@ -13,7 +13,9 @@ import { Inbound } from './inbound.js';
 import { PeerLinks, type AppFrame, type PeerLink } from './links.js';
 import { Rebalance } from './rebalance.js';
 import { ReplicaStore, type HeldReplica } from './replica-store.js';
+import { Persistence } from './persistence.js';
 import { Replication } from './replication.js';
+import { StateLogs } from './state-logs.js';
 import { Report } from './report.js';
 import { drainAndClose } from './shutdown.js';
 import type { MeshOptions } from './types.js';
@@ -39,6 +41,7 @@ export class MeshParts {
   /** Copies of this peer's actors on their backups (owner side) and of others' actors here (backup side). */
   readonly replication: Replication;
   readonly replicas: ReplicaStore;
+  readonly persistence: Persistence | null;
   /** Woken on every view change (calls waiting to retry after NOT_OWNER). */
   readonly views = new Waiters();
   /** Woken whenever something a graceful stop waits for may have happened. */
@@ -63,12 +66,13 @@ export class MeshParts {
     const runtimeEvents = report.runtimeEvents(changed);
     this.replicas = this.replicaStore();
     this.replication = this.replicationOf(this.replicas);
+    this.persistence = this.persistenceOf();
     this.runtime = new ActorRuntime({
       peerId: config.peerId,
       actors: this.actorTypes,
       idleTimeoutMs: config.idleTimeoutMs,
       events: runtimeEvents,
-      stateLog: this.replication,
+      stateLog: new StateLogs(this.replication, this.persistence),
     });
     const ownerOf = (target: MessageTarget): string | undefined => this.ownerOf(target);
     this.links = new PeerLinks({
@@ -125,7 +129,8 @@ export class MeshParts {
     try {
       const { drainTimeoutMs } = config;
       const { handoff } = this.rebalance;
-      await drainAndClose({ drainTimeoutMs, transport, links, runtime, inbound, calls, settling, handoff, withdraw, close });
+      const stored = (): Promise<void> => this.persistence?.flushAll() ?? Promise.resolve();
+      await drainAndClose({ drainTimeoutMs, transport, links, runtime, inbound, calls, settling, handoff, withdraw, close, stored });
     } finally {
       this.views.wake();
       this.report.events.emit('stopped', undefined);
@@ -235,6 +240,21 @@ export class MeshParts {
       store,
       promoted: (copy) => this.promoted(copy),
       failed: (activation, error) => report.snapshotFailed(activation, error),
+      counters: report.counters,
+    });
+  }
+
+  private persistenceOf(): Persistence | null {
+    const { config, report } = this;
+    if (config.store === null) return null;
+    return new Persistence({
+      store: config.store,
+      mode: config.persistence,
+      writeBehindMs: config.writeBehindMs,
+      maxUnsaved: config.maxUnsavedChanges,
+      timeoutMs: config.storeTimeoutMs,
+      evict: (key) => this.runtime.evict(key, 'conflict'),
+      failed: (activation, error) => report.storeFailed(activation, error),
       counters: report.counters,
     });
   }

@@ -1,5 +1,12 @@
 import type { ActorClass, DeactivateReason } from '../actors/actor.js';
-import { activationKey, type Activation, type ActivationLog, type Answer, type MessageTarget, type Snapshot } from '../actors/activation.js';
+import {
+  activationKey,
+  type Activation,
+  type ActivationLog,
+  type Answer,
+  type MessageTarget,
+  type Snapshot,
+} from '../actors/activation.js';
 import { snapshotOf } from '../actors/instantiate.js';
 import type { TimerSpec } from '../actors/timers.js';
 import { ActorFailedError, MeshError, StoreConflictError, StoreUnavailableError, describeThrown } from '../errors.js';
@@ -174,7 +181,8 @@ class StoreLog implements ActivationLog {
       // The state of a handler that threw may be half-changed: never save it. Changes not yet saved are lost
       // with it; their callers hear so instead of a success.
       const saving = this.saving;
-      const fail = (): void => this.answerAll(new ActorFailedError(`${this.activation.actor}(${this.activation.id}) crashed before its state was saved`));
+      const fail = (): void =>
+        this.answerAll(new ActorFailedError(`${this.activation.actor}(${this.activation.id}) crashed before its state was saved`));
       if (saving === null) fail();
       else void saving.then(fail);
       return undefined;
@@ -216,7 +224,9 @@ class StoreLog implements ActivationLog {
     try {
       return encodeRecord(snapshotOf(this.activation, this.initArg, this.keepTimers));
     } catch (error) {
-      const failure = new ActorFailedError(`${this.activation.actor}(${this.activation.id}): its snapshot cannot be stored: ${describeThrown(error)}`);
+      const failure = new ActorFailedError(
+        `${this.activation.actor}(${this.activation.id}): its snapshot cannot be stored: ${describeThrown(error)}`,
+      );
       this.persistence.parts.failed(this.activation, failure);
       this.answerAll(failure);
       return null;
@@ -227,34 +237,36 @@ class StoreLog implements ActivationLog {
     this.unsaved = 0;
     const { parts } = this.persistence;
     const what = `saving ${this.activation.actor}(${this.activation.id})`;
-    const saving = this.persistence.run(what, (signal) => parts.store.save(this.storeKey, data, this.version, signal)).then(
-      (version) => {
-        this.saving = null;
-        this.version = version;
-        parts.counters.storeSaves++;
-        this.answerUpTo(seq);
-        if (this.owed || this.unsaved > 0) this.saveSoon();
-      },
-      (error: unknown) => {
-        this.saving = null;
-        const failure = error instanceof MeshError ? error : new StoreUnavailableError(`${what}: ${describeThrown(error)}`);
-        if (failure instanceof StoreConflictError) {
-          parts.counters.storeConflicts++;
-          this.answerAll(failure);
-          if (!this.ended) parts.evict(this.activation.key);
-          return;
-        }
-        parts.counters.storeFailures++;
-        // Callers still waiting hear of it; changes answered already (write-behind, a final save) are reported.
-        const unheard = !this.writeThrough || final;
-        this.answerUpTo(seq, failure);
-        if (unheard) parts.failed(this.activation, failure);
-        if (this.ended) return;
-        // Not saved: try again after a while (write-behind) or with the next change (write-through).
-        this.unsaved++;
-        if (!this.writeThrough) this.scheduleBehind();
-      },
-    );
+    const saving = this.persistence
+      .run(what, (signal) => parts.store.save(this.storeKey, data, this.version, signal))
+      .then(
+        (version) => {
+          this.saving = null;
+          this.version = version;
+          parts.counters.storeSaves++;
+          this.answerUpTo(seq);
+          if (this.owed || this.unsaved > 0) this.saveSoon();
+        },
+        (error: unknown) => {
+          this.saving = null;
+          const failure = error instanceof MeshError ? error : new StoreUnavailableError(`${what}: ${describeThrown(error)}`);
+          if (failure instanceof StoreConflictError) {
+            parts.counters.storeConflicts++;
+            this.answerAll(failure);
+            if (!this.ended) parts.evict(this.activation.key);
+            return;
+          }
+          parts.counters.storeFailures++;
+          // Callers still waiting hear of it; changes answered already (write-behind, a final save) are reported.
+          const unheard = !this.writeThrough || final;
+          this.answerUpTo(seq, failure);
+          if (unheard) parts.failed(this.activation, failure);
+          if (this.ended) return;
+          // Not saved: try again after a while (write-behind) or with the next change (write-through).
+          this.unsaved++;
+          if (!this.writeThrough) this.scheduleBehind();
+        },
+      );
     this.saving = saving;
     return saving;
   }

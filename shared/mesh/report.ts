@@ -38,6 +38,12 @@ export class Report {
     this.events.emit('snapshot-failed', { actor: target.actor, id: target.id, capability: target.capability, error });
   }
 
+  /** Acknowledged state of a durable actor could not be saved (write-behind, or a final save). */
+  storeFailed(target: { readonly actor: string; readonly id: string; readonly capability: string }, error: MeshError): void {
+    this.counters.countError(error.code);
+    this.events.emit('store-failed', { actor: target.actor, id: target.id, capability: target.capability, error });
+  }
+
   castFailed(target: { readonly actor: string; readonly id: string; readonly capability: string }, error: MeshError): void {
     this.counters.castsFailed++;
     this.counters.countError(error.code);

@@ -21,6 +21,8 @@ export interface ShutdownParts {
   withdraw(): void;
   /** From now on nothing runs here. */
   close(): void;
+  /** Settles once durable actors' last saves have (each bounded by the store timeout). */
+  stored(): Promise<void>;
 }
 
 /** Bounds the wait for the last frames to reach the channels when the drain deadline has already passed. */
@@ -46,6 +48,8 @@ export async function drainAndClose(parts: ShutdownParts): Promise<void> {
   parts.calls.failAll(new StoppedError());
   handoff.close();
   runtime.stopAll();
+  // Write-behind state and the final saves of the actors just stopped reach the store before we say done.
+  await parts.stored();
   // A frozen peer cannot hold us here: its channel may never drain.
   await Promise.race([links.flushed(), settling.next(Math.max(0, deadline - Date.now()) + FLUSH_GRACE_MS)]);
   links.closeAll();

@@ -77,6 +77,8 @@ export interface MeshStats {
     /** Copies activated here because their owner vanished. */
     readonly promoted: number;
   };
+  /** Durable actors' store: loads and saves done, saves refused for a newer version, operations failed. */
+  readonly store: { readonly loads: number; readonly saves: number; readonly conflicts: number; readonly failures: number };
   readonly droppedFrames: number;
   readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly count: number; readonly sumMs: number };
   readonly latencyBuckets: { readonly boundsUs: readonly number[]; readonly counts: readonly number[] };
@@ -117,6 +119,10 @@ export class MeshCounters {
   replicasSent = 0;
   replicasAcked = 0;
   replicasPromoted = 0;
+  storeLoads = 0;
+  storeSaves = 0;
+  storeConflicts = 0;
+  storeFailures = 0;
   private readonly errors: Record<string, number> = {};
   private readonly deactivations: Record<DeactivateReason, number> = { crash: 0, idle: 0, rebalance: 0, stop: 0, conflict: 0 };
   private readonly latency = new LatencyHistogram();
@@ -160,6 +166,7 @@ export class MeshCounters {
         held: sources.heldHandoffs(),
       },
       replicas: { sent: this.replicasSent, acked: this.replicasAcked, promoted: this.replicasPromoted, ...sources.heldReplicas() },
+      store: { loads: this.storeLoads, saves: this.storeSaves, conflicts: this.storeConflicts, failures: this.storeFailures },
       droppedFrames: this.dropped,
       latencyMs: {
         p50: latency.quantileMs(0.5),

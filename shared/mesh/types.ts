@@ -1,3 +1,4 @@
+import type { StateStore } from '../stores/state-store.js';
 import type { ActorRegistry, DeactivateReason } from '../actors/actor.js';
 import type { ActivationInfo } from '../actors/runtime.js';
 import type { MeshError, ProtocolError } from '../errors.js';
@@ -51,6 +52,23 @@ export interface MeshOptions {
   readonly replication?: 'sync' | 'async';
   /** Bytes of copies this peer holds for other owners, at most (default 64 MiB). */
   readonly maxReplicaBytes?: number;
+  /**
+   * Where durable actor types (`static durable = true`) keep their state so it outlives every peer: a
+   * MemoryStore, FileStore, RedisStore, IndexedDBStore or your own StateStore. The mesh does not close it.
+   */
+  readonly store?: StateStore;
+  /**
+   * 'write-through' (default): a call that changed a durable actor resolves once its state is saved.
+   * 'write-behind': at once; saved within `writeBehindMs`, on deactivation and on stop(). A type's
+   * `static persistence` wins.
+   */
+  readonly persistence?: 'write-through' | 'write-behind';
+  /** Write-behind: a change is saved at most this long after it is made (default 1000 ms). */
+  readonly writeBehindMs?: number;
+  /** Write-behind: past this many unsaved changes of one actor, its callers wait for the save (default 1000). */
+  readonly maxUnsavedChanges?: number;
+  /** Every store operation fails with STORE_UNAVAILABLE after this long (default 5000 ms). */
+  readonly storeTimeoutMs?: number;
   /** Tuning of the per-peer link (chunk size, window, queue bound). */
   readonly link?: Omit<FrameLinkOptions, 'maxMessageBytes' | 'schedule'>;
 }
@@ -133,6 +151,11 @@ export interface MeshEvents {
   'frame-rejected': { readonly peer: string; readonly frame: string; readonly reason: string };
   'peer-refused': { readonly peer: string; readonly error: MeshError };
   handoff: HandoffEvent;
+  /**
+   * State of a durable actor that was acknowledged (write-behind, or the final save on deactivation) could
+   * not be saved; the mesh keeps trying while the actor lives. Never silent: see README, Durable actors.
+   */
+  'store-failed': { readonly actor: string; readonly id: string; readonly capability: string; readonly error: MeshError };
   /** An actor's snapshot() failed while copying its state to its backups (its calls were still answered). */
   'snapshot-failed': { readonly actor: string; readonly id: string; readonly capability: string; readonly error: MeshError };
   /** The previous owner vanished; its copy here was activated (no state lost: see README, Replicas). */
