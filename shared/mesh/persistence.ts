@@ -252,6 +252,8 @@ class StoreLog implements ActivationLog {
           const failure = error instanceof MeshError ? error : new StoreUnavailableError(`${what}: ${describeThrown(error)}`);
           if (failure instanceof StoreConflictError) {
             parts.counters.storeConflicts++;
+            // Changes answered already (write-behind, a final save) lost to a newer writer: said, not silent.
+            if (!this.writeThrough || final) parts.failed(this.activation, failure);
             this.answerAll(failure);
             if (!this.ended) parts.evict(this.activation.key);
             return;
