@@ -25,6 +25,9 @@ export class GameActor implements Actor {
     if ((payload as { action?: unknown } | null)?.action === 'reset') this.score = 0;
   }
 
+  /** With a store (the demo's `?store=indexeddb`), each player's score outlives every peer that hosted it. */
+  static readonly durable = true;
+
   /** get_stats changes nothing: it needs no copy sent to the backups (see README, Replicas). */
   static readOnly(payload: unknown): boolean {
     return (payload as { action?: unknown } | null)?.action === 'get_stats';

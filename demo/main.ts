@@ -2,7 +2,7 @@
  * The rtc-mesh demo page: this tab joins the mesh of its room as a browser peer hosting the demo actors,
  * and shows the mesh from its point of view. Each panel is a module of app/ over one shared model.
  */
-import { Mesh } from '../client/index.js';
+import { IndexedDBStore, Mesh } from '../client/index.js';
 import { actors } from './actors.js';
 import { installDebugApi } from './app/debug-api.js';
 import { createLog, logMeshEvents } from './app/event-log.js';
@@ -12,7 +12,7 @@ import { setupMapPanel } from './app/map-panel.js';
 import { DemoModel } from './app/model.js';
 import { setupPeersPanel } from './app/peers-panel.js';
 import { setupPlayersPanel } from './app/players-panel.js';
-import { readSettings } from './app/settings.js';
+import { demoDatabase, readSettings } from './app/settings.js';
 import { setupStatsPanel } from './app/stats-panel.js';
 
 const HOSTED_POLL_MS = 600;
@@ -21,6 +21,8 @@ async function boot(): Promise<void> {
   const settings = readSettings(location);
   const log = createLog();
   showRoom(settings.room);
+  // `?store=indexeddb`: GameActor is durable, so each player's score is saved here before its call answers.
+  const store = settings.store === 'indexeddb' ? new IndexedDBStore({ database: demoDatabase(settings.room) }) : undefined;
   let mesh: Mesh;
   try {
     mesh = await Mesh.start({
@@ -28,6 +30,7 @@ async function boot(): Promise<void> {
       room: settings.room,
       capabilities: settings.capabilities,
       actors,
+      ...(store !== undefined ? { store } : {}),
       ...(settings.peerId !== undefined ? { peerId: settings.peerId, ...reclaim(settings.room, settings.peerId) } : {}),
       ...(settings.token !== undefined ? { token: settings.token } : {}),
       onSignalingState: (state, detail) => showSignaling(log, state, detail),
@@ -38,10 +41,11 @@ async function boot(): Promise<void> {
     window.rtcMeshError = message;
     showBanner(`Could not join the mesh at ${settings.signalUrl}: ${message}`);
     log('error', `could not join: ${message}`);
+    void store?.close();
     return;
   }
 
-  const model = new DemoModel(mesh, settings.room);
+  const model = new DemoModel(mesh, settings.room, store);
   setupHeader(model, log);
   setupPeersPanel(model);
   const map = setupMapPanel(model);
@@ -49,6 +53,8 @@ async function boot(): Promise<void> {
   setupHostedPanel(model);
   const stopStats = setupStatsPanel(model);
   logMeshEvents(model, log);
+  if (settings.unknownStore !== undefined)
+    log('error', `no store called "${settings.unknownStore}" (try ?store=indexeddb): state is kept in memory only`);
   installDebugApi(model, map);
   model.changed('peers', 'map', 'players', 'hosted');
 
@@ -61,8 +67,9 @@ async function boot(): Promise<void> {
     stopStats();
   });
   document.body.dataset['state'] = 'ready';
-  // Leave the mesh with the page; a page restored from the back/forward cache joins afresh.
-  window.addEventListener('pagehide', () => void mesh.stop());
+  // Leave the mesh with the page (the last saves land first); a page restored from the back/forward cache
+  // joins afresh.
+  window.addEventListener('pagehide', () => void mesh.stop().finally(() => store?.close()));
   window.addEventListener('pageshow', (event) => {
     if (event.persisted) location.reload();
   });

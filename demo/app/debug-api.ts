@@ -44,6 +44,8 @@ export interface RtcMeshDebug {
   readonly room: string;
   readonly peerId: string;
   readonly capabilities: readonly string[];
+  /** The IndexedDB database durable actors are saved in (`?store=indexeddb`); null: no store. */
+  readonly storeDatabase: string | null;
   shardFor(id: string): number;
   ownerPeer(shard: number, capability: string): string | undefined;
   /** The peer that would own `shard` if its owner left: where the owner keeps its actors' copies. */
@@ -81,6 +83,7 @@ export function installDebugApi(model: DemoModel, map: MapPanel): void {
     room: model.room,
     peerId: model.self,
     capabilities: CAPABILITIES,
+    storeDatabase: model.store?.database ?? null,
     shardFor: (id) => mesh.shardFor(id),
     ownerPeer: (shard, capability) => mesh.ownerPeer(shard, capability),
     backupPeer: (shard, capability) => model.backupOf(shard, capability),

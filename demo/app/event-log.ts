@@ -14,6 +14,7 @@ export type LogKind =
   | 'deactivated'
   | 'handoff'
   | 'promoted'
+  | 'store'
   | 'signaling'
   | 'error';
 
@@ -57,6 +58,8 @@ export function logMeshEvents(model: DemoModel, log: Log): void {
     peerChip(model, model.self, 'full'),
     ` offering ${caps(mesh.peers().find((p) => p.id === model.self)?.capabilities ?? [])}`,
   );
+  if (model.store !== undefined)
+    log('store', "players' scores are saved in IndexedDB ", el('code', {}, model.store.database), ' and outlive every tab');
   for (const peer of mesh.peers()) if (peer.id !== model.self) log('joined', chip(peer.id), ` (${kindLabel(peer.kind)}) is here`);
 
   model.onOwners((change) => {
@@ -117,6 +120,9 @@ export function logMeshEvents(model: DemoModel, log: Log): void {
   );
   mesh.on('snapshot-failed', (e) =>
     log('error', `${actorName(e.actor)} `, el('b', {}, e.id), ` keeps no copy: its snapshot failed (${e.error.message})`),
+  );
+  mesh.on('store-failed', (e) =>
+    log('error', `${actorName(e.actor)} `, el('b', {}, e.id), ` was not saved to IndexedDB: ${e.error.message}`),
   );
   mesh.on('cast-failed', (e) => log('error', `cast to ${e.actor} ${e.id} failed: ${e.error.message}`));
   mesh.on('peer-refused', (e) => log('error', 'refused ', chip(e.peer), `: ${e.error.message}`));

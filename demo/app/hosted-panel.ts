@@ -6,6 +6,7 @@ import { peerChip } from './chips.js';
 import { append, byId, el, type Child } from './dom.js';
 import { count } from './format.js';
 import type { DemoModel, Hosted } from './model.js';
+import { urlWithStore } from './settings.js';
 
 interface Row {
   readonly tr: HTMLTableRowElement;
@@ -25,6 +26,7 @@ export function setupHostedPanel(model: DemoModel): void {
     ?.append(el('th', { title: "the peers holding a copy of the actor's state: one of them carries on if this tab vanishes" }, 'copy on'));
   const held = el('span', { 'data-testid': 'held-copies' });
   document.querySelector('#hosted-panel .panel-head .hint')?.append(held);
+  setupStoreSelect(model);
 
   function add(hosted: Hosted): Row {
     const { info } = hosted;
@@ -115,4 +117,23 @@ function showState(hosted: Hosted, row: Row): void {
   }
   row.state.replaceChildren();
   append(row.state, content);
+}
+
+/**
+ * Where durable actors (GameActor) keep their state: memory only, or this browser's IndexedDB. The store is
+ * chosen when the tab joins the mesh, so picking another reloads the page with `?store=` set or removed (and
+ * so with a new peer id).
+ */
+function setupStoreSelect(model: DemoModel): void {
+  const { store } = model;
+  const select = byId<HTMLSelectElement>('store-select');
+  select.value = store === undefined ? '' : 'indexeddb';
+  byId('store-setting').title =
+    store === undefined
+      ? "players' scores live only in the memory of the peers hosting them: gone once every one of them has left. Choosing IndexedDB reloads this tab."
+      : `players' scores are saved in this browser's IndexedDB (database ${store.database}) before each call answers, and come back after every tab has closed. Choosing memory only reloads this tab.`;
+  select.addEventListener('change', () =>
+    location.assign(urlWithStore(location.href, select.value === 'indexeddb' ? 'indexeddb' : undefined)),
+  );
+  select.disabled = false;
 }

@@ -5,7 +5,7 @@
  * peers' colours. Panels render from it; it marks which parts changed, and they are redrawn once per frame
  * however many changes came in between.
  */
-import { type ActivationInfo, type Mesh, rendezvous, type TopologyEvent } from '../../client/index.js';
+import { type ActivationInfo, type IndexedDBStore, type Mesh, rendezvous, type TopologyEvent } from '../../client/index.js';
 import { CallStats } from './call-stats.js';
 import { PeerPalette, type PeerColor } from './colors.js';
 import { CAPABILITIES } from './settings.js';
@@ -79,6 +79,8 @@ export class DemoModel {
   constructor(
     readonly mesh: Mesh,
     readonly room: string,
+    /** Where durable actors keep their state (`?store=indexeddb`); undefined: in the peers' memory only. */
+    readonly store?: IndexedDBStore,
   ) {
     this.self = mesh.peerId;
     this.palette.colorOf(this.self); // first: a tab's own colour is the one its id prefers

@@ -1,7 +1,8 @@
 /**
  * The Live panel, once a second. Calls, their rate and their latency are this tab's own calls (model.calls:
  * clicks and Call all, not the page's state polls), so every figure there describes the same calls;
- * activations, handoffs and copies are the mesh's counters for this tab.
+ * activations, handoffs, copies and (with `?store=`) the store's loads, saves and failures are the mesh's
+ * counters for this tab.
  */
 import { byId, el } from './dom.js';
 import { count, formatMs } from './format.js';
@@ -27,6 +28,24 @@ export function setupStatsPanel(model: DemoModel): () => void {
         el('dd', { id: 'stat-promoted', 'data-testid': 'stat-promoted' }, '0'),
       ),
     );
+  const { store } = model;
+  if (store !== undefined)
+    byId('stat-created')
+      .closest('dl')
+      ?.append(
+        el(
+          'div',
+          { title: `the scores this tab's activations read from / wrote to this browser's IndexedDB (${store.database})` },
+          el('dt', {}, 'store loads / saves'),
+          el('dd', { id: 'stat-store-io', 'data-testid': 'stat-store-io' }, '0 / 0'),
+        ),
+        el(
+          'div',
+          { title: 'store operations that failed or timed out here' },
+          el('dt', {}, 'store failures'),
+          el('dd', { id: 'stat-store-failures', 'data-testid': 'stat-store-failures' }, '0'),
+        ),
+      );
   const rates: number[] = [];
   let lastCalls = 0;
   let lastAt = performance.now();
@@ -54,6 +73,12 @@ export function setupStatsPanel(model: DemoModel): () => void {
     copies.textContent = count(s.replicas.held);
     copies.title = `${count(s.replicas.bytes)} B`;
     byId('stat-promoted').textContent = count(s.replicas.promoted);
+    if (store !== undefined) {
+      byId('stat-store-io').textContent = `${count(s.store.loads)} / ${count(s.store.saves)}`;
+      const failures = byId('stat-store-failures');
+      failures.textContent = count(s.store.failures);
+      failures.title = `and ${count(s.store.conflicts)} conflict${s.store.conflicts === 1 ? '' : 's'}: saves refused because another activation of the player wrote first`;
+    }
     drawSpark(rates, model.colorOf(model.self));
   }
 

@@ -21,6 +21,8 @@ export interface Tab {
   readonly context: BrowserContext;
   readonly page: Page;
   readonly peerId: string;
+  /** The tab has its context to itself (closing the tab closes it); false: a page of a shared profile. */
+  readonly ownsContext: boolean;
   closed: boolean;
 }
 
@@ -148,6 +150,22 @@ export const tabReplicas = (tab: Tab, actor: string): Promise<[string, string][]
         .map((r): [string, string] => [r.id, r.owner]),
     actor,
   );
+
+/** The tab's durable-actor store counters (mesh.stats().store). */
+export const tabStoreStats = (tab: Tab): Promise<{ loads: number; saves: number; conflicts: number; failures: number }> =>
+  tab.page.evaluate(() => window.rtcMesh!.mesh.stats().store);
+
+/** A player's score and level as its actor answers get_stats (a call: it activates the actor if need be). */
+export const tabGameStats = (tab: Tab, id: string): Promise<{ stats: { score: number; level: number }; peer: string }> =>
+  tab.page.evaluate(async (playerId) => {
+    const reply = await window.rtcMesh!.mesh.call<{ score: number; level: number }>({
+      actor: 'GameActor',
+      id: playerId,
+      capability: 'game',
+      payload: { action: 'get_stats' },
+    });
+    return { stats: reply.result, peer: reply.peer };
+  }, id);
 
 /**
  * Crashes the tab's renderer: no pagehide, no drain, no goodbye, like a tab killed by the OS. The tab counts
@@ -292,6 +310,13 @@ export interface TabOptions {
   readonly peerId?: string;
   /** This tab's window size; default: the project's viewport. */
   readonly viewport?: { readonly width: number; readonly height: number };
+  /**
+   * Open the tab as a new page of this context (from `mesh.newContext()`): the same browser profile as its
+   * other pages, sharing their IndexedDB. Default: a context of its own (`viewport` then applies).
+   */
+  readonly context?: BrowserContext;
+  /** The page's ?store=: keep durable actors in the profile's IndexedDB. */
+  readonly store?: 'indexeddb';
 }
 
 export interface MeshHarness {
@@ -301,10 +326,13 @@ export interface MeshHarness {
   readonly nodes: NodePeer[];
   /** Opens the demo in a new browser context (its own profile: a separate peer), joined to the room. */
   openTab(name: string, options?: TabOptions): Promise<Tab>;
+  /** A browser context (one profile) for several tabs (`openTab(name, { context })`), closed after the test. */
+  newContext(): Promise<BrowserContext>;
   /** Starts a headless Node peer: the test peer script (answers commands) or server/peer-cli.ts. */
   startNodePeer(name: string, options?: { capabilities?: readonly string[]; script?: 'cli' | 'test'; peerId?: string }): Promise<NodePeer>;
   /** Waits until every open tab and every node peer sees exactly the given peers. */
   waitForMesh(expected?: readonly string[]): Promise<string[]>;
+  /** Closes the tab: its context, or only its page when it shares the context (`TabOptions.context`). */
   closeTab(tab: Tab): Promise<void>;
   screenshot(tab: Tab, name: string, options?: { fullPage?: boolean; path?: string }): Promise<void>;
 }
@@ -340,6 +368,7 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
     const room = fixedRoom ?? `e2e-${process.pid}-${++roomCounter}-${Date.now().toString(36)}`;
     const tabs: Tab[] = [];
     const nodes: NodePeer[] = [];
+    const contexts: BrowserContext[] = [];
     const consoleErrors: string[] = [];
 
     const harness: MeshHarness = {
@@ -348,6 +377,11 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
       tabs,
       nodes,
       openTab: (name, options = {}) => openTab(browser, demoServer, room, name, options, viewport, consoleErrors, tabs),
+      async newContext() {
+        const context = await browser.newContext(viewport ? { viewport } : {});
+        contexts.push(context);
+        return context;
+      },
       async startNodePeer(name, options = {}) {
         const peer = new NodePeer(name, {
           signal: demoServer.origin,
@@ -379,7 +413,7 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
       },
       async closeTab(tab) {
         tab.closed = true;
-        await tab.context.close();
+        await (tab.ownsContext ? tab.context.close() : tab.page.close());
       },
       async screenshot(tab, name, options = {}) {
         const body = await tab.page.screenshot({ fullPage: options.fullPage ?? false, ...(options.path ? { path: options.path } : {}) });
@@ -402,6 +436,7 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
       }
     }
     for (const tab of tabs) if (!tab.closed) await tab.context.close().catch(() => undefined);
+    for (const context of contexts) await context.close().catch(() => undefined);
     await Promise.all(nodes.map((n) => n.stop()));
     if (testInfo.status === testInfo.expectedStatus) {
       // Every page of the test, closed ones included, must have run without a console error.
@@ -425,7 +460,7 @@ async function openTab(
   tabs: Tab[],
 ): Promise<Tab> {
   const size = options.viewport ?? viewport;
-  const context = await browser.newContext(size ? { viewport: size } : {});
+  const context = options.context ?? (await browser.newContext(size ? { viewport: size } : {}));
   const page = await context.newPage();
   page.on('console', (message) => {
     if (message.type() === 'error') consoleErrors.push(`${name}: console.error: ${message.text()}`);
@@ -433,10 +468,11 @@ async function openTab(
   page.on('pageerror', (error) => consoleErrors.push(`${name}: uncaught ${error.name}: ${error.message}`));
   const caps = options.capabilities ? `&caps=${encodeURIComponent(options.capabilities.join(','))}` : '';
   const peer = options.peerId ? `&peer=${encodeURIComponent(options.peerId)}` : '';
-  await page.goto(`${server.origin}/?room=${encodeURIComponent(room)}${caps}${peer}`);
+  const store = options.store ? `&store=${options.store}` : '';
+  await page.goto(`${server.origin}/?room=${encodeURIComponent(room)}${caps}${peer}${store}`);
   await expect(page.locator('body'), `${name} joined the mesh`).toHaveAttribute('data-state', 'ready');
   const peerId = await page.evaluate(() => window.rtcMesh!.peerId);
-  const tab: Tab = { name, context, page, peerId, closed: false };
+  const tab: Tab = { name, context, page, peerId, ownsContext: options.context === undefined, closed: false };
   tabs.push(tab);
   return tab;
 }

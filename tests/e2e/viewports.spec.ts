@@ -1,7 +1,8 @@
 /**
  * The demo at the sizes people open it: three tabs at 1400x900, a phone at 390x844 and a laptop at 1024x768,
- * in one room with a Node peer that offers a capability with a long name. No page is wider than its window,
- * and no panel, table header, control or number is cut off or covered. Screenshots go to the report.
+ * in one room with a Node peer that offers a capability with a long name; the phone and the laptop keep their
+ * players in IndexedDB (two more rows in the Live panel). No page is wider than its window, and no panel,
+ * table header, control or number is cut off or covered. Screenshots go to the report.
  */
 import type { Page } from '@playwright/test';
 import { addPlayers, clickPlayers, expect, test, type Tab } from './fixtures.js';
@@ -43,7 +44,9 @@ function layoutProblems(page: Page): Promise<string[]> {
         problems.push(`${name(panel)}: content ${panel.scrollWidth} px wide in ${panel.clientWidth} px`);
       if (oneScreen && panel.getBoundingClientRect().bottom > innerHeight + 1) problems.push(`${name(panel)}: below the window`);
     }
-    for (const control of document.querySelectorAll('#capabilities label, #map-capability, #add-players-form > *, #self-id, #room-name')) {
+    for (const control of document.querySelectorAll(
+      '#capabilities label, #map-capability, #store-select, #add-players-form > *, #self-id, #room-name',
+    )) {
       if (visible(control)) inside(control, screen, 'control in the window');
     }
     // Tables: no sideways scrolling, every header in sight.
@@ -73,8 +76,9 @@ test('the demo fits 1400x900 (three tabs), 390x844 and 1024x768: no sideways ove
   await mesh.startNodePeer('node', { capabilities: ['chat', 'game', LONG_CAPABILITY, 'payment'] });
   const tabs: [Tab, { width: number; height: number }][] = [];
   for (const name of ['A', 'B', 'C']) tabs.push([await mesh.openTab(name, { viewport: WIDE }), WIDE]);
-  tabs.push([await mesh.openTab('phone', { viewport: PHONE }), PHONE]);
-  tabs.push([await mesh.openTab('laptop', { viewport: LAPTOP }), LAPTOP]);
+  // The smaller two keep their players in IndexedDB: the Live panel has the store's rows as well.
+  tabs.push([await mesh.openTab('phone', { viewport: PHONE, store: 'indexeddb' }), PHONE]);
+  tabs.push([await mesh.openTab('laptop', { viewport: LAPTOP, store: 'indexeddb' }), LAPTOP]);
   await mesh.waitForMesh();
   for (const [tab] of tabs) {
     await clickPlayers(tab, await addPlayers(tab, 12));
