@@ -1,6 +1,6 @@
 /**
  * rtc-mesh benchmarks: `npm run bench -- [--quick] [--only name,...]`.
- * Scenarios: placement, local, memory, raw, remote, replicas, formation, browser (see docs/benchmarks.md).
+ * Scenarios: placement, local, memory, store, raw, remote, replicas, formation, browser (see docs/benchmarks.md).
  * Prints a table (every figure next to its baseline) and PASS/MISS for the targets of issue 7, and writes
  * everything to bench/results/latest.json. Children are killed and servers closed however the run ends.
  */
@@ -21,8 +21,9 @@ import { runPlacement } from './scenarios/placement.js';
 import { runRaw } from './scenarios/raw.js';
 import { runRemote } from './scenarios/remote.js';
 import { runReplicas } from './scenarios/replicas.js';
+import { runStore } from './scenarios/store.js';
 
-const ALL = ['placement', 'local', 'memory', 'raw', 'remote', 'replicas', 'formation', 'browser'] as const;
+const ALL = ['placement', 'local', 'memory', 'store', 'raw', 'remote', 'replicas', 'formation', 'browser'] as const;
 type Name = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -132,6 +133,7 @@ try {
   await scenario('placement', () => runPlacement(ctx));
   await scenario('local', () => runLocal(ctx));
   await scenario('memory', () => runMemory(ctx));
+  await scenario('store', () => runStore(ctx));
 
   const poolSize = selected.has('formation')
     ? 10

@@ -25,10 +25,13 @@ export class GameActor implements Actor {
     if ((payload as { action?: unknown } | null)?.action === 'reset') this.score = 0;
   }
 
-  /** With a store (the demo's `?store=indexeddb`), each player's score outlives every peer that hosted it. */
+  /**
+   * Durable: with a mesh `store` (`rtc-mesh-peer --store redis://...`, the demo's `?store=indexeddb`), a player's score and level
+   * outlive every peer; without one, nothing changes. snapshot() and restore() below are what is stored.
+   */
   static readonly durable = true;
 
-  /** get_stats changes nothing: it needs no copy sent to the backups (see README, Replicas). */
+  /** get_stats changes nothing: it needs no copy sent to the backups, nor a save to the store (see README). */
   static readOnly(payload: unknown): boolean {
     return (payload as { action?: unknown } | null)?.action === 'get_stats';
   }

@@ -14,6 +14,7 @@
  * costs nothing to an app without Redis.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { InvalidArgumentError, StoreConflictError, StoreUnavailableError, describeThrown } from '../../shared/errors.js';
 import { abortable } from '../../shared/stores/abortable.js';
 import { conflict } from '../../shared/stores/memory-store.js';
@@ -124,6 +125,8 @@ export class RedisStore implements StateStore {
     this.prefix = options.prefix ?? DEFAULT_REDIS_STORE_PREFIX;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.log = options.log ?? (() => undefined);
+    // Every operation in flight listens on it (and stops listening when it settles): no limit to warn at.
+    setMaxListeners(0, this.closer.signal);
   }
 
   /**

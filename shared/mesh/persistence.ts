@@ -264,9 +264,11 @@ class StoreLog implements ActivationLog {
           this.answerUpTo(seq, failure);
           if (unheard) parts.failed(this.activation, failure);
           if (this.ended) return;
-          // Not saved: try again after a while (write-behind) or with the next change (write-through).
+          // Not saved: try again after a while (write-behind) or with the next change (write-through), at
+          // once if that change came while this save was in flight (its caller waits for a save).
           this.unsaved++;
           if (!this.writeThrough) this.scheduleBehind();
+          else if (this.owed) this.saveSoon();
         },
       );
     this.saving = saving;

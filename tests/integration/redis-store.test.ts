@@ -143,6 +143,23 @@ describe('RedisStore in Redis', () => {
     }
   });
 
+  it('hundreds of operations at once: no MaxListenersExceededWarning (one listener per operation on the store’s close signal)', async () => {
+    const store = track(new RedisStore({ url: redis.url, prefix: freshPrefix() }));
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const keys = Array.from({ length: 300 }, (_, i): StoreKey => ({ ...KEY, id: `many-${i}` }));
+      await Promise.all(keys.map((key) => store.save(key, text('x'), 0, live())));
+      expect((await Promise.all(keys.map((key) => store.load(key, live())))).every((r) => r?.version === 1)).toBe(true);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('refuses a missing or non-Redis URL, or both url and client, at construction (without showing the password)', async () => {
     expect(() => new RedisStore({})).toThrow(/url or client/);
     expect(() => new RedisStore({ url: 'http://127.0.0.1:6379' })).toThrow(/redis:\/\//);

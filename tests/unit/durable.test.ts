@@ -15,7 +15,7 @@ import type { StateStore } from '../../shared/stores/state-store.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { FlakyStore } from '../fixtures/flaky-store.js';
 import { expectRejects, settlesWithinTicks, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
-import { until, useFakeClock } from '../fixtures/wait.js';
+import { macrotask, until, useFakeClock } from '../fixtures/wait.js';
 
 /** A score that lives in the store; `get` is read-only. */
 class Score implements Actor {
@@ -158,6 +158,27 @@ describe('a store that fails', () => {
     await vi.advanceTimersByTimeAsync(301);
     expect((await failed).message).toContain('did not answer within 300 ms');
     store.mode = 'ok';
+  });
+
+  it('write-through: a change made while a save was in flight hears that save fail too, without waiting for another message', async () => {
+    const store = new FlakyStore();
+    const m = await start(store, { callTimeoutMs: 60_000 });
+    await m.call(score('p10'));
+    store.holdSaves();
+    const first = m.call(score('p10'));
+    await until(() => store.heldSaves === 1, 'the first save to start');
+    const second = m.call(score('p10'));
+    second.catch(() => undefined);
+    await macrotask(); // the second call has run; its change waits for the save after the one in flight
+    store.mode = 'down';
+    store.releaseSaves();
+    await expectRejects(first, 'STORE_UNAVAILABLE');
+    // No other message comes for p10: its caller must hear now (the retry fails too), not at the call timeout.
+    await macrotask();
+    expect(await settlesWithinTicks(second)).toBe(true);
+    await expectRejects(second, 'STORE_UNAVAILABLE');
+    store.mode = 'ok';
+    expect((await m.call(score('p10'))).result).toBe(4); // both unsaved changes are still there
   });
 
   it('write-behind: acknowledged state that cannot be saved is reported (store-failed), then saved when the store is back', async () => {
