@@ -304,11 +304,23 @@ export class ActorRuntime {
     activation.epoch = (handed?.version?.epoch ?? 0) + 1;
     if (this.stateLog) {
       activation.log = this.stateLog.opened(activation, cls, handed, handed ? handed.initArg : target.initArg);
-      if (activation.log !== null && typeof cls.readOnly === 'function') activation.readOnly = cls.readOnly.bind(cls);
+      if (activation.log !== null) activation.readOnly = this.readOnlyOf(cls);
     }
     if (cls.keepTimers && handed?.timers && handed.timers.length > 0) activation.restoreTimers(handed.timers);
     this.events.activated(activation);
   }
+
+  /** The type's read-only predicate bound once per type, not once per activation. */
+  private readOnlyOf(cls: ActorClass): ((payload: unknown) => boolean) | null {
+    let predicate = this.readOnlyPredicates.get(cls);
+    if (predicate === undefined) {
+      predicate = typeof cls.readOnly === 'function' ? cls.readOnly.bind(cls) : null;
+      this.readOnlyPredicates.set(cls, predicate);
+    }
+    return predicate;
+  }
+
+  private readonly readOnlyPredicates = new Map<ActorClass, ((payload: unknown) => boolean) | null>();
 
   private loaded(activation: Activation, cls: ActorClass, target: MessageTarget, state: Snapshot | undefined): void {
     if (activation.state === 'stopped') return;

@@ -51,20 +51,34 @@ export class Replication implements StateLog {
   /** Copies sent and not yet acknowledged, per backup, by their number (`n`). */
   private readonly unacked = new Map<string, Map<number, Unacked>>();
   private lastN = 0;
+  private readonly policies = new Map<ActorClass, Policy | null>();
 
   constructor(readonly parts: ReplicationParts) {}
 
   opened(activation: Activation, cls: ActorClass, restored: Snapshot | undefined, initArg: unknown): ActivationLog | null {
-    const copies = cls.replicas ?? this.parts.replicas;
-    if (!(copies > 0) || typeof cls.prototype?.snapshot !== 'function') return null;
-    const mode = cls.replication ?? this.parts.mode;
-    const log = new ReplicaLog(this, activation, Math.floor(copies), mode === 'sync', initArg, cls.keepTimers === true);
+    const policy = this.policyOf(cls);
+    if (policy === null) return null;
+    const log = new ReplicaLog(this, activation, policy, initArg);
     this.logs.set(activation.key, log);
     // The live activation owns the state now: a copy kept here from an earlier owner is stale from here on.
     this.parts.store.discard(activation.key);
     // State carried over (a handoff, a promoted copy) has no copy on our backups yet: send one now.
     if (restored !== undefined) log.snapshotSoon(true);
     return log;
+  }
+
+  private policyOf(cls: ActorClass): Policy | null {
+    let policy = this.policies.get(cls);
+    if (policy === undefined) {
+      const copies = cls.replicas ?? this.parts.replicas;
+      const mode = cls.replication ?? this.parts.mode;
+      policy =
+        copies > 0 && typeof cls.prototype?.snapshot === 'function'
+          ? { copies: Math.floor(copies), sync: mode === 'sync', keepTimers: cls.keepTimers === true }
+          : null;
+      this.policies.set(cls, policy);
+    }
+    return policy;
   }
 
   fallback(key: string): Snapshot | undefined {
@@ -129,15 +143,33 @@ export class Replication implements StateLog {
   }
 }
 
+/** What one backup of an activation has: the seq it acknowledged, the seq it was last sent, the copy in flight. */
+interface Backup {
+  readonly peer: string;
+  /** The highest seq it acknowledged; -1: none yet. */
+  acked: number;
+  /** The seq of the snapshot it was last sent (at most one unacknowledged at a time); -1: none yet. */
+  sent: number;
+  /** The number `n` of the copy it has not acknowledged yet; 0: none. */
+  inFlight: number;
+}
+
+/** How a type is copied, shared by all its activations. */
+interface Policy {
+  readonly copies: number;
+  readonly sync: boolean;
+  readonly keepTimers: boolean;
+}
+
+const NO_BACKUPS: readonly Backup[] = Object.freeze([]);
+
+/**
+ * One activation's copies. An activation without backups (a peer alone with its capability: the common
+ * single-peer case) keeps nothing but this object; per-backup state appears with the first backup.
+ */
 class ReplicaLog implements ActivationLog {
-  backups: string[];
-  /** The highest seq each backup acknowledged. */
-  private readonly acks = new Map<string, number>();
-  /** The seq of the snapshot each backup was last sent (at most one unacknowledged at a time). */
-  private readonly sent = new Map<string, number>();
-  /** The number of the copy each backup has not acknowledged yet. */
-  private readonly inFlight = new Map<string, number>();
-  private waiters: Waiter[] = [];
+  private held: readonly Backup[] = NO_BACKUPS;
+  private waiters: Waiter[] | null = null;
   /** Changes since the last snapshot was taken. */
   private pending = 0;
   private lastSnapshotSeq = -1;
@@ -149,17 +181,19 @@ class ReplicaLog implements ActivationLog {
   constructor(
     private readonly replication: Replication,
     readonly activation: Activation,
-    private readonly copies: number,
-    private readonly sync: boolean,
+    private readonly policy: Policy,
     private readonly initArg: unknown,
-    private readonly keepTimers: boolean,
   ) {
-    this.backups = this.currentBackups();
+    this.held = this.currentBackups(NO_BACKUPS);
+  }
+
+  get backups(): string[] {
+    return this.held.map((b) => b.peer);
   }
 
   changed(answer: () => void): void {
     this.pending++;
-    if (this.sync && this.backups.length > 0) this.waiters.push({ seq: this.activation.seq, answer });
+    if (this.policy.sync && this.held.length > 0) (this.waiters ??= []).push({ seq: this.activation.seq, answer });
     else answer();
     // Under a steady stream the mailbox is never empty: copy at least every few changes anyway.
     if (this.owed || this.pending >= MAX_CHANGES_PER_SNAPSHOT) this.snapshotSoon(false);
@@ -171,7 +205,7 @@ class ReplicaLog implements ActivationLog {
 
   read(answer: () => void): void {
     // Nothing new to copy, but an answer must not show state a crash could still undo.
-    if (this.waiters.length === 0) answer();
+    if (this.waiters === null || this.waiters.length === 0) answer();
     else this.waiters.push({ seq: this.activation.seq, answer });
     if (this.owed) this.snapshotSoon(false);
   }
@@ -179,48 +213,57 @@ class ReplicaLog implements ActivationLog {
   closed(reason: DeactivateReason): undefined {
     this.ended = true;
     const waiting = this.waiters;
-    this.waiters = [];
-    for (const waiter of waiting) waiter.answer();
+    this.waiters = null;
+    if (waiting !== null) for (const waiter of waiting) waiter.answer();
     // Idle passivation, crashes and a lost store conflict end this state: its copies go too. Moves and stops
     // hand it over.
-    if (reason === 'idle' || reason === 'crash' || reason === 'conflict') {
-      const { capability, actor, id, epoch, seq } = this.activation;
-      for (const peer of this.backups) this.replication.parts.send(peer, { t: 'replica-drop', capability, actor, id, epoch, seq });
+    const drop = reason === 'idle' || reason === 'crash' || reason === 'conflict';
+    const { capability, actor, id, epoch, seq } = this.activation;
+    for (const backup of this.held) {
+      if (drop) this.replication.parts.send(backup.peer, { t: 'replica-drop', capability, actor, id, epoch, seq });
+      if (backup.inFlight !== 0) this.replication.forgetCopy(backup.peer, backup.inFlight);
+      backup.inFlight = 0;
     }
-    for (const [peer, n] of this.inFlight) this.replication.forgetCopy(peer, n);
-    this.inFlight.clear();
     this.replication.forget(this);
     return undefined;
   }
 
   acked(from: string, epoch: number, seq: number, n: number): void {
-    if (this.inFlight.get(from) === n) this.inFlight.delete(from);
-    if (this.ended || epoch !== this.activation.epoch || !this.backups.includes(from)) return;
-    if (seq > (this.acks.get(from) ?? -1)) this.acks.set(from, seq);
+    const backup = this.held.find((b) => b.peer === from);
+    if (backup !== undefined && backup.inFlight === n) backup.inFlight = 0;
+    if (this.ended || epoch !== this.activation.epoch || backup === undefined) return;
+    if (seq > backup.acked) backup.acked = seq;
     this.release();
     // Its last snapshot is in: if changes came since, the next one can go.
-    if (this.activation.seq > seq && (this.sent.get(from) ?? -1) <= seq) this.snapshotSoon(false);
+    if (this.activation.seq > seq && backup.sent <= seq) this.snapshotSoon(false);
   }
 
   /** The backups may have changed with the view: new ones get the state, departed ones stop counting. */
   rehome(): void {
-    const next = this.currentBackups();
-    if (next.length === this.backups.length && next.every((p, i) => p === this.backups[i])) return;
-    this.backups = next;
-    for (const peer of [...this.acks.keys()]) if (!next.includes(peer)) this.acks.delete(peer);
-    for (const peer of [...this.sent.keys()]) if (!next.includes(peer)) this.sent.delete(peer);
-    for (const [peer, n] of [...this.inFlight]) {
-      if (next.includes(peer)) continue;
-      this.inFlight.delete(peer);
-      this.replication.forgetCopy(peer, n);
+    const next = this.currentBackups(this.held);
+    if (next.length === this.held.length && next.every((b, i) => b === this.held[i])) return;
+    for (const old of this.held) {
+      if (next.includes(old) || old.inFlight === 0) continue;
+      this.replication.forgetCopy(old.peer, old.inFlight);
+      old.inFlight = 0;
     }
+    this.held = next;
     this.release();
-    if (next.some((p) => !this.sent.has(p))) this.snapshotSoon(true);
+    if (next.some((b) => b.sent === -1)) this.snapshotSoon(true);
   }
 
-  private currentBackups(): string[] {
+  /** The backups of this view, keeping what is known of those that stay. */
+  private currentBackups(previous: readonly Backup[]): readonly Backup[] {
     const { shard, capability } = this.activation;
-    return this.replication.parts.backups(shard, capability, this.copies).filter((p) => p !== this.replication.parts.self);
+    const { parts } = this.replication;
+    const peers = parts.backups(shard, capability, this.policy.copies);
+    if (peers.length === 0 || (peers.length === 1 && peers[0] === parts.self)) return NO_BACKUPS;
+    const next: Backup[] = [];
+    for (const peer of peers) {
+      if (peer === parts.self) continue;
+      next.push(previous.find((b) => b.peer === peer) ?? { peer, acked: -1, sent: -1, inFlight: 0 });
+    }
+    return next;
   }
 
   /**
@@ -228,7 +271,7 @@ class ReplicaLog implements ActivationLog {
    * the state has not changed but a backup lacks it (a new backup, a handed-over or promoted state).
    */
   snapshotSoon(resend: boolean): void {
-    if (this.ended || this.backups.length === 0) return;
+    if (this.ended || this.held.length === 0) return;
     if (this.activation.busy) {
       this.owed = true;
       return;
@@ -249,14 +292,14 @@ class ReplicaLog implements ActivationLog {
     }
     const state = this.lastState;
     const { capability, actor, id, epoch } = this.activation;
-    for (const peer of this.backups) {
-      const sentSeq = this.sent.get(peer);
+    const { copies, keepTimers } = this.policy;
+    for (const backup of this.held) {
       // One unacknowledged snapshot per backup: the next goes when it acknowledges this one.
-      if (sentSeq !== undefined && sentSeq > (this.acks.get(peer) ?? -1)) {
-        if (sentSeq < seq) this.owed = true;
+      if (backup.sent !== -1 && backup.sent > backup.acked) {
+        if (backup.sent < seq) this.owed = true;
         continue;
       }
-      if (sentSeq === seq && !resend) continue;
+      if (backup.sent === seq && !resend) continue;
       const n = this.replication.nextN();
       const frame: ReplicaFrame = {
         t: 'replica',
@@ -267,30 +310,29 @@ class ReplicaLog implements ActivationLog {
         seq,
         state,
         initArg: this.initArg,
-        copies: this.copies,
+        copies,
         n,
-        timers: this.keepTimers ? (this.activation.timers?.list() ?? null) : null,
+        timers: keepTimers ? (this.activation.timers?.list() ?? null) : null,
       };
-      if (this.replication.sendCopy(peer, frame, this)) {
-        const previous = this.inFlight.get(peer);
-        if (previous !== undefined) this.replication.forgetCopy(peer, previous);
-        this.inFlight.set(peer, n);
-        this.sent.set(peer, seq);
+      if (this.replication.sendCopy(backup.peer, frame, this)) {
+        if (backup.inFlight !== 0) this.replication.forgetCopy(backup.peer, backup.inFlight);
+        backup.inFlight = n;
+        backup.sent = seq;
       }
     }
   }
 
   /** Answers every waiter whose change every current backup holds (all of them when copies are impossible). */
   private release(all = false): void {
-    if (this.waiters.length === 0) return;
-    let covered = Number.POSITIVE_INFINITY;
-    if (!all) for (const peer of this.backups) covered = Math.min(covered, this.acks.get(peer) ?? -1);
     const waiters = this.waiters;
+    if (waiters === null || waiters.length === 0) return;
+    let covered = Number.POSITIVE_INFINITY;
+    if (!all) for (const backup of this.held) covered = Math.min(covered, backup.acked);
     let released = 0;
     while (released < waiters.length && waiters[released]!.seq <= covered) released++;
     if (released === 0) return;
     // Most acks release every waiter: hand over the whole array rather than copying it.
-    if (released === waiters.length) this.waiters = [];
+    if (released === waiters.length) this.waiters = null;
     else this.waiters = waiters.splice(released);
     for (let i = 0; i < released; i++) waiters[i]!.answer();
   }
