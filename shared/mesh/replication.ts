@@ -193,8 +193,10 @@ class ReplicaLog implements ActivationLog {
 
   changed(answer: () => void): void {
     this.pending++;
-    if (this.policy.sync && this.held.length > 0) (this.waiters ??= []).push({ seq: this.activation.seq, answer });
-    else answer();
+    if (this.policy.sync && this.held.length > 0) {
+      this.waiters ??= [];
+      this.waiters.push({ seq: this.activation.seq, answer });
+    } else answer();
     // Under a steady stream the mailbox is never empty: copy at least every few changes anyway.
     if (this.owed || this.pending >= MAX_CHANGES_PER_SNAPSHOT) this.snapshotSoon(false);
   }
