@@ -49,14 +49,22 @@ export const CAST = 1;
 export const TIMER = 2;
 export type MessageKind = typeof CALL | typeof CAST | typeof TIMER;
 
-export interface Envelope {
-  readonly kind: MessageKind;
-  readonly payload: unknown;
-  readonly done: Done | null;
-  /** Date.now() after which the message is not worth starting (its caller gave up); 0: none. */
-  readonly deadline: number;
+/** A message waiting in a mailbox; it is also the caller's ticket for cancelling it (one object, not two). */
+export class Envelope implements Ticket {
   /** Set when the caller gave up (timeout/abort) before the message started: it is skipped, never run. */
-  cancelled: boolean;
+  cancelled = false;
+
+  constructor(
+    readonly kind: MessageKind,
+    readonly payload: unknown,
+    readonly done: Done | null,
+    /** Date.now() after which the message is not worth starting (its caller gave up); 0: none. */
+    readonly deadline: number,
+  ) {}
+
+  cancel(): void {
+    this.cancelled = true;
+  }
 }
 
 /** Replies to a caller once its change is kept; with an error when it could not be (e.g. the store failed). */

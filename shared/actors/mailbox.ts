@@ -6,7 +6,7 @@ import {
   TIMER,
   type Activation,
   type Done,
-  type Envelope,
+  Envelope,
   type MessageKind,
   type ActivationInfo,
   type Ticket,
@@ -42,10 +42,10 @@ export class Mailboxes {
 
   post(activation: Activation, kind: MessageKind, payload: unknown, done: Done | null, deadline: number): Ticket {
     if (activation.busy) {
-      const envelope: Envelope = { kind, payload, done, deadline, cancelled: false };
+      const envelope = new Envelope(kind, payload, done, deadline);
       if (activation.queue === null) activation.queue = [envelope];
       else activation.queue.push(envelope);
-      return { cancel: () => (envelope.cancelled = true) };
+      return envelope;
     }
     // Idle actor: run at once; an envelope is only needed for what waits in a mailbox.
     if (this.step(activation, kind, payload, done)) this.drain(activation);

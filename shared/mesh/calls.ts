@@ -13,6 +13,7 @@ import type { PeerInfo } from '../placement/membership.js';
 import type { CallFrame, CastFrame, ErrorFrame, ReplyFrame } from '../wire/frames.js';
 import { wireCopy } from '../wire/values.js';
 import type { MeshConfig } from './config.js';
+import { Deadlines } from './deadlines.js';
 import { unsendableResult, type Host } from './host.js';
 import type { PeerLinks } from './links.js';
 import type { MeshCounters } from './stats.js';
@@ -40,8 +41,8 @@ export interface CallsParts {
 export class Calls {
   /** Remote calls waiting for their answer, by correlation id. */
   private readonly pending = new Map<number, CallOp>();
-  /** Calls that did not complete synchronously: stop() answers every one of them. */
-  private readonly inflight = new Set<CallOp>();
+  /** Calls that did not complete synchronously, under one timer for their deadlines; stop() answers every one. */
+  private readonly inflight = new Deadlines<CallOp>((op) => op.timeout());
   private nextCorr = 1;
 
   constructor(readonly parts: CallsParts) {}
@@ -100,7 +101,8 @@ export class Calls {
 
   /** Fails every call still waiting (stop). */
   failAll(error: MeshError): void {
-    for (const op of [...this.inflight]) op.fail(error);
+    for (const op of this.inflight.values()) op.fail(error);
+    this.inflight.close();
   }
 
   /** Sends `op` to the owner of its target in our view. */
@@ -168,7 +170,8 @@ class CallOp {
   ticket: Ticket | null = null;
   readonly deadline: number;
   readonly started: number;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** In the deadline sweep (it did not complete synchronously). */
+  private armed = false;
   private done = false;
   private attempts = 0;
   private onAbort: (() => void) | null = null;
@@ -203,7 +206,7 @@ class CallOp {
   attempt(): void {
     this.attempts++;
     this.calls.route(this);
-    if (!this.done && this.timer === null) this.arm();
+    if (!this.done && !this.armed) this.arm();
   }
 
   answer(frame: ReplyFrame | ErrorFrame): void {
@@ -250,15 +253,15 @@ class CallOp {
   }
 
   private arm(): void {
+    this.armed = true;
     this.calls.track(this, true);
-    this.timer = setTimeout(() => this.timeout(), Math.max(0, this.deadline - Date.now()));
     if (this.signal) {
       this.onAbort = () => this.fail(new AbortedError());
       this.signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
 
-  private timeout(): void {
+  timeout(): void {
     // Only ever refused: the call certainly did not run, which NOT_OWNER says and TIMEOUT would not.
     if (this.lastNotOwner && this.corr === 0 && this.ticket === null) return this.fail(this.lastNotOwner);
     this.fail(
@@ -272,11 +275,8 @@ class CallOp {
 
   private finish(): void {
     this.done = true;
-    if (this.timer !== null) {
-      this.calls.track(this, false);
-      clearTimeout(this.timer);
-    }
-    this.timer = null;
+    if (this.armed) this.calls.track(this, false);
+    this.armed = false;
     if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
     this.onAbort = null;
     this.ticket?.cancel();

@@ -1,0 +1,93 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Deadlines } from '../../shared/mesh/deadlines.js';
+
+interface Item {
+  readonly name: string;
+  readonly deadline: number;
+}
+
+describe('Deadlines: one timer for many calls', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const make = () => {
+    const expired: string[] = [];
+    const deadlines = new Deadlines<Item>((item) => expired.push(`${item.name}@${Date.now()}`));
+    return { deadlines, expired };
+  };
+
+  it('expires each item at its deadline, in one timer', () => {
+    const { deadlines, expired } = make();
+    deadlines.add({ name: 'a', deadline: 1_100 });
+    deadlines.add({ name: 'b', deadline: 1_300 });
+    deadlines.add({ name: 'c', deadline: 1_300 });
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(99);
+    expect(expired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(expired).toEqual(['a@1100']);
+    vi.advanceTimersByTime(200);
+    expect(expired).toEqual(['a@1100', 'b@1300', 'c@1300']);
+    expect(deadlines.size).toBe(0);
+  });
+
+  it('re-arms for an item added with an earlier deadline than the armed one', () => {
+    const { deadlines, expired } = make();
+    deadlines.add({ name: 'late', deadline: 6_000 });
+    deadlines.add({ name: 'early', deadline: 1_050 });
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(50);
+    expect(expired).toEqual(['early@1050']);
+    vi.advanceTimersByTime(4_950);
+    expect(expired).toEqual(['early@1050', 'late@6000']);
+  });
+
+  it('never expires an item deleted before its deadline', () => {
+    const { deadlines, expired } = make();
+    const a = { name: 'a', deadline: 1_100 };
+    deadlines.add(a);
+    deadlines.add({ name: 'b', deadline: 1_200 });
+    deadlines.delete(a);
+    vi.advanceTimersByTime(500);
+    expect(expired).toEqual(['b@1200']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('an item expiring adds no timer once nothing is left, and close() clears the armed one', () => {
+    const { deadlines, expired } = make();
+    const a = { name: 'a', deadline: 1_100 };
+    deadlines.add(a);
+    deadlines.delete(a);
+    // Still armed: the next firing finds nothing and does not re-arm.
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(100);
+    expect(vi.getTimerCount()).toBe(0);
+    deadlines.add({ name: 'b', deadline: 1_500 });
+    deadlines.close();
+    deadlines.close();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(deadlines.values().map((i) => i.name)).toEqual(['b']);
+    vi.advanceTimersByTime(1_000);
+    expect(expired).toEqual([]);
+  });
+
+  it('an expiry that removes other items does not expire them twice', () => {
+    const expired: string[] = [];
+    const items: Item[] = [
+      { name: 'a', deadline: 1_100 },
+      { name: 'b', deadline: 1_100 },
+    ];
+    const deadlines: Deadlines<Item> = new Deadlines<Item>((item) => {
+      expired.push(item.name);
+      for (const other of items) deadlines.delete(other);
+    });
+    for (const item of items) deadlines.add(item);
+    vi.advanceTimersByTime(100);
+    expect(expired.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(expired).size).toBe(expired.length);
+  });
+});
