@@ -47,7 +47,7 @@ for (const [name, s] of Object.entries(r.scenarios)) {
   if (s.error) out.push('', `Scenario ${name} FAILED: ${esc(s.error)}`);
   if (s.skipped) out.push('', `Scenario ${name} skipped: ${esc(s.skipped)}`);
 }
-out.push('', '| target (issue 7) | measured | goal | |', '| --- | --- | --- | --- |');
+out.push('', '| target (issues 7, 14, 15) | measured | goal | |', '| --- | --- | --- | --- |');
 for (const t of r.targets)
   out.push(`| ${esc(t.name)} | ${esc(t.measured)} | ${esc(t.goal)} | ${t.pass === null ? 'n/a' : t.pass ? 'PASS' : '**MISS**'} |`);
 console.log(out.join('\n'));

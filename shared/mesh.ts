@@ -132,8 +132,8 @@ export class Mesh {
 
   /** The activations hosted on this peer right now, with the peers their copies go to. */
   activations(): HostedActivation[] {
-    const { runtime, replication } = this.parts;
-    return runtime.list().map((info) => ({ ...activationInfo(info), backups: replication.backupsOf(info.key) }));
+    const { runtime } = this.parts;
+    return runtime.list().map((info) => ({ ...activationInfo(info), backups: runtime.backupsOf(info.key) }));
   }
 
   /** The copies of other owners' actors held on this peer (it would take over if their owner vanished). */

@@ -80,6 +80,38 @@ async function mixed(actors: number, calls: number, inflight: number): Promise<D
   }
 }
 
+/** The same counter written plain and `async`: what an async handler costs on the hot path and to activate. */
+class PlainCounter {
+  n = 0;
+  handleCall(): number {
+    return ++this.n;
+  }
+}
+
+class AsyncCounter {
+  n = 0;
+  async handleCall(): Promise<number> {
+    return ++this.n;
+  }
+}
+
+async function handlerCost(actor: 'PlainCounter' | 'AsyncCounter', times: number, q: boolean): Promise<{ hot: DriveResult; activations: DriveResult }> {
+  const spec: CallSpec = { capability: 'game', actor, payload: null };
+  const hotRuns: DriveResult[] = [];
+  const actRuns: DriveResult[] = [];
+  for (let i = 0; i < times; i++) {
+    const mesh = await Mesh.start({ capabilities: ['game'], actors: { PlainCounter, AsyncCounter } });
+    try {
+      await mesh.call({ ...spec, id: 'counter' });
+      hotRuns.push(await loadIds(mesh, spec, ['counter'], 200, { total: q ? 50_000 : 200_000 }));
+      actRuns.push(await loadFresh(mesh, spec, 'c_', 500, { total: 50_000 }));
+    } finally {
+      await mesh.stop();
+    }
+  }
+  return { hot: median(hotRuns, (r) => r.rate), activations: median(actRuns, (r) => r.rate) };
+}
+
 async function seq(count: number): Promise<LatencySummary> {
   const mesh = await fresh();
   try {
@@ -123,7 +155,20 @@ serve({
     const latency = await seq(1000);
     // Longer variants, less noisy than the seed's short runs.
     const hotLong = await hot(200, q ? 100_000 : 500_000);
-    return { activations: act, hot: hotCalls, hotLong, capabilities: caps, mixed: mix, sequential: latency, spread: shardSpread(100_000) };
+    await handlerCost('PlainCounter', 1, true);
+    await handlerCost('AsyncCounter', 1, true);
+    const plain = await handlerCost('PlainCounter', q ? 3 : 5, q);
+    const async = await handlerCost('AsyncCounter', q ? 3 : 5, q);
+    return {
+      activations: act,
+      hot: hotCalls,
+      hotLong,
+      capabilities: caps,
+      mixed: mix,
+      sequential: latency,
+      handlers: { plain, async },
+      spread: shardSpread(100_000),
+    };
   },
 });
 

@@ -26,6 +26,7 @@ interface LocalOutput {
   capabilities: DriveResult & { runs: number[] };
   mixed: DriveResult & { runs: number[]; createRate: number };
   sequential: LatencySummary;
+  handlers: Record<'plain' | 'async', { hot: DriveResult; activations: DriveResult }>;
   spread: {
     shards: { count: number; shardCount: number; min: number; max: number; mean: number; hashMs: number };
     rendezvous: { perPeer: Record<string, number>; min: number; max: number };
@@ -36,6 +37,13 @@ interface LocalOutput {
 const vsSeed = (value: number, seed: number, fmt: (n: number) => string): Pick<Row, 'baseline' | 'ratio'> => ({
   baseline: `seed ${fmt(seed)}`,
   ratio: value / seed,
+});
+
+const ratioTarget = (name: string, value: number, base: number): { name: string; measured: string; goal: string; pass: boolean } => ({
+  name,
+  measured: `${rate(value)} (${(value / base).toFixed(2)}x)`,
+  goal: `>= ${rate(0.6 * base)} (0.6x ${rate(base)})`,
+  pass: value >= 0.6 * base,
 });
 
 export async function runLocal(ctx: BenchContext): Promise<ScenarioResult> {
@@ -77,6 +85,38 @@ export async function runLocal(ctx: BenchContext): Promise<ScenarioResult> {
       raw: out.hotLong.rate,
       unit: 'calls/s',
       ...vsSeed(out.hotLong.rate, SEED.hotCallsPerSec, rate),
+    }),
+    row({
+      section: S,
+      name: 'counter, plain handleCall: hot calls @200',
+      value: rate(out.handlers.plain.hot.rate),
+      raw: out.handlers.plain.hot.rate,
+      unit: 'calls/s',
+    }),
+    row({
+      section: S,
+      name: 'counter, async handleCall: hot calls @200',
+      value: rate(out.handlers.async.hot.rate),
+      raw: out.handlers.async.hot.rate,
+      unit: 'calls/s',
+      baseline: `plain ${rate(out.handlers.plain.hot.rate)}`,
+      ratio: out.handlers.async.hot.rate / out.handlers.plain.hot.rate,
+    }),
+    row({
+      section: S,
+      name: 'counter, plain handleCall: 50k activations @500',
+      value: rate(out.handlers.plain.activations.rate),
+      raw: out.handlers.plain.activations.rate,
+      unit: 'act/s',
+    }),
+    row({
+      section: S,
+      name: 'counter, async handleCall: 50k activations @500',
+      value: rate(out.handlers.async.activations.rate),
+      raw: out.handlers.async.activations.rate,
+      unit: 'act/s',
+      baseline: `plain ${rate(out.handlers.plain.activations.rate)}`,
+      ratio: out.handlers.async.activations.rate / out.handlers.plain.activations.rate,
     }),
     row({
       section: S,
@@ -151,6 +191,15 @@ export async function runLocal(ctx: BenchContext): Promise<ScenarioResult> {
       },
       { name: 'local hot calls >= 500k/s', measured: rate(out.hot.rate), goal: '>= 500.0k/s', pass: out.hot.rate >= 500_000 },
       { name: 'sequential local p50 <= 10 us', measured: us(out.sequential.p50), goal: '<= 10 us', pass: out.sequential.p50 <= 10 },
+      {
+        name: 'local activations >= 400k/s (issue 15)',
+        measured: rate(out.activations.rate),
+        goal: '>= 400.0k/s',
+        pass: out.activations.rate >= 400_000,
+      },
+      { name: 'local hot calls >= 1M/s (issue 15)', measured: rate(out.hot.rate), goal: '>= 1.00M/s', pass: out.hot.rate >= 1_000_000 },
+      ratioTarget('async handler hot calls >= 0.6x plain (issue 15)', out.handlers.async.hot.rate, out.handlers.plain.hot.rate),
+      ratioTarget('async handler activations >= 0.6x plain (issue 15)', out.handlers.async.activations.rate, out.handlers.plain.activations.rate),
     ],
     data: { ...out, seed: SEED, seedReadme: SEED_README },
   };

@@ -86,6 +86,10 @@ export interface ActivationLog {
    * the final state is still being written (a handoff waits for it, so the next owner reads it).
    */
   closed(reason: DeactivateReason): Promise<void> | undefined;
+  /** The view changed: the peers its copies go to may have. */
+  viewChanged?(): void;
+  /** The peers its copies go to (none when it keeps no copies). */
+  readonly backups?: readonly string[];
 }
 
 /** A cancellable handle on a queued message. */

@@ -116,6 +116,16 @@ export class ActorRuntime {
     return this.activations.get(key);
   }
 
+  /** The peers the copies of `key`'s activation go to. */
+  backupsOf(key: string): readonly string[] {
+    return this.activations.get(key)?.log?.backups ?? [];
+  }
+
+  /** The view changed: every activation's log re-reads where its copies go. */
+  viewChanged(): void {
+    for (const activation of this.activations.values()) activation.log?.viewChanged?.();
+  }
+
   list(): ActivationInfo[] {
     return [...this.activations.values()];
   }

@@ -186,6 +186,7 @@ export class MeshParts {
     const moved = this.rebalance.viewChanged(change, moves, !this.closed);
     if (!this.closed) {
       this.replication.viewChanged((peer) => this.membership.has(peer));
+      this.runtime.viewChanged();
       for (const copy of this.replicas.viewChanged()) this.promote(copy);
     }
     const { events } = this.report;

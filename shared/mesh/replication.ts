@@ -47,7 +47,6 @@ interface Unacked {
  * change. One snapshot per backup is in flight at a time: later changes ride in the next one.
  */
 export class Replication implements StateLog {
-  private readonly logs = new Map<string, ReplicaLog>();
   /** Copies sent and not yet acknowledged, per backup, by their number (`n`). */
   private readonly unacked = new Map<string, Map<number, Unacked>>();
   private lastN = 0;
@@ -59,7 +58,6 @@ export class Replication implements StateLog {
     const policy = this.policyOf(cls);
     if (policy === null) return null;
     const log = new ReplicaLog(this, activation, policy, initArg);
-    this.logs.set(activation.key, log);
     // The live activation owns the state now: a copy kept here from an earlier owner is stale from here on.
     this.parts.store.discard(activation.key);
     // State carried over (a handoff, a promoted copy) has no copy on our backups yet: send one now.
@@ -127,19 +125,12 @@ export class Replication implements StateLog {
     return honest;
   }
 
-  /** The view changed: every replicated activation re-reads its backups; new ones get the state. */
+  /**
+   * The view changed: copies to departed peers will never be acknowledged. (Each activation's log then
+   * re-reads its backups: ActivationLog.viewChanged, called by the runtime for every activation.)
+   */
   viewChanged(isMember: (peer: string) => boolean): void {
     for (const peer of this.unacked.keys()) if (!isMember(peer)) this.unacked.delete(peer);
-    for (const log of this.logs.values()) log.rehome();
-  }
-
-  /** Which peers hold (or are getting) each activation's copies. */
-  backupsOf(key: string): readonly string[] {
-    return this.logs.get(key)?.backups ?? [];
-  }
-
-  forget(log: ReplicaLog): void {
-    if (this.logs.get(log.activation.key) === log) this.logs.delete(log.activation.key);
   }
 }
 
@@ -226,7 +217,6 @@ class ReplicaLog implements ActivationLog {
       if (backup.inFlight !== 0) this.replication.forgetCopy(backup.peer, backup.inFlight);
       backup.inFlight = 0;
     }
-    this.replication.forget(this);
     return undefined;
   }
 
@@ -241,7 +231,8 @@ class ReplicaLog implements ActivationLog {
   }
 
   /** The backups may have changed with the view: new ones get the state, departed ones stop counting. */
-  rehome(): void {
+  viewChanged(): void {
+    if (this.ended) return;
     const next = this.currentBackups(this.held);
     if (next.length === this.held.length && next.every((b, i) => b === this.held[i])) return;
     for (const old of this.held) {

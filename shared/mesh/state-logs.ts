@@ -55,6 +55,15 @@ class BothLogs implements ActivationLog {
     this.second.idle();
   }
 
+  viewChanged(): void {
+    this.first.viewChanged?.();
+    this.second.viewChanged?.();
+  }
+
+  get backups(): readonly string[] {
+    return this.first.backups ?? this.second.backups ?? [];
+  }
+
   closed(reason: DeactivateReason): Promise<void> | undefined {
     const a = this.first.closed(reason);
     const b = this.second.closed(reason);
