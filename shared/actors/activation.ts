@@ -75,6 +75,11 @@ export type Answer = (error?: MeshError) => void;
  * mesh/persistence.ts: a store); the runtime reports every message to it.
  */
 export interface ActivationLog {
+  /**
+   * False while it has nowhere to keep a change (copies with no backup in the view): the mailbox then answers
+   * at once and skips changed()/read(). A backup that appears later gets the whole state (viewChanged).
+   */
+  readonly keeping: boolean;
   /** A message that may have changed the state completed; `answer` replies to its caller, now or once kept. */
   changed(answer: Answer): void;
   /** A read-only message completed: `answer` once the changes before it are kept. */

@@ -114,6 +114,12 @@ export class Mailboxes {
       done?.(null, value, activation.activation);
       return;
     }
+    if (!log.keeping) {
+      // Nowhere to keep it yet (a replicated type with no backup in this view): the change only counts.
+      if (kind === TIMER || !activation.readOnly?.(payload)) activation.seq++;
+      done?.(null, value, activation.activation);
+      return;
+    }
     // A type with copies or a store: the answer waits (sync, write-through) until the state it reflects is kept.
     const answer =
       done === null

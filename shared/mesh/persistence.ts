@@ -124,6 +124,7 @@ export class Persistence {
 }
 
 class StoreLog implements ActivationLog {
+  readonly keeping = true;
   private waiters: Waiter[] = [];
   private saving: Promise<void> | null = null;
   /** Changes not yet in a save that was started. */

@@ -178,6 +178,10 @@ class ReplicaLog implements ActivationLog {
     this.held = this.currentBackups(NO_BACKUPS);
   }
 
+  get keeping(): boolean {
+    return this.held.length > 0;
+  }
+
   get backups(): string[] {
     return this.held.map((b) => b.peer);
   }

@@ -33,6 +33,8 @@ export class StateLogs implements StateLog {
 }
 
 class BothLogs implements ActivationLog {
+  readonly keeping = true;
+
   constructor(
     private readonly first: ActivationLog,
     private readonly second: ActivationLog,
