@@ -95,7 +95,11 @@ class AsyncCounter {
   }
 }
 
-async function handlerCost(actor: 'PlainCounter' | 'AsyncCounter', times: number, q: boolean): Promise<{ hot: DriveResult; activations: DriveResult }> {
+async function handlerCost(
+  actor: 'PlainCounter' | 'AsyncCounter',
+  times: number,
+  q: boolean,
+): Promise<{ hot: DriveResult; activations: DriveResult }> {
   const spec: CallSpec = { capability: 'game', actor, payload: null };
   const hotRuns: DriveResult[] = [];
   const actRuns: DriveResult[] = [];

@@ -199,7 +199,11 @@ export async function runLocal(ctx: BenchContext): Promise<ScenarioResult> {
       },
       { name: 'local hot calls >= 1M/s (issue 15)', measured: rate(out.hot.rate), goal: '>= 1.00M/s', pass: out.hot.rate >= 1_000_000 },
       ratioTarget('async handler hot calls >= 0.6x plain (issue 15)', out.handlers.async.hot.rate, out.handlers.plain.hot.rate),
-      ratioTarget('async handler activations >= 0.6x plain (issue 15)', out.handlers.async.activations.rate, out.handlers.plain.activations.rate),
+      ratioTarget(
+        'async handler activations >= 0.6x plain (issue 15)',
+        out.handlers.async.activations.rate,
+        out.handlers.plain.activations.rate,
+      ),
     ],
     data: { ...out, seed: SEED, seedReadme: SEED_README },
   };
