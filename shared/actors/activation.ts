@@ -104,7 +104,30 @@ export interface Ticket {
 
 export const NOOP_TICKET: Ticket = { cancel() {} };
 
+/**
+ * The same string without its concatenation tree. V8 keeps `a + b` as a tree of cons cells (32 B each) and
+ * hashes it as one without flattening, so a key of four parts cost ~130 B per actor on top of its characters.
+ * Flattening (which a character read forces) leaves one cell pointing at a flat copy.
+ */
+export const flat = (s: string): string => {
+  s.charCodeAt(0);
+  return s;
+};
+
 export const activationKey = (capability: string, actor: string, id: string): string => `${capability}\u0000${actor}\u0000${id}`;
+
+/**
+ * What every activation of one type on one peer shares: kept once per type rather than as fields of each
+ * actor, since memory per idle actor is what bounds how many a peer can host.
+ */
+export interface ActivationKind {
+  readonly peerId: string;
+  /** Idle passivation after this long without a message; 0: never. */
+  readonly idleTimeoutMs: number;
+  readonly readOnly: ((payload: unknown) => boolean) | null;
+  /** Posts a fired timer to the activation's mailbox. */
+  readonly onTimer: (activation: Activation, name: string, payload: unknown) => void;
+}
 
 /**
  * One live actor instance with its mailbox. Messages run one at a time, also when handlers are async;
@@ -117,7 +140,8 @@ export class Activation implements ActivationInfo, ActorContext {
   readonly id: string;
   readonly shard: number;
   readonly activation: string;
-  readonly peerId: string;
+  /** What it shares with every activation of its type here. */
+  readonly kind: ActivationKind;
   instance: Actor;
   queue: Envelope[] | null = null;
   busy = false;
@@ -125,7 +149,6 @@ export class Activation implements ActivationInfo, ActorContext {
   state: 'active' | 'stopping' | 'stopped' = 'active';
   stopReason: DeactivateReason = 'stop';
   lastActive: number;
-  idleTimeoutMs: number;
   /** Hears the activation stopped; `flushed`, when present, settles once its final state is written. */
   onStopped: ((activation: Activation, crashed: boolean, flushed: Promise<void> | undefined) => void) | null = null;
   /** Version of its state: the epoch it was activated in, and the changes since (see Version). */
@@ -133,26 +156,35 @@ export class Activation implements ActivationInfo, ActorContext {
   seq = 0;
   /** Where its changes are copied to backups; null for types without copies. */
   log: ActivationLog | null = null;
-  /** The type's read-only predicate, when it has copies and one. */
-  readOnly: ((payload: unknown) => boolean) | null = null;
   /** Its timers, created on the first setTimer. */
   timers: ActivationTimers | null = null;
-  /** Posts a fired timer to this activation's mailbox (set by the runtime). */
-  onTimer: ((activation: Activation, name: string, payload: unknown) => void) | null = null;
   /** False while a durable actor's state is loading: messages wait in the mailbox. */
   opened = true;
 
-  constructor(peerId: string, now: number, target: MessageTarget, instance: Actor, activation: string, idleTimeoutMs: number) {
-    this.key = activationKey(target.capability, target.actor, target.id);
+  /** `key` is activationKey(target...), flattened (see flat). */
+  constructor(kind: ActivationKind, key: string, now: number, target: MessageTarget, instance: Actor, serial: number) {
+    this.kind = kind;
+    this.key = key;
     this.actor = target.actor;
     this.capability = target.capability;
     this.id = target.id;
     this.shard = target.shard;
-    this.activation = activation;
-    this.peerId = peerId;
+    this.activation = flat(`${kind.peerId}#${serial}`);
     this.instance = instance;
     this.lastActive = now;
-    this.idleTimeoutMs = idleTimeoutMs;
+  }
+
+  get peerId(): string {
+    return this.kind.peerId;
+  }
+
+  get idleTimeoutMs(): number {
+    return this.kind.idleTimeoutMs;
+  }
+
+  /** The type's read-only predicate (consulted only for types with copies or a store). */
+  get readOnly(): ((payload: unknown) => boolean) | null {
+    return this.kind.readOnly;
   }
 
   setTimer(name: string, delayMs: number, payload?: unknown, options?: TimerOptions): void {
@@ -160,13 +192,13 @@ export class Activation implements ActivationInfo, ActorContext {
       throw new InvalidArgumentError(`actor ${this.actor} sets a timer but has no handleTimer(name, payload, ctx)`);
     }
     if (this.state !== 'active') return; // a stopping activation starts nothing new
-    this.timers ??= new ActivationTimers((n, p) => this.onTimer?.(this, n, p), Date.now);
+    this.timers ??= new ActivationTimers((n, p) => this.kind.onTimer(this, n, p), Date.now);
     this.timers.set(name, delayMs, payload, options?.repeat === true);
   }
 
   /** Re-arms timers that travelled with the state (`static keepTimers`). */
   restoreTimers(specs: readonly TimerSpec[]): void {
-    this.timers ??= new ActivationTimers((n, p) => this.onTimer?.(this, n, p), Date.now);
+    this.timers ??= new ActivationTimers((n, p) => this.kind.onTimer(this, n, p), Date.now);
     this.timers.restore(specs);
   }
 

@@ -1,6 +1,8 @@
 import type { Actor, ActorClass, DeactivateReason } from './actor.js';
 import {
   Activation,
+  type ActivationKind,
+  flat,
   CALL,
   CAST,
   TIMER,
@@ -299,13 +301,12 @@ export class ActorRuntime {
   }
 
   private create(target: MessageTarget, cls: ActorClass, key: string, instance: Actor, handed: Snapshot | undefined): Activation {
-    const idle = cls.idleTimeoutMs ?? this.idleTimeoutMs;
-    const activation = new Activation(this.peerId, this.now(), target, instance, `${this.peerId}#${++this.nextActivation}`, idle);
-    activation.onTimer = this.timerFired;
-    this.activations.set(key, activation);
+    const kind = this.kindOf(cls);
+    const activation = new Activation(kind, flat(key), this.now(), target, instance, ++this.nextActivation);
+    this.activations.set(activation.key, activation);
     const initArg = handed ? handed.initArg : target.initArg;
-    if (initArg !== undefined) this.initArgs.set(key, initArg);
-    if (idle > 0) this.idleSweep.ensure(idle);
+    if (initArg !== undefined) this.initArgs.set(activation.key, initArg);
+    if (kind.idleTimeoutMs > 0) this.idleSweep.ensure(kind.idleTimeoutMs);
     return activation;
   }
 
@@ -314,23 +315,27 @@ export class ActorRuntime {
     activation.epoch = (handed?.version?.epoch ?? 0) + 1;
     if (this.stateLog) {
       activation.log = this.stateLog.opened(activation, cls, handed, handed ? handed.initArg : target.initArg);
-      if (activation.log !== null) activation.readOnly = this.readOnlyOf(cls);
     }
     if (cls.keepTimers && handed?.timers && handed.timers.length > 0) activation.restoreTimers(handed.timers);
     this.events.activated(activation);
   }
 
-  /** The type's read-only predicate bound once per type, not once per activation. */
-  private readOnlyOf(cls: ActorClass): ((payload: unknown) => boolean) | null {
-    let predicate = this.readOnlyPredicates.get(cls);
-    if (predicate === undefined) {
-      predicate = typeof cls.readOnly === 'function' ? cls.readOnly.bind(cls) : null;
-      this.readOnlyPredicates.set(cls, predicate);
+  /** What the activations of `cls` share here (created once per type). */
+  private kindOf(cls: ActorClass): ActivationKind {
+    let kind = this.kinds.get(cls);
+    if (kind === undefined) {
+      kind = {
+        peerId: this.peerId,
+        idleTimeoutMs: cls.idleTimeoutMs ?? this.idleTimeoutMs,
+        readOnly: typeof cls.readOnly === 'function' ? cls.readOnly.bind(cls) : null,
+        onTimer: this.timerFired,
+      };
+      this.kinds.set(cls, kind);
     }
-    return predicate;
+    return kind;
   }
 
-  private readonly readOnlyPredicates = new Map<ActorClass, ((payload: unknown) => boolean) | null>();
+  private readonly kinds = new Map<ActorClass, ActivationKind>();
 
   private loaded(activation: Activation, cls: ActorClass, target: MessageTarget, state: Snapshot | undefined): void {
     if (activation.state === 'stopped') return;

@@ -57,7 +57,7 @@ export class Replication implements StateLog {
   opened(activation: Activation, cls: ActorClass, restored: Snapshot | undefined, initArg: unknown): ActivationLog | null {
     const policy = this.policyOf(cls);
     if (policy === null) return null;
-    const log = new ReplicaLog(this, activation, policy, initArg);
+    const log = new ReplicaLog(activation, policy, initArg);
     // The live activation owns the state now: a copy kept here from an earlier owner is stale from here on.
     this.parts.store.discard(activation.key);
     // State carried over (a handoff, a promoted copy) has no copy on our backups yet: send one now.
@@ -72,7 +72,7 @@ export class Replication implements StateLog {
       const mode = cls.replication ?? this.parts.mode;
       policy =
         copies > 0 && typeof cls.prototype?.snapshot === 'function'
-          ? { copies: Math.floor(copies), sync: mode === 'sync', keepTimers: cls.keepTimers === true }
+          ? { replication: this, copies: Math.floor(copies), sync: mode === 'sync', keepTimers: cls.keepTimers === true }
           : null;
       this.policies.set(cls, policy);
     }
@@ -147,6 +147,7 @@ interface Backup {
 
 /** How a type is copied, shared by all its activations. */
 interface Policy {
+  readonly replication: Replication;
   readonly copies: number;
   readonly sync: boolean;
   readonly keepTimers: boolean;
@@ -167,15 +168,18 @@ class ReplicaLog implements ActivationLog {
   private lastState: Uint8Array | null = null;
   /** A snapshot is owed to some backup but the actor was mid-message: take it at the next completion. */
   private owed = false;
-  private ended = false;
 
   constructor(
-    private readonly replication: Replication,
     readonly activation: Activation,
     private readonly policy: Policy,
     private readonly initArg: unknown,
   ) {
     this.held = this.currentBackups(NO_BACKUPS);
+  }
+
+  /** Closed: the activation stopped (closed() runs once it is marked stopped). */
+  private ended(): boolean {
+    return this.activation.state === 'stopped';
   }
 
   get keeping(): boolean {
@@ -208,7 +212,6 @@ class ReplicaLog implements ActivationLog {
   }
 
   closed(reason: DeactivateReason): undefined {
-    this.ended = true;
     const waiting = this.waiters;
     this.waiters = null;
     if (waiting !== null) for (const waiter of waiting) waiter.answer();
@@ -217,8 +220,8 @@ class ReplicaLog implements ActivationLog {
     const drop = reason === 'idle' || reason === 'crash' || reason === 'conflict';
     const { capability, actor, id, epoch, seq } = this.activation;
     for (const backup of this.held) {
-      if (drop) this.replication.parts.send(backup.peer, { t: 'replica-drop', capability, actor, id, epoch, seq });
-      if (backup.inFlight !== 0) this.replication.forgetCopy(backup.peer, backup.inFlight);
+      if (drop) this.policy.replication.parts.send(backup.peer, { t: 'replica-drop', capability, actor, id, epoch, seq });
+      if (backup.inFlight !== 0) this.policy.replication.forgetCopy(backup.peer, backup.inFlight);
       backup.inFlight = 0;
     }
     return undefined;
@@ -227,7 +230,7 @@ class ReplicaLog implements ActivationLog {
   acked(from: string, epoch: number, seq: number, n: number): void {
     const backup = this.held.find((b) => b.peer === from);
     if (backup !== undefined && backup.inFlight === n) backup.inFlight = 0;
-    if (this.ended || epoch !== this.activation.epoch || backup === undefined) return;
+    if (this.ended() || epoch !== this.activation.epoch || backup === undefined) return;
     if (seq > backup.acked) backup.acked = seq;
     this.release();
     // Its last snapshot is in: if changes came since, the next one can go.
@@ -236,12 +239,12 @@ class ReplicaLog implements ActivationLog {
 
   /** The backups may have changed with the view: new ones get the state, departed ones stop counting. */
   viewChanged(): void {
-    if (this.ended) return;
+    if (this.ended()) return;
     const next = this.currentBackups(this.held);
     if (next.length === this.held.length && next.every((b, i) => b === this.held[i])) return;
     for (const old of this.held) {
       if (next.includes(old) || old.inFlight === 0) continue;
-      this.replication.forgetCopy(old.peer, old.inFlight);
+      this.policy.replication.forgetCopy(old.peer, old.inFlight);
       old.inFlight = 0;
     }
     this.held = next;
@@ -252,7 +255,7 @@ class ReplicaLog implements ActivationLog {
   /** The backups of this view, keeping what is known of those that stay. */
   private currentBackups(previous: readonly Backup[]): readonly Backup[] {
     const { shard, capability } = this.activation;
-    const { parts } = this.replication;
+    const { parts } = this.policy.replication;
     const peers = parts.backups(shard, capability, this.policy.copies);
     if (peers.length === 0 || (peers.length === 1 && peers[0] === parts.self)) return NO_BACKUPS;
     const next: Backup[] = [];
@@ -268,7 +271,7 @@ class ReplicaLog implements ActivationLog {
    * the state has not changed but a backup lacks it (a new backup, a handed-over or promoted state).
    */
   snapshotSoon(resend: boolean): void {
-    if (this.ended || this.held.length === 0) return;
+    if (this.ended() || this.held.length === 0) return;
     if (this.activation.busy) {
       this.owed = true;
       return;
@@ -279,7 +282,7 @@ class ReplicaLog implements ActivationLog {
       try {
         this.lastState = encodeValue(this.activation.instance.snapshot?.());
       } catch (error) {
-        this.replication.parts.failed(this.activation, error);
+        this.policy.replication.parts.failed(this.activation, error);
         this.lastState = null;
         this.release(true);
         return;
@@ -297,7 +300,7 @@ class ReplicaLog implements ActivationLog {
         continue;
       }
       if (backup.sent === seq && !resend) continue;
-      const n = this.replication.nextN();
+      const n = this.policy.replication.nextN();
       const frame: ReplicaFrame = {
         t: 'replica',
         capability,
@@ -311,8 +314,8 @@ class ReplicaLog implements ActivationLog {
         n,
         timers: keepTimers ? (this.activation.timers?.list() ?? null) : null,
       };
-      if (this.replication.sendCopy(backup.peer, frame, this)) {
-        if (backup.inFlight !== 0) this.replication.forgetCopy(backup.peer, backup.inFlight);
+      if (this.policy.replication.sendCopy(backup.peer, frame, this)) {
+        if (backup.inFlight !== 0) this.policy.replication.forgetCopy(backup.peer, backup.inFlight);
         backup.inFlight = n;
         backup.sent = seq;
       }
