@@ -1,6 +1,6 @@
 /**
  * rtc-mesh benchmarks: `npm run bench -- [--quick] [--only name,...]`.
- * Scenarios: placement, local, memory, store, raw, remote, replicas, formation, browser (see docs/benchmarks.md).
+ * Scenarios: placement, local, memory, store, raw, remote, replicas, formation, browser, scale (see docs/benchmarks.md).
  * Prints a table (every figure next to its baseline) and PASS/MISS for the targets of issue 7, and writes
  * everything to bench/results/latest.json. Children are killed and servers closed however the run ends.
  */
@@ -21,9 +21,10 @@ import { runPlacement } from './scenarios/placement.js';
 import { runRaw } from './scenarios/raw.js';
 import { runRemote } from './scenarios/remote.js';
 import { runReplicas } from './scenarios/replicas.js';
+import { runScale } from './scenarios/scale.js';
 import { runStore } from './scenarios/store.js';
 
-const ALL = ['placement', 'local', 'memory', 'store', 'raw', 'remote', 'replicas', 'formation', 'browser'] as const;
+const ALL = ['placement', 'local', 'memory', 'store', 'raw', 'remote', 'replicas', 'formation', 'browser', 'scale'] as const;
 type Name = (typeof ALL)[number];
 
 const { values } = parseArgs({
@@ -153,7 +154,8 @@ try {
     await Promise.all(pool.map((p) => p.ready));
     log(`spawned ${poolSize} bench peer processes in ${(performance.now() - t0).toFixed(0)} ms`);
   }
-  if (selected.has('remote') || selected.has('replicas') || selected.has('formation')) {
+  // scale meshes its own peers, and only in full runs.
+  if (selected.has('remote') || selected.has('replicas') || selected.has('formation') || (selected.has('scale') && !quick)) {
     server = await createSignalingServer({ port: 0, host: '127.0.0.1' });
   }
   await scenario('raw', () => runRaw(ctx, pool[0]!, pool[1]!));
@@ -166,6 +168,8 @@ try {
     pool = pool.slice(0, 1);
   }
   await scenario('browser', () => runBrowser(ctx, pool[0]!));
+  // Last: it is the longest, and with everything selected a --quick run may reach the watchdog before it.
+  await scenario('scale', () => runScale(ctx, server?.url ?? null));
 } finally {
   await Promise.all(pool.map((p) => p.stop(values['cpu-prof'] ? 15_000 : 2000)));
   killAllChildren();

@@ -188,7 +188,7 @@ export class ActorRuntime {
     const key = activationKey(target.capability, target.actor, target.id);
     if (this.stopped || this.activations.has(key)) return false;
     this.restored.put(key, snapshot, bytes);
-    return !(this.activate(target) instanceof MeshError);
+    return !(this.activate(target, key) instanceof MeshError);
   }
 
   /**
@@ -254,7 +254,7 @@ export class ActorRuntime {
         done?.(new NotOwnerError(`actor ${target.id} is moving away from peer ${this.peerId}`, { peer: this.peerId }));
         return NOOP_TICKET;
       }
-      const created = this.activate(target);
+      const created = this.activate(target, key);
       if (created instanceof MeshError) {
         if (kind === CAST && created.code === 'ACTOR_FAILED') this.events.castFailed(target, created);
         done?.(created);
@@ -271,10 +271,12 @@ export class ActorRuntime {
     this.mail.post(activation, TIMER, { name, payload }, null, 0);
   };
 
-  private activate(target: MessageTarget): Activation | MeshError {
+  /** `key`: activationKey(target...), computed once by the caller. */
+  private activate(target: MessageTarget, unflattened: string): Activation | MeshError {
     const cls = this.actors.get(target.actor);
     if (cls === undefined) return new UnknownActorError(target.actor, this.peerId);
-    const key = activationKey(target.capability, target.actor, target.id);
+    // Flat from here on: it is hashed by several tables below and kept for the activation's life.
+    const key = flat(unflattened);
     const handed = this.restored.take(key) ?? this.stateLog?.fallback(key);
     const loading = this.stateLog?.load?.(target, cls) ?? null;
     if (loading === null) {
@@ -302,7 +304,7 @@ export class ActorRuntime {
 
   private create(target: MessageTarget, cls: ActorClass, key: string, instance: Actor, handed: Snapshot | undefined): Activation {
     const kind = this.kindOf(cls);
-    const activation = new Activation(kind, flat(key), this.now(), target, instance, ++this.nextActivation);
+    const activation = new Activation(kind, key, this.now(), target, instance, ++this.nextActivation);
     this.activations.set(activation.key, activation);
     const initArg = handed ? handed.initArg : target.initArg;
     if (initArg !== undefined) this.initArgs.set(activation.key, initArg);
