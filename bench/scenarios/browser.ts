@@ -243,6 +243,12 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
           pass: shim ? false : tabToNode.rate >= 20_000,
           ...(shim ? { note: 'FrameLink calls queueMicrotask unbound: Illegal invocation in browsers' } : {}),
         },
+        {
+          name: 'tab -> Node >= 200k calls/s at 256 in flight (issue 15)',
+          measured: rate(tabToNode.rate),
+          goal: '>= 200.0k/s',
+          pass: shim ? false : tabToNode.rate >= 200_000,
+        },
       ],
       data: {
         crossOriginIsolated: await page.evaluate(() => crossOriginIsolated).catch(() => null),

@@ -143,6 +143,20 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
         pass: seq.p50 <= ctx.raw.rttP50Us + 100,
       });
     }
+    targets.push({
+      name: 'remote 2 peers @256 >= 6x raw req/resp @256 (issue 15)',
+      measured: `${rate(c256.rate)} (${raw256.base ? (c256.rate / raw256.base).toFixed(2) : '?'}x raw)`,
+      goal: raw256.base === null ? '>= 6x raw (raw not run)' : `>= ${rate(6 * raw256.base)} (6x raw ${rate(raw256.base)})`,
+      pass: raw256.base === null ? null : c256.rate >= 6 * raw256.base,
+    });
+    if (ctx.raw) {
+      targets.push({
+        name: 'remote sequential p50 <= raw RTT p50 + 30 us (issue 15)',
+        measured: us(seq.p50),
+        goal: `<= ${us(ctx.raw.rttP50Us + 30)}`,
+        pass: seq.p50 <= ctx.raw.rttP50Us + 30,
+      });
+    }
     data['two'] = { formedMs, hotIds: hot, at, sequential: seq, activations: act, activeOnB: statsB.activations.active };
   }
 
