@@ -252,6 +252,12 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     ],
     targets: [
       { name: 'memory per idle actor <= 1 KB', measured: bytes(out.bytesPerActor), goal: '<= 1.00 KB', pass: out.bytesPerActor <= 1024 },
+      {
+        name: 'memory per idle actor <= 500 B (issue 15)',
+        measured: bytes(out.bytesPerActor),
+        goal: '<= 500 B',
+        pass: out.bytesPerActor <= 500,
+      },
     ],
     data: { ...out },
   };
