@@ -19,25 +19,11 @@ let raw: { peer: SimplePeerInstance; endpoint: RawEndpoint; connected: Promise<v
 let mesh: MeshInstance | null = null;
 const idSets = new Map<string, string[]>();
 
-/**
- * Frames and data-channel messages per link, read from the mesh's private link table: a diagnostic for the
- * profile tool (frames per send shows whether batching works), not an API. Null if the internals moved.
- */
-function linkCounters(
-  m: MeshInstance,
-): Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> | null {
-  const links = (m as unknown as { links?: unknown }).links;
-  if (!(links instanceof Map)) return null;
+/** Frames and data-channel messages per link (stats().peers): frames per send shows whether batching works. */
+function linkCounters(m: MeshInstance): Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> {
   const out: Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }> = {};
-  for (const [peer, state] of links as Map<string, { link?: { counters?: Record<string, number> } }>) {
-    const c = state.link?.counters;
-    if (!c) return null;
-    out[peer] = {
-      framesOut: c['framesOut'] ?? 0,
-      messagesOut: c['messagesOut'] ?? 0,
-      framesIn: c['framesIn'] ?? 0,
-      messagesIn: c['messagesIn'] ?? 0,
-    };
+  for (const [peer, t] of Object.entries(m.stats().peers)) {
+    out[peer] = { framesOut: t.framesOut, messagesOut: t.messagesOut, framesIn: t.framesIn, messagesIn: t.messagesIn };
   }
   return out;
 }

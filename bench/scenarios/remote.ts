@@ -65,9 +65,14 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
     const hot = await a.call<IdsInfo>('mesh-ids', { name: 'hot', capability: 'game', prefix: 'player_', count: 1000, owners: [remoteId] });
     await a.call('mesh-load', { ids: 'hot', inflight: 256, durationMs: warmMs });
     const at: Record<string, DriveResult> = {};
+    const batching: Record<string, { out: number; in: number }> = {};
     for (const inflight of [16, 256]) {
+      const before = await linksOf(a);
       at[inflight] = await a.call<DriveResult>('mesh-load', { ids: 'hot', inflight, durationMs }, 60_000);
-      ctx.log(`remote2: calls @${inflight} ${rate(at[inflight]!.rate)}`);
+      batching[inflight] = framesPerMessage(before, await linksOf(a));
+      ctx.log(
+        `remote2: calls @${inflight} ${rate(at[inflight]!.rate)}, frames per message out ${batching[inflight]!.out.toFixed(1)} in ${batching[inflight]!.in.toFixed(1)}`,
+      );
     }
     const seq = await a.call<LatencySummary>('mesh-seq', { id: hot.first, count: seqCount }, 60_000);
     ctx.log(`remote2: sequential p50 ${us(seq.p50)} p99 ${us(seq.p99)}`);
@@ -157,7 +162,19 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
         pass: seq.p50 <= ctx.raw.rttP50Us + 30,
       });
     }
-    data['two'] = { formedMs, hotIds: hot, at, sequential: seq, activations: act, activeOnB: statsB.activations.active };
+    for (const inflight of ['16', '256']) {
+      const fpm = batching[inflight]!;
+      rows.push(
+        row({
+          section: S,
+          name: `  frames per data-channel message @${inflight} (calls out / replies in)`,
+          value: `${fpm.out.toFixed(1)} / ${fpm.in.toFixed(1)}`,
+          raw: fpm.out,
+          unit: 'frames/msg',
+        }),
+      );
+    }
+    data['two'] = { formedMs, hotIds: hot, at, batching, sequential: seq, activations: act, activeOnB: statsB.activations.active };
   }
 
   // ------------------------------------------------------------------------------------- 4 peers
@@ -254,4 +271,26 @@ export async function runRemote(ctx: BenchContext, pool: readonly BenchChild[], 
     data['four'] = { formedMs, one, sequential: seq, all, allRate, activations: acts, activationRate: actRate, errors };
   }
   return { rows, targets, data };
+}
+
+type LinkCounters = Record<string, { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number }>;
+
+async function linksOf(peer: BenchChild): Promise<LinkCounters> {
+  return (await peer.call<{ links: LinkCounters }>('mesh-stats')).links;
+}
+
+/** Frames per data-channel message between two readings of a peer's links: the batching achieved. */
+function framesPerMessage(before: LinkCounters, after: LinkCounters): { out: number; in: number } {
+  let framesOut = 0;
+  let messagesOut = 0;
+  let framesIn = 0;
+  let messagesIn = 0;
+  for (const [peer, c] of Object.entries(after)) {
+    const b = before[peer] ?? { framesOut: 0, messagesOut: 0, framesIn: 0, messagesIn: 0 };
+    framesOut += c.framesOut - b.framesOut;
+    messagesOut += c.messagesOut - b.messagesOut;
+    framesIn += c.framesIn - b.framesIn;
+    messagesIn += c.messagesIn - b.messagesIn;
+  }
+  return { out: messagesOut > 0 ? framesOut / messagesOut : 0, in: messagesIn > 0 ? framesIn / messagesIn : 0 };
 }

@@ -450,6 +450,8 @@ function trafficOf(state: PeerLink): PeerTraffic {
     framesOut: c.framesOut,
     bytesIn: c.bytesIn,
     bytesOut: c.bytesOut,
+    messagesIn: c.messagesIn,
+    messagesOut: c.messagesOut,
     dropped: c.dropped,
     rejected: state.rejected,
     inFlight: state.link.framesInFlight,

@@ -38,6 +38,9 @@ export interface PeerTraffic {
   framesOut: number;
   bytesIn: number;
   bytesOut: number;
+  /** Data-channel messages: frames travel batched, so framesOut / messagesOut is the batching achieved. */
+  messagesIn: number;
+  messagesOut: number;
   /** Frames that could not be read (malformed, oversized). */
   dropped: number;
   /** Frames the peer had no right to send (a reply for a call not sent to it, state for a shard it never owned, calls past our window...). */
