@@ -128,6 +128,23 @@ describe('agreement and routing', () => {
     expect(total.reduce((n, c) => n + c.local, 0)).toBe(40);
   });
 
+  it('stats().peers counts frames and data-channel messages: calls made in one turn share messages', async () => {
+    const meshes = await cluster(['peer-a', 'peer-b']);
+    const [a, b] = [meshes[0]!, meshes[1]!];
+    expect(a.peerId).toBe('peer-a');
+    const remoteIds = Array.from({ length: 400 }, (_, i) => `batch_${i}`).filter((id) => ownerIn(id, ['peer-a', 'peer-b']) === 'peer-b');
+    const before = a.stats().peers['peer-b']!;
+    await Promise.all(remoteIds.map((id) => a.call(probe(id, { op: 'count' }))));
+    const after = a.stats().peers['peer-b']!;
+    const calls = after.framesOut - before.framesOut;
+    const messages = after.messagesOut - before.messagesOut;
+    expect(calls).toBeGreaterThanOrEqual(remoteIds.length);
+    expect(messages).toBeGreaterThan(0);
+    expect(messages).toBeLessThan(calls / 10);
+    expect(after.messagesIn - before.messagesIn).toBeGreaterThan(0);
+    expect(b.stats().peers['peer-a']!.messagesIn).toBeGreaterThanOrEqual(messages);
+  });
+
   it('remote errors keep their code, class and message; remote results keep their value', async () => {
     const [a] = await cluster(['peer-a', 'peer-b']);
     const remoteId = findId('err_', (id) => ownerIn(id, ['peer-a', 'peer-b']) === 'peer-b');
