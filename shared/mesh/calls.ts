@@ -42,10 +42,14 @@ export class Calls {
   /** Remote calls waiting for their answer, by correlation id. */
   private readonly pending = new Map<number, CallOp>();
   /** Calls that did not complete synchronously, under one timer for their deadlines; stop() answers every one. */
-  private readonly inflight = new Deadlines<CallOp>((op) => op.timeout());
+  private readonly inflight: Deadlines<CallOp>;
   private nextCorr = 1;
 
-  constructor(readonly parts: CallsParts) {}
+  constructor(readonly parts: CallsParts) {
+    // The latency clock (performance.now where there is one): monotonic, so a wall-clock step neither
+    // stretches a call's timeout nor cuts it short.
+    this.inflight = new Deadlines<CallOp>((op) => op.timeout(), parts.counters.now);
+  }
 
   call(target: MessageTarget, payload: unknown, timeoutMs: number, signal: AbortSignal | undefined): Promise<CallResult> {
     let copied: MessageTarget;
@@ -123,7 +127,7 @@ export class Calls {
     const corr = this.nextCorr++;
     op.corr = corr;
     this.pending.set(corr, op);
-    const remaining = Math.max(1, Math.ceil(op.deadline - Date.now()));
+    const remaining = Math.max(1, Math.ceil(op.deadline - parts.counters.now()));
     const { target } = op;
     const frame: CallFrame = {
       t: 'call',
@@ -168,6 +172,7 @@ class CallOp {
   peer = '';
   corr = 0;
   ticket: Ticket | null = null;
+  /** When it times out, on the latency clock (counters.now: monotonic where the host has one). */
   readonly deadline: number;
   readonly started: number;
   /** In the deadline sweep (it did not complete synchronously). */
@@ -186,8 +191,8 @@ class CallOp {
     private readonly resolve: (result: CallResult) => void,
     private readonly reject: (error: MeshError) => void,
   ) {
-    this.deadline = Date.now() + timeoutMs;
     this.started = calls.parts.counters.now();
+    this.deadline = this.started + timeoutMs;
   }
 
   readonly localDone = (error: MeshError | null, result?: unknown, activation?: string): void => {
@@ -226,7 +231,7 @@ class CallOp {
 
   private retry(): void {
     if (this.done) return;
-    if (Date.now() >= this.deadline) return this.timeout();
+    if (this.calls.parts.counters.now() >= this.deadline) return this.timeout();
     this.attempt();
   }
 
@@ -238,7 +243,7 @@ class CallOp {
     if (this.done) return;
     this.lastNotOwner = error;
     this.calls.forget(this);
-    const remaining = this.deadline - Date.now();
+    const remaining = this.deadline - this.calls.parts.counters.now();
     if (remaining <= 0) return this.fail(error);
     if (this.calls.parts.ownerOf(this.target) !== this.peer) return this.retry();
     const backoff = Math.min(remaining, Math.min(200, 5 * 2 ** Math.min(this.attempts, 6)));

@@ -210,6 +210,35 @@ describe('call errors', () => {
     await expectRejects(mesh.call(probeRequest('stuck', { op: 'never' })), 'TIMEOUT');
   });
 
+  it('a call times out after its timeout whatever the wall clock does meanwhile (a step back or forward)', async () => {
+    const mesh = await start();
+    const realNow = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, 'now');
+    try {
+      // Stepped back a minute after the call started: it must not wait that minute longer.
+      const back = mesh.call(probeRequest('back', { op: 'never' }, { timeoutMs: 50 }));
+      clock.mockImplementation(() => realNow() - 60_000);
+      await expectRejects(back, 'TIMEOUT');
+      // Stepped forward a minute: a call with time left must not time out early.
+      clock.mockImplementation(realNow);
+      const short = mesh.call(probeRequest('short', { op: 'never' }, { timeoutMs: 50 }));
+      let longOutcome = 'pending';
+      const long = mesh.call(probeRequest('long', { op: 'never' }, { timeoutMs: 10_000 })).then(
+        () => (longOutcome = 'resolved'),
+        (error: MeshError) => (longOutcome = error.code),
+      );
+      clock.mockImplementation(() => realNow() + 60_000);
+      await expectRejects(short, 'TIMEOUT');
+      expect(longOutcome).toBe('pending');
+      clock.mockImplementation(realNow);
+      await mesh.stop();
+      await long;
+      expect(longOutcome).toBe('STOPPED');
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('a message that timed out while queued is never run', async () => {
     const mesh = await start();
     const gate = new Gate<unknown>();
