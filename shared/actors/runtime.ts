@@ -17,6 +17,7 @@ import {
   type Snapshot,
   type Ticket,
 } from './activation.js';
+import { ActivationTable } from './activation-table.js';
 import { HandedOver, type HandedOverLimits } from './handed-over.js';
 import { IdleSweep } from './idle-sweep.js';
 import { Mailboxes, type RuntimeEvents } from './mailbox.js';
@@ -68,7 +69,7 @@ export class ActorRuntime {
   readonly peerId: string;
   readonly now: () => number;
   private readonly actors: ReadonlyMap<string, ActorClass>;
-  private readonly activations = new Map<string, Activation>();
+  private readonly activations = new ActivationTable();
   private readonly events: RuntimeEvents;
   private readonly idleTimeoutMs: number;
   private nextActivation = 0;
@@ -91,9 +92,7 @@ export class ActorRuntime {
       now: this.now,
       events: this.events,
       forget: (activation) => {
-        if (this.activations.get(activation.key) !== activation) return;
-        this.activations.delete(activation.key);
-        this.initArgs.delete(activation.key);
+        if (this.activations.delete(activation)) this.initArgs.delete(activation.key);
       },
       redeliver: (activation, waiting) => {
         const target: MessageTarget = { ...activation, initArg: this.initArgs.get(activation.key) };
@@ -115,12 +114,12 @@ export class ActorRuntime {
   }
 
   get(key: string): ActivationInfo | undefined {
-    return this.activations.get(key);
+    return this.activations.getKey(key);
   }
 
   /** The peers the copies of `key`'s activation go to. */
   backupsOf(key: string): readonly string[] {
-    return this.activations.get(key)?.log?.backups ?? [];
+    return this.activations.getKey(key)?.log?.backups ?? [];
   }
 
   /** The view changed: every activation's log re-reads where its copies go. */
@@ -186,7 +185,7 @@ export class ActorRuntime {
    */
   revive(target: MessageTarget, snapshot: Snapshot, bytes: number): boolean {
     const key = activationKey(target.capability, target.actor, target.id);
-    if (this.stopped || this.activations.has(key)) return false;
+    if (this.stopped || this.activations.get(target.capability, target.actor, target.id) !== undefined) return false;
     this.restored.put(key, snapshot, bytes);
     return !(this.activate(target, key) instanceof MeshError);
   }
@@ -197,7 +196,7 @@ export class ActorRuntime {
    * message activates the actor from `snapshot`. True when it did.
    */
   supersede(key: string, snapshot: Snapshot, bytes: number): boolean {
-    const activation = this.activations.get(key);
+    const activation = this.activations.getKey(key);
     const version = snapshot.version;
     if (activation === undefined || version === undefined || !newer(version, { epoch: activation.epoch, seq: activation.seq }))
       return false;
@@ -226,7 +225,7 @@ export class ActorRuntime {
    * version: the next message loads the stored state). Queued messages are answered NOT_OWNER and retried.
    */
   evict(key: string, reason: DeactivateReason): void {
-    const activation = this.activations.get(key);
+    const activation = this.activations.getKey(key);
     if (activation !== undefined) this.mail.stop(activation, reason);
   }
 
@@ -246,15 +245,14 @@ export class ActorRuntime {
       done?.(new StoppedError());
       return NOOP_TICKET;
     }
-    const key = activationKey(target.capability, target.actor, target.id);
-    let activation = this.activations.get(key);
+    let activation = this.activations.get(target.capability, target.actor, target.id);
     if (activation === undefined || activation.state !== 'active') {
       if (activation !== undefined) {
         // Being stopped by a rebalance: the actor now lives elsewhere.
         done?.(new NotOwnerError(`actor ${target.id} is moving away from peer ${this.peerId}`, { peer: this.peerId }));
         return NOOP_TICKET;
       }
-      const created = this.activate(target, key);
+      const created = this.activate(target, activationKey(target.capability, target.actor, target.id));
       if (created instanceof MeshError) {
         if (kind === CAST && created.code === 'ACTOR_FAILED') this.events.castFailed(target, created);
         done?.(created);
@@ -267,7 +265,12 @@ export class ActorRuntime {
 
   /** A timer of `activation` fired: a message of its mailbox, for that activation only. */
   private readonly timerFired = (activation: Activation, name: string, payload: unknown): void => {
-    if (this.stopped || activation.state !== 'active' || this.activations.get(activation.key) !== activation) return;
+    if (
+      this.stopped ||
+      activation.state !== 'active' ||
+      this.activations.get(activation.capability, activation.actor, activation.id) !== activation
+    )
+      return;
     this.mail.post(activation, TIMER, { name, payload }, null, 0);
   };
 
@@ -305,7 +308,7 @@ export class ActorRuntime {
   private create(target: MessageTarget, cls: ActorClass, key: string, instance: Actor, handed: Snapshot | undefined): Activation {
     const kind = this.kindOf(cls);
     const activation = new Activation(kind, key, this.now(), target, instance, ++this.nextActivation);
-    this.activations.set(activation.key, activation);
+    this.activations.set(activation);
     const initArg = handed ? handed.initArg : target.initArg;
     if (initArg !== undefined) this.initArgs.set(activation.key, initArg);
     if (kind.idleTimeoutMs > 0) this.idleSweep.ensure(kind.idleTimeoutMs);
@@ -356,10 +359,7 @@ export class ActorRuntime {
   private abandon(activation: Activation, error: MeshError): void {
     if (activation.state === 'stopped') return;
     activation.state = 'stopped';
-    if (this.activations.get(activation.key) === activation) {
-      this.activations.delete(activation.key);
-      this.initArgs.delete(activation.key);
-    }
+    if (this.activations.delete(activation)) this.initArgs.delete(activation.key);
     const waiting = activation.queue ?? [];
     activation.queue = null;
     for (const queued of waiting) {
