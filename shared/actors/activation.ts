@@ -134,7 +134,6 @@ export interface ActivationKind {
  * a handler that completes synchronously completes its caller synchronously (no promise, no timer).
  */
 export class Activation implements ActivationInfo, ActorContext {
-  readonly key: string;
   readonly actor: string;
   readonly capability: string;
   readonly id: string;
@@ -161,10 +160,8 @@ export class Activation implements ActivationInfo, ActorContext {
   /** False while a durable actor's state is loading: messages wait in the mailbox. */
   opened = true;
 
-  /** `key` is activationKey(target...), flattened (see flat). */
-  constructor(kind: ActivationKind, key: string, now: number, target: MessageTarget, instance: Actor, serial: number) {
+  constructor(kind: ActivationKind, now: number, target: MessageTarget, instance: Actor, serial: number) {
     this.kind = kind;
-    this.key = key;
     this.actor = target.actor;
     this.capability = target.capability;
     this.id = target.id;
@@ -172,6 +169,15 @@ export class Activation implements ActivationInfo, ActorContext {
     this.activation = flat(`${kind.peerId}#${serial}`);
     this.instance = instance;
     this.lastActive = now;
+  }
+
+  /**
+   * activationKey(capability, actor, id), built when asked: the runtime finds activations without it
+   * (ActivationTable), and not keeping it saves ~56 B per idle actor. Only rarer paths (state logs,
+   * handoff) read it.
+   */
+  get key(): string {
+    return activationKey(this.capability, this.actor, this.id);
   }
 
   get peerId(): string {

@@ -307,10 +307,10 @@ export class ActorRuntime {
 
   private create(target: MessageTarget, cls: ActorClass, key: string, instance: Actor, handed: Snapshot | undefined): Activation {
     const kind = this.kindOf(cls);
-    const activation = new Activation(kind, key, this.now(), target, instance, ++this.nextActivation);
+    const activation = new Activation(kind, this.now(), target, instance, ++this.nextActivation);
     this.activations.set(activation);
     const initArg = handed ? handed.initArg : target.initArg;
-    if (initArg !== undefined) this.initArgs.set(activation.key, initArg);
+    if (initArg !== undefined) this.initArgs.set(key, initArg);
     if (kind.idleTimeoutMs > 0) this.idleSweep.ensure(kind.idleTimeoutMs);
     return activation;
   }

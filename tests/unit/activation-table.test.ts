@@ -5,14 +5,7 @@ import { ActivationTable } from '../../shared/actors/activation-table.js';
 const kind: ActivationKind = { peerId: 'p', idleTimeoutMs: 0, readOnly: null, onTimer: () => undefined };
 let serial = 0;
 const make = (capability: string, actor: string, id: string): Activation =>
-  new Activation(
-    kind,
-    activationKey(capability, actor, id),
-    0,
-    { capability, actor, id, shard: 0, initArg: undefined },
-    { handleCall: () => null },
-    ++serial,
-  );
+  new Activation(kind, 0, { capability, actor, id, shard: 0, initArg: undefined }, { handleCall: () => null }, ++serial);
 
 describe('ActivationTable', () => {
   it('finds an activation by capability, type and id, and by its key', () => {
