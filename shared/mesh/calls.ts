@@ -118,7 +118,8 @@ export class Calls {
     op.peer = owner;
     if (owner === parts.config.peerId) {
       parts.counters.callsLocal++;
-      op.ticket = parts.host.call(op.target, op.payload, op.localDone);
+      // A closure only for local calls: a remote one (the common case under load) allocates none.
+      op.ticket = parts.host.call(op.target, op.payload, (error, result, activation) => op.localDone(error, result, activation));
       return;
     }
     const state = parts.links.get(owner);
@@ -195,7 +196,7 @@ class CallOp {
     this.deadline = this.started + timeoutMs;
   }
 
-  readonly localDone = (error: MeshError | null, result?: unknown, activation?: string): void => {
+  localDone(error: MeshError | null, result?: unknown, activation?: string): void {
     this.ticket = null;
     if (error) return error.code === 'NOT_OWNER' ? this.notOwner(error) : this.fail(error);
     let copy: unknown;
@@ -206,7 +207,7 @@ class CallOp {
       return this.fail(unsendableResult(asMeshError(copyError)));
     }
     this.succeed({ peer: this.peer, activation: activation ?? '', result: copy });
-  };
+  }
 
   attempt(): void {
     this.attempts++;
