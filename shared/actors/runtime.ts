@@ -17,6 +17,7 @@ import {
   type Snapshot,
   type Ticket,
 } from './activation.js';
+import { encodeValue } from '../wire/codec.js';
 import { ActivationTable } from './activation-table.js';
 import { HandedOver, type HandedOverLimits } from './handed-over.js';
 import { IdleSweep } from './idle-sweep.js';
@@ -46,6 +47,8 @@ export interface StateLog {
    * for before its first message. Null for other types: nothing to wait for.
    */
   load?(target: MessageTarget, cls: ActorClass): Promise<Snapshot | null> | null;
+  /** The activation of `key` never opened (its load failed, or the runtime stopped meanwhile). */
+  abandoned?(key: string): void;
 }
 
 export interface RuntimeOptions {
@@ -164,9 +167,11 @@ export class ActorRuntime {
               snapshot = null; // a failing snapshot falls back to the seed's behaviour: the actor restarts empty
             }
           }
-          // A durable actor's last save goes first: the next owner then loads what it is handed.
+          // A durable actor's last save goes first: the next owner then loads what it is handed. A last
+          // save the store refused (a newer writer won: STORE_CONFLICT) hands nothing: the next owner loads
+          // the winner's state instead of overwriting it.
           if (flushed === undefined) released(a, snapshot);
-          else void flushed.then(() => released(a, snapshot));
+          else void flushed.then(() => released(a, a.stopReason === 'conflict' ? null : snapshot));
         };
       }
       this.mail.stop(activation, 'rebalance');
@@ -296,11 +301,15 @@ export class ActorRuntime {
     activation.busy = true;
     loading.then(
       (stored) => this.loaded(activation, cls, target, newest(handed, stored ?? undefined)),
-      (error: unknown) =>
+      (error: unknown) => {
+        // State handed over or promoted here may be newer than the store: keep it for the next activation
+        // rather than let a store outage drop it (the next call loads again and picks the newer).
+        if (handed !== undefined && !this.stopped) this.restored.put(key, handed, encodedSize(handed));
         this.abandon(
           activation,
           error instanceof MeshError ? error : new StoreUnavailableError(`loading ${target.actor}(${target.id}): ${describeThrown(error)}`),
-        ),
+        );
+      },
     );
     return activation;
   }
@@ -360,6 +369,11 @@ export class ActorRuntime {
     if (activation.state === 'stopped') return;
     activation.state = 'stopped';
     if (this.activations.delete(activation)) this.initArgs.delete(activation.key);
+    this.stateLog?.abandoned?.(activation.key);
+    // A rebalance counting on it (release) hears it stopped, with nothing to hand over.
+    const onStopped = activation.onStopped;
+    activation.onStopped = null;
+    onStopped?.(activation, true, undefined);
     const waiting = activation.queue ?? [];
     activation.queue = null;
     for (const queued of waiting) {
@@ -396,3 +410,12 @@ const LOADING: Actor = {
     throw new Error('activation not loaded');
   },
 };
+
+/** About what a snapshot takes in memory, for the bound on handed-over state. */
+function encodedSize(snapshot: Snapshot): number {
+  try {
+    return encodeValue(snapshot.state).length;
+  } catch {
+    return 0;
+  }
+}

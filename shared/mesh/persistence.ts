@@ -88,8 +88,22 @@ export class Persistence {
     return log;
   }
 
-  /** Resolves once every save in flight or owed has settled (bounded by the store timeout each): stop() waits. */
+  /**
+   * Resolves once every save in flight or owed has settled (bounded by the store timeout each): stop() waits.
+   * An activation still running a message (stopAll let it finish) saves when it stops; we wait for that too,
+   * at most twice the store timeout, and report the changes of any that did not stop by then as unsaved.
+   */
   async flushAll(): Promise<void> {
+    const open = [...this.logs.values()];
+    if (open.length > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2 * this.parts.timeoutMs);
+      });
+      await Promise.race([Promise.all(open.map((log) => log.whenClosed())), bound]);
+      clearTimeout(timer);
+      for (const log of open) log.stoppedUnsaved();
+    }
     await Promise.all([...this.flushing.values(), ...[...this.logs.values()].map((log) => log.settled())]);
   }
 
@@ -118,6 +132,11 @@ export class Persistence {
     this.flushing.set(key, tracked);
   }
 
+  /** A loading activation never opened: what it read goes (it would otherwise stay, one entry per actor). */
+  abandoned(key: string): void {
+    this.read.delete(key);
+  }
+
   forget(log: StoreLog): void {
     if (this.logs.get(log.activation.key) === log) this.logs.delete(log.activation.key);
   }
@@ -133,6 +152,10 @@ class StoreLog implements ActivationLog {
   private owed = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private ended = false;
+  /** A save met a newer stored version: this activation is being stopped, and nothing it does is kept. */
+  private conflict: MeshError | null = null;
+  /** Who waits for it to close (created only when stop() asks). */
+  private closeWaiters: (() => void)[] | null = null;
   private readonly storeKey: StoreKey;
 
   constructor(
@@ -153,6 +176,8 @@ class StoreLog implements ActivationLog {
   }
 
   changed(answer: Answer): void {
+    // A message that finished after its activation lost a conflict: its change will never be stored.
+    if (this.conflict !== null) return answer(this.conflict);
     this.unsaved++;
     const { parts } = this.persistence;
     if (this.writeThrough || this.unsaved > parts.maxUnsaved) this.waiters.push({ seq: this.activation.seq, answer });
@@ -163,9 +188,14 @@ class StoreLog implements ActivationLog {
   }
 
   read(answer: Answer): void {
-    // Nothing to save, but an answer must not show state the store does not hold yet.
-    if (this.waiters.length === 0) answer();
-    else this.waiters.push({ seq: this.activation.seq, answer });
+    if (this.conflict !== null) return answer(this.conflict);
+    // An answer must not show state the store does not hold yet: in write-through, a change not saved (its
+    // save failed, or is running, or handed-over state is owed to the store) holds the read back until it is.
+    const unsaved = this.writeThrough && (this.unsaved > 0 || this.owed || this.saving !== null);
+    if (this.waiters.length === 0 && !unsaved) return answer();
+    this.waiters.push({ seq: this.activation.seq, answer });
+    // Reads queued behind a change must not keep it from being saved until the mailbox empties.
+    if (this.saving === null && (this.unsaved > 0 || this.owed)) this.saveSoon();
   }
 
   idle(): void {
@@ -173,11 +203,52 @@ class StoreLog implements ActivationLog {
   }
 
   closed(reason: DeactivateReason): Promise<void> | undefined {
+    const done = this.close(reason);
+    const waiting = this.closeWaiters;
+    this.closeWaiters = null;
+    if (waiting !== null) {
+      const wake = (): void => {
+        for (const resolve of waiting) resolve();
+      };
+      if (done === undefined) wake();
+      else void done.then(wake, wake);
+    }
+    return done;
+  }
+
+  /** Resolves once it closed and its last save settled (stop() waits for an activation mid-message). */
+  whenClosed(): Promise<void> {
+    if (this.ended) return this.settled();
+    return new Promise((resolve) => {
+      this.closeWaiters ??= [];
+      this.closeWaiters.push(resolve);
+    });
+  }
+
+  /** stop() gave up waiting for it: changes already answered (write-behind) are reported, not silently lost. */
+  stoppedUnsaved(): void {
+    if (this.ended || (this.unsaved === 0 && !this.owed)) return;
+    this.persistence.parts.failed(
+      this.activation,
+      new StoreUnavailableError(
+        `${this.activation.actor}(${this.activation.id}) was still running when the mesh stopped: its last changes were not saved`,
+      ),
+    );
+  }
+
+  private close(reason: DeactivateReason): Promise<void> | undefined {
     this.ended = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.persistence.forget(this);
-    if (reason === 'conflict') return undefined; // the store holds someone else's newer state: nothing to add
+    if (reason === 'conflict') {
+      // The store holds someone else's newer state: nothing to add. A message that finished after the
+      // conflict (its caller waits) hears of it too.
+      this.answerAll(
+        this.conflict ?? new StoreConflictError(`${this.activation.actor}(${this.activation.id}) lost to a newer stored version`),
+      );
+      return undefined;
+    }
     if (reason === 'crash') {
       // The state of a handler that threw may be half-changed: never save it. Changes not yet saved are lost
       // with it; their callers hear so instead of a success.
@@ -185,7 +256,11 @@ class StoreLog implements ActivationLog {
       const fail = (): void =>
         this.answerAll(new ActorFailedError(`${this.activation.actor}(${this.activation.id}) crashed before its state was saved`));
       if (saving === null) fail();
-      else void saving.then(fail);
+      else {
+        void saving.then(fail);
+        // The next activation loads after this save settles, so it reads the version the save may write.
+        this.persistence.flushed(this.activation.key, saving);
+      }
       return undefined;
     }
     if (this.unsaved === 0 && !this.owed) {
@@ -253,6 +328,9 @@ class StoreLog implements ActivationLog {
           const failure = error instanceof MeshError ? error : new StoreUnavailableError(`${what}: ${describeThrown(error)}`);
           if (failure instanceof StoreConflictError) {
             parts.counters.storeConflicts++;
+            this.conflict = failure;
+            // A refused last save: the handoff waiting for it hands nothing (see ActorRuntime.release).
+            if (final) this.activation.stopReason = 'conflict';
             // Changes answered already (write-behind, a final save) lost to a newer writer: said, not silent.
             if (!this.writeThrough || final) parts.failed(this.activation, failure);
             this.answerAll(failure);

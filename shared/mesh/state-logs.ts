@@ -30,6 +30,10 @@ export class StateLogs implements StateLog {
   load(target: MessageTarget, cls: ActorClass): Promise<Snapshot | null> | null {
     return this.persistence?.load(target, cls) ?? null;
   }
+
+  abandoned(key: string): void {
+    this.persistence?.abandoned(key);
+  }
 }
 
 class BothLogs implements ActivationLog {
