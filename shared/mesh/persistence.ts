@@ -148,6 +148,12 @@ class StoreLog implements ActivationLog {
   private saving: Promise<void> | null = null;
   /** Changes not yet in a save that was started. */
   private unsaved = 0;
+  /**
+   * The seq of the last state the store confirmed. Changes bump seq one by one, so seq - storedSeq is how
+   * many acknowledged changes a crash would lose: write-behind holds callers back past maxUnsaved of them,
+   * also while saves are slow or failing (counting only unstarted saves let them pile up without bound).
+   */
+  private storedSeq = 0;
   /** A save is owed but the actor was mid-message: take it at the next completion. */
   private owed = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -180,11 +186,13 @@ class StoreLog implements ActivationLog {
     if (this.conflict !== null) return answer(this.conflict);
     this.unsaved++;
     const { parts } = this.persistence;
-    if (this.writeThrough || this.unsaved > parts.maxUnsaved) this.waiters.push({ seq: this.activation.seq, answer });
+    const overLimit = !this.writeThrough && this.activation.seq - this.storedSeq > parts.maxUnsaved;
+    if (this.writeThrough || overLimit) this.waiters.push({ seq: this.activation.seq, answer });
     else answer();
     if (this.writeThrough) {
       if (this.owed || this.unsaved >= MAX_CHANGES_PER_SAVE) this.saveSoon();
-    } else this.scheduleBehind();
+    } else if (overLimit && this.saving === null) this.saveSoon();
+    else this.scheduleBehind();
   }
 
   read(answer: Answer): void {
@@ -319,6 +327,7 @@ class StoreLog implements ActivationLog {
         (version) => {
           this.saving = null;
           this.version = version;
+          if (seq > this.storedSeq) this.storedSeq = seq;
           parts.counters.storeSaves++;
           this.answerUpTo(seq);
           if (this.owed || this.unsaved > 0) this.saveSoon();

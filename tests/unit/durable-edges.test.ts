@@ -139,6 +139,25 @@ describe('durable actors at the edges', () => {
     expect(failed.map((f) => f.error.code)).toEqual(['STORE_UNAVAILABLE']);
   });
 
+  it('write-behind: maxUnsavedChanges bounds the acknowledged changes while the store is down', async () => {
+    const store = new FlakyStore();
+    const mesh = await start(store, { writeBehindMs: 20, maxUnsavedChanges: 3, callTimeoutMs: 20_000 });
+    await mesh.call(score('n', undefined, 'BehindScore'));
+    await until(() => store.calls.save === 1, 'the first save');
+    store.mode = 'down';
+    let acked = 0;
+    let failed = 0;
+    for (let i = 0; i < 10; i++) {
+      await mesh.call(score('n', undefined, 'BehindScore')).then(
+        () => acked++,
+        () => failed++,
+      );
+    }
+    // Three changes may ride on the store coming back; the callers of the rest hear it is down.
+    expect(acked).toBe(3);
+    expect(failed).toBe(7);
+  });
+
   it('handed-over state survives a store outage at its first load', async () => {
     const net = new MemoryNetwork();
     const store = new FlakyStore();
