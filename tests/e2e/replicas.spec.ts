@@ -136,7 +136,9 @@ test('a tab crashes: every score it held goes on from its copy on the backup, in
   // The table still fits its panel with the backup column and those tags in it.
   const sideways = await a.page.locator('#players-panel .scroll').evaluate((list) => list.scrollWidth - list.clientWidth);
   expect(sideways, 'the players table does not scroll sideways').toBeLessThanOrEqual(1);
-  await a.page.locator('[data-testid="log-entry"][data-kind="promoted"]').first().scrollIntoViewIfNeeded();
+  // Tab A logged promotions only if it was the backup of one of C's players (peer ids are random).
+  const promotedOnA = a.page.locator('[data-testid="log-entry"][data-kind="promoted"]');
+  if ((await promotedOnA.count()) > 0) await promotedOnA.first().scrollIntoViewIfNeeded();
   await mesh.screenshot(a, 'tab A once C is gone, before its players are called again');
   await clickPlayers(b, onC);
   await clickPlayers(a, onC);
