@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { BENCH_DIR } from './proc.js';
 
 export const BUNDLE_DIR = join(BENCH_DIR, 'results', 'build');
-export type ChildScript = 'local' | 'memory' | 'peer' | 'store';
+export type ChildScript = 'local' | 'memory' | 'peer' | 'store' | 'scale';
 
 export async function buildChildren(): Promise<number> {
   const { build } = await import('esbuild');
   const t0 = performance.now();
   await build({
-    entryPoints: (['local', 'memory', 'peer', 'store'] as const).map((n) => join(BENCH_DIR, 'peers', `${n}.ts`)),
+    entryPoints: (['local', 'memory', 'peer', 'store', 'scale'] as const).map((n) => join(BENCH_DIR, 'peers', `${n}.ts`)),
     outdir: BUNDLE_DIR,
     outExtension: { '.js': '.mjs' },
     bundle: true,

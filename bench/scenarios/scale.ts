@@ -8,9 +8,8 @@
  *   machine has fewer. Not run with --quick: spawning and meshing 8 processes would not fit the watchdog.
  */
 import { cpus } from 'node:os';
-import { join } from 'node:path';
-import { BUNDLE_DIR, childScript } from '../lib/bundle.js';
-import { BENCH_DIR, BenchChild } from '../lib/proc.js';
+import { childScript } from '../lib/bundle.js';
+import { BenchChild } from '../lib/proc.js';
 import type { DriveResult } from '../lib/workload.js';
 import type { CallsAt, ScaleArgs, ScaleOutput } from '../peers/scale.js';
 import { bytes, ms, rate, row, type BenchContext, type Row, type ScenarioResult, type Target } from './common.js';
@@ -25,28 +24,6 @@ const GOAL_PEERS = 0.8;
 
 const count = (n: number): string => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
 
-/**
- * bundle.ts builds only the four older children; --bundle must still mean "no tsx" for this one, so it is
- * bundled here with the same settings.
- */
-async function scaleScript(bundled: boolean): Promise<{ script: string; plain: boolean }> {
-  if (!bundled) return { script: 'peers/scale.ts', plain: false };
-  const { build } = await import('esbuild');
-  await build({
-    entryPoints: [join(BENCH_DIR, 'peers', 'scale.ts')],
-    outdir: BUNDLE_DIR,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: 'external',
-    logLevel: 'warning',
-  });
-  return { script: join(BUNDLE_DIR, 'scale.mjs'), plain: true };
-}
-
 async function runOneProcess(ctx: BenchContext): Promise<ScaleOutput> {
   const args: ScaleArgs = {
     baselineActors: 1000,
@@ -54,7 +31,7 @@ async function runOneProcess(ctx: BenchContext): Promise<ScaleOutput> {
     calls: 200_000,
     repeats: ctx.quick ? 3 : 5,
   };
-  const { script, plain } = await scaleScript(ctx.bundled);
+  const { script, plain } = childScript('scale', ctx.bundled);
   // 1M GameActors take about 0.8 GB of heap: a fixed limit keeps that independent of the machine's default.
   const child = BenchChild.spawn('scale', script, {
     nodeArgs: ['--expose-gc', '--max-old-space-size=4096', ...ctx.childNodeArgs],
