@@ -39,6 +39,9 @@ interface Waiter {
 /** Under a steady stream the mailbox is never empty: save at least every this many changes anyway. */
 const MAX_CHANGES_PER_SAVE = 32;
 
+/** Failed saves remembered in case one landed late (see StoreLog.uncertain). */
+const MAX_UNCERTAIN = 4;
+
 /**
  * Durable actors: an opted-in type (`static durable`) loads its state from the mesh's store before its first
  * message and saves it after the messages that changed it. Saves name the store version the activation read
@@ -160,6 +163,11 @@ class StoreLog implements ActivationLog {
   private ended = false;
   /** A save met a newer stored version: this activation is being stopped, and nothing it does is kept. */
   private conflict: MeshError | null = null;
+  /**
+   * The data of the saves that failed since the last one confirmed (the latest few): any of them may have
+   * landed after we gave up on it. All name the same expected version, so at most one can have.
+   */
+  private uncertain: Uint8Array[] | null = null;
   /** Who waits for it to close (created only when stop() asks). */
   private closeWaiters: (() => void)[] | null = null;
   private readonly storeKey: StoreKey;
@@ -321,46 +329,73 @@ class StoreLog implements ActivationLog {
     this.unsaved = 0;
     const { parts } = this.persistence;
     const what = `saving ${this.activation.actor}(${this.activation.id})`;
-    const saving = this.persistence
-      .run(what, (signal) => parts.store.save(this.storeKey, data, this.version, signal))
-      .then(
-        (version) => {
-          this.saving = null;
-          this.version = version;
-          if (seq > this.storedSeq) this.storedSeq = seq;
-          parts.counters.storeSaves++;
-          this.answerUpTo(seq);
-          if (this.owed || this.unsaved > 0) this.saveSoon();
-        },
-        (error: unknown) => {
-          this.saving = null;
-          const failure = error instanceof MeshError ? error : new StoreUnavailableError(`${what}: ${describeThrown(error)}`);
-          if (failure instanceof StoreConflictError) {
-            parts.counters.storeConflicts++;
-            this.conflict = failure;
-            // A refused last save: the handoff waiting for it hands nothing (see ActorRuntime.release).
-            if (final) this.activation.stopReason = 'conflict';
-            // Changes answered already (write-behind, a final save) lost to a newer writer: said, not silent.
-            if (!this.writeThrough || final) parts.failed(this.activation, failure);
-            this.answerAll(failure);
-            if (!this.ended) parts.evict(this.activation.key);
-            return;
-          }
-          parts.counters.storeFailures++;
-          // Callers still waiting hear of it; changes answered already (write-behind, a final save) are reported.
-          const unheard = !this.writeThrough || final;
-          this.answerUpTo(seq, failure);
-          if (unheard) parts.failed(this.activation, failure);
-          if (this.ended) return;
-          // Not saved: try again after a while (write-behind) or with the next change (write-through), at
-          // once if that change came while this save was in flight (its caller waits for a save).
-          this.unsaved++;
-          if (!this.writeThrough) this.scheduleBehind();
-          else if (this.owed) this.saveSoon();
-        },
-      );
+    const saving = this.attemptSave(what, data).then(
+      (version) => {
+        this.saving = null;
+        this.uncertain = null;
+        this.version = version;
+        if (seq > this.storedSeq) this.storedSeq = seq;
+        parts.counters.storeSaves++;
+        this.answerUpTo(seq);
+        if (this.owed || this.unsaved > 0) this.saveSoon();
+      },
+      (error: unknown) => {
+        this.saving = null;
+        const failure = error instanceof MeshError ? error : new StoreUnavailableError(`${what}: ${describeThrown(error)}`);
+        // Timed out or failed: it may still land (a slow store), so it is what the next save checks for.
+        if (failure instanceof StoreUnavailableError) {
+          this.uncertain ??= [];
+          if (this.uncertain.length >= MAX_UNCERTAIN) this.uncertain.shift();
+          this.uncertain.push(data);
+        }
+        if (failure instanceof StoreConflictError) {
+          parts.counters.storeConflicts++;
+          this.conflict = failure;
+          // A refused last save: the handoff waiting for it hands nothing (see ActorRuntime.release).
+          if (final) this.activation.stopReason = 'conflict';
+          // Changes answered already (write-behind, a final save) lost to a newer writer: said, not silent.
+          if (!this.writeThrough || final) parts.failed(this.activation, failure);
+          this.answerAll(failure);
+          if (!this.ended) parts.evict(this.activation.key);
+          return;
+        }
+        parts.counters.storeFailures++;
+        // Callers still waiting hear of it; changes answered already (write-behind, a final save) are reported.
+        const unheard = !this.writeThrough || final;
+        this.answerUpTo(seq, failure);
+        if (unheard) parts.failed(this.activation, failure);
+        if (this.ended) return;
+        // Not saved: try again after a while (write-behind) or with the next change (write-through), at
+        // once if that change came while this save was in flight (its caller waits for a save).
+        this.unsaved++;
+        if (!this.writeThrough) this.scheduleBehind();
+        else if (this.owed) this.saveSoon();
+      },
+    );
     this.saving = saving;
     return saving;
+  }
+
+  /**
+   * One save against the version we hold. If the store has a newer version and our last failed save might
+   * have landed after all, and it did (the record is that save's data, one version up), the store is ours:
+   * go on from its version rather than stop as if another activation had written.
+   */
+  private async attemptSave(what: string, data: Uint8Array): Promise<number> {
+    const { parts } = this.persistence;
+    try {
+      return await this.persistence.run(what, (signal) => parts.store.save(this.storeKey, data, this.version, signal));
+    } catch (error) {
+      const tried = this.uncertain;
+      if (!(error instanceof StoreConflictError) || tried === null) throw error;
+      const record = await this.persistence.run(`${what}: checking the stored version`, (signal) =>
+        parts.store.load(this.storeKey, signal),
+      );
+      if (record === null || record.version !== this.version + 1 || !tried.some((d) => sameBytes(record.data, d))) throw error;
+      this.uncertain = null;
+      this.version = record.version;
+      return await this.persistence.run(what, (signal) => parts.store.save(this.storeKey, data, this.version, signal));
+    }
   }
 
   private scheduleBehind(): void {
@@ -413,4 +448,10 @@ function decodeRecord(data: Uint8Array, what: string): Snapshot {
       })
     : undefined;
   return { state, initArg, version: { epoch: Number(epoch) || 0, seq: Number(seq) || 0 }, ...(timers ? { timers } : {}) };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -10,7 +10,8 @@ import { Mesh, type CallRequest, type MeshOptions } from '../../shared/mesh.js';
 import { rendezvous } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
 import { MemoryStore } from '../../shared/stores/memory-store.js';
-import type { StateStore } from '../../shared/stores/state-store.js';
+import { abortable } from '../../shared/stores/abortable.js';
+import type { StateStore, StoreKey, StoredRecord } from '../../shared/stores/state-store.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { FlakyStore } from '../fixtures/flaky-store.js';
 import { events, expectRejects, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
@@ -88,6 +89,25 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
+/** A store whose saves take `delayMs` and land even when the mesh gave up on them (as Redis or a file may). */
+class SlowStore implements StateStore {
+  readonly name = 'slow';
+  readonly inner = new MemoryStore();
+  delayMs = 0;
+  load(key: StoreKey, signal: AbortSignal): Promise<StoredRecord | null> {
+    return this.inner.load(key, signal);
+  }
+  save(key: StoreKey, data: Uint8Array, expected: number, signal: AbortSignal): Promise<number> {
+    const landed = new Promise<void>((resolve) => setTimeout(resolve, this.delayMs)).then(() =>
+      this.inner.save(key, data, expected, new AbortController().signal),
+    );
+    return abortable(landed, signal, this.name);
+  }
+  delete(key: StoreKey, expected: number, signal: AbortSignal): Promise<void> {
+    return this.inner.delete(key, expected, signal);
+  }
+}
+
 describe('durable actors at the edges', () => {
   it('a message that finishes while its activation loses a conflict hears STORE_CONFLICT, not a timeout', async () => {
     const store = new FlakyStore();
@@ -156,6 +176,28 @@ describe('durable actors at the edges', () => {
     // Three changes may ride on the store coming back; the callers of the rest hear it is down.
     expect(acked).toBe(3);
     expect(failed).toBe(7);
+  });
+
+  it('write-behind: a save that timed out but landed later counts as saved, not as a conflict', async () => {
+    const store = new SlowStore();
+    const mesh = await start(store, { writeBehindMs: 20, storeTimeoutMs: 100 });
+    const failed = events(mesh, 'store-failed');
+    const deactivated = events(mesh, 'deactivated');
+    await mesh.call(score('l', undefined, 'BehindScore'));
+    await until(async () => (await store.inner.load(key('l', 'BehindScore'), signal()))?.version === 1, 'version 1 stored');
+    store.delayMs = 150; // times out at 100 ms, lands at 150
+    await mesh.call(score('l', undefined, 'BehindScore'));
+    await until(() => failed.length === 1, 'the save times out');
+    expect(failed[0]!.error.code).toBe('STORE_UNAVAILABLE');
+    await until(async () => (await store.inner.load(key('l', 'BehindScore'), signal()))?.version === 2, 'it lands anyway');
+    store.delayMs = 0;
+    await mesh.call(score('l', undefined, 'BehindScore'));
+    await mesh.call(score('l', undefined, 'BehindScore'));
+    await until(async () => (await store.inner.load(key('l', 'BehindScore'), signal()))?.version === 3, 'the next save');
+    // Retries while the store was slow may time out too; none of it is taken for another writer.
+    expect(deactivated).toHaveLength(0);
+    expect(failed.map((f) => f.error.code).filter((code) => code !== 'STORE_UNAVAILABLE')).toEqual([]);
+    expect((await mesh.call(score('l', 'get', 'BehindScore'))).result).toBe(4);
   });
 
   it('handed-over state survives a store outage at its first load', async () => {
