@@ -44,7 +44,9 @@ export class Rebalance {
       shardCount: config.shardCount,
       shards,
       shardOf: (id) => shardFor(id, config.shardCount),
-      timeoutMs: config.handoffTimeoutMs,
+      // With a store, a moving durable actor's last save goes before its state (up to twice storeTimeoutMs):
+      // wait that long too, or we would start from the older stored state while the newer is on its way.
+      timeoutMs: config.handoffTimeoutMs + (config.store !== null ? 2 * config.storeTimeoutMs : 0),
       isMember: (peer) => membership.has(peer),
       handsOff: () => runtime.handsOff(),
       send: (peer, frame) => sendHandoff(links, peer, frame),

@@ -200,6 +200,21 @@ describe('durable actors at the edges', () => {
     expect((await mesh.call(score('l', 'get', 'BehindScore'))).result).toBe(4);
   });
 
+  it('a move whose last save is slower than handoffTimeoutMs still brings the newest state', async () => {
+    const net = new MemoryNetwork();
+    const store = new SlowStore();
+    const options = { handoffTimeoutMs: 200, storeTimeoutMs: 1_000, writeBehindMs: 60_000 };
+    const a = await start(store, { ...options, peerId: 'peer-a', transport: net.transport() });
+    const id = idOwnedBy('peer-b', ['peer-a', 'peer-b']);
+    for (let i = 1; i <= 3; i++) await a.call(score(id, undefined, 'BehindScore'));
+    store.delayMs = 400;
+    const b = await start(store, { ...options, peerId: 'peer-b', transport: net.transport() });
+    await waitConverged([a, b]);
+    expect((await b.call(score(id, 'get', 'BehindScore'))).result).toBe(3);
+    store.delayMs = 0;
+    expect((await b.call(score(id, undefined, 'BehindScore'))).result).toBe(4);
+  });
+
   it('handed-over state survives a store outage at its first load', async () => {
     const net = new MemoryNetwork();
     const store = new FlakyStore();
