@@ -36,6 +36,7 @@ Usage: rtc-mesh-peer --signal <url> [options]      (in this repository: npm run 
                           saved) or write-behind (answers at once; saved within --write-behind-ms
                           and when the peer stops)
   --write-behind-ms <ms>  with --store: write-behind saves at most this long after a change (default 1000)
+  --store-timeout-ms <ms> with --store: a store operation that takes longer fails STORE_UNAVAILABLE (default 5000)
   --metrics-port <port>   serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0 = any free port)
   --metrics-host <addr>   address for the metrics endpoint (default 127.0.0.1)
   --json                  print events as JSON lines (for scripts)
@@ -60,6 +61,7 @@ interface CliOptions {
   readonly store: StoreSpec | undefined;
   readonly persistence: 'write-through' | 'write-behind' | undefined;
   readonly writeBehindMs: number | undefined;
+  readonly storeTimeoutMs: number | undefined;
 }
 
 /** What --store (and --store-prefix) asked for; openStore() makes it. Parsing opens nothing. */
@@ -143,6 +145,7 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
       'store-prefix': { type: 'string' },
       persistence: { type: 'string' },
       'write-behind-ms': { type: 'string' },
+      'store-timeout-ms': { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -177,10 +180,17 @@ export function parseCli(argv: readonly string[]): CliOptions | 'help' {
     throw new Error('--write-behind-ms must be a positive number of ms');
   }
   if (writeBehindMs !== undefined && store === undefined) throw new Error('--write-behind-ms needs --store');
+  const timeoutArg = values['store-timeout-ms'];
+  const storeTimeoutMs = timeoutArg === undefined ? undefined : Number(timeoutArg);
+  if (storeTimeoutMs !== undefined && !(Number.isFinite(storeTimeoutMs) && storeTimeoutMs > 0)) {
+    throw new Error('--store-timeout-ms must be a positive number of ms');
+  }
+  if (storeTimeoutMs !== undefined && store === undefined) throw new Error('--store-timeout-ms needs --store');
   return {
     store,
     persistence,
     writeBehindMs,
+    storeTimeoutMs,
     metricsPort,
     metricsHost: values['metrics-host'],
     signal,
@@ -239,6 +249,7 @@ async function start(argv: readonly string[]): Promise<void> {
       ...(store !== undefined ? { store } : {}),
       ...(options.persistence !== undefined ? { persistence: options.persistence } : {}),
       ...(options.writeBehindMs !== undefined ? { writeBehindMs: options.writeBehindMs } : {}),
+      ...(options.storeTimeoutMs !== undefined ? { storeTimeoutMs: options.storeTimeoutMs } : {}),
       onSignalingState: (state, detail) =>
         print('signaling', { state, error: detail?.message }, `signaling ${state}${detail ? `: ${detail.message}` : ''}`),
     });

@@ -46,6 +46,11 @@ describe('peer-cli --store and persistence flags', () => {
     expect(parse('--store', 'memory', '--persistence', 'write-through').persistence).toBe('write-through');
   });
 
+  it('reads --store-timeout-ms', () => {
+    expect(parse('--store', 'memory', '--store-timeout-ms', '750').storeTimeoutMs).toBe(750);
+    expect(parse('--store', 'memory').storeTimeoutMs).toBeUndefined();
+  });
+
   it.each([
     [['--store', 'postgres://db:5432'], /--store must be redis:\/\/host:port\[\/db\], file:<dir> or memory; got "postgres:\/\/db:5432"/],
     [['--store', 'redis'], /--store must be redis:\/\/host:port\[\/db\], file:<dir> or memory; got "redis"/],
@@ -64,6 +69,8 @@ describe('peer-cli --store and persistence flags', () => {
     [['--store', 'memory', '--write-behind-ms', '0'], /--write-behind-ms must be a positive number of ms/],
     [['--store', 'memory', '--write-behind-ms', 'soon'], /--write-behind-ms must be a positive number of ms/],
     [['--write-behind-ms', '100'], /--write-behind-ms needs --store/],
+    [['--store', 'memory', '--store-timeout-ms', '0'], /--store-timeout-ms must be a positive number of ms/],
+    [['--store-timeout-ms', '100'], /--store-timeout-ms needs --store/],
   ])('refuses %j with a message naming the flag', (flags, message) => {
     expect(() => parse(...flags)).toThrow(message);
   });
