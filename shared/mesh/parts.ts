@@ -92,7 +92,24 @@ export class MeshParts {
     shards.update(membership);
     const rejected = (peer: string, frame: string, reason: string): void => links.rejected(peer, frame, reason);
     const hasCopy = (key: string): boolean => this.replicas.has(key);
-    this.rebalance = new Rebalance({ config, membership, shards, runtime, links, counters, events, ownerOf, changed, rejected, hasCopy });
+    const keepsCopies = (actor: string): boolean => {
+      const cls = this.actorTypes.get(actor);
+      return cls !== undefined && this.replication.keepsCopies(cls);
+    };
+    this.rebalance = new Rebalance({
+      config,
+      membership,
+      shards,
+      runtime,
+      links,
+      counters,
+      events,
+      ownerOf,
+      changed,
+      rejected,
+      hasCopy,
+      keepsCopies,
+    });
     const version = (): number => membership.version;
     const host = new Host({ self: config.peerId, runtime, handoff: this.rebalance.handoff, ownerOf, version, closed: () => this.closed });
     this.inbound = new Inbound({ shardCount: config.shardCount, host, links, report, changed });
@@ -202,6 +219,8 @@ export class MeshParts {
   private promote(copy: HeldReplica): void {
     const taken = this.replicas.take(copy.key);
     if (taken === undefined) return;
+    // State its owner handed over is newer than any copy of it (copies lag the owner): keep that.
+    if (this.runtime.hasHandoff(copy.key)) return;
     const { capability, actor, id, shard } = copy;
     if (this.runtime.revive({ capability, actor, id, shard, initArg: copy.initArg }, taken.snapshot, copy.bytes)) this.promoted(copy);
   }

@@ -27,6 +27,8 @@ export interface RebalanceParts {
   rejected(peer: string, frame: string, reason: string): void;
   /** Whether a copy of `key` is held here (the activation will start from it instead of fresh). */
   hasCopy(key: string): boolean;
+  /** Whether actors of this type keep copies on backups (replicas > 0 and a snapshot). */
+  keepsCopies(actor: string): boolean;
 }
 
 /**
@@ -51,8 +53,11 @@ export class Rebalance {
       handsOff: () => runtime.handsOff(),
       send: (peer, frame) => sendHandoff(links, peer, frame),
       accept: (target, snapshot, bytes) => {
-        // State with timers cannot wait for a first call: its timers must fire on their own.
-        if (snapshot.timers !== undefined && snapshot.timers.length > 0 && runtime.revive(target, snapshot, bytes)) return;
+        // State with timers cannot wait for a first call: its timers must fire on their own. State of a type
+        // with copies cannot either: until it is active here it has no copy on our backups, and the old
+        // backups drop theirs, so one crash of ours would lose every acknowledged change.
+        const now = (snapshot.timers !== undefined && snapshot.timers.length > 0) || parts.keepsCopies(target.actor);
+        if (now && runtime.revive(target, snapshot, bytes)) return;
         runtime.acceptHandoff(activationKey(target.capability, target.actor, target.id), snapshot, bytes);
       },
       rejected: (peer, frame, reason) => parts.rejected(peer, frame, reason),

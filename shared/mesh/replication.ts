@@ -65,6 +65,11 @@ export class Replication implements StateLog {
     return log;
   }
 
+  /** Whether activations of `cls` keep copies on backups. */
+  keepsCopies(cls: ActorClass): boolean {
+    return this.policyOf(cls) !== null;
+  }
+
   private policyOf(cls: ActorClass): Policy | null {
     let policy = this.policies.get(cls);
     if (policy === undefined) {

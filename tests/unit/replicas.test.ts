@@ -191,6 +191,64 @@ describe('promotion', () => {
   });
 });
 
+describe('moves and copies', () => {
+  it('a graceful move: an older copy on the new owner never replaces the state handed over', async () => {
+    const net = new MemoryNetwork();
+    const held = new HeldTransport(net.transport());
+    const a = await mesh(net, 'peer-a');
+    const b = await mesh(net, 'peer-b', {}, held);
+    await waitConverged([a, b]);
+    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b']);
+    expect((await a.call(score(id))).result).toBe(1);
+    held.hold('peer-a');
+    const second = a.call(score(id));
+    const third = a.call(score(id));
+    await until(() => held.heldCount('peer-a') > 0, 'copy 2 on its way');
+    // Moving away answers both: their changes travel in the handoff.
+    a.registerCapabilities([]);
+    expect((await second).result).toBe(2);
+    expect((await third).result).toBe(3);
+    held.release('peer-a');
+    await until(() => b.activations().some((x) => x.id === id), 'peer-b hosts the actor');
+    await a.stop();
+    await until(() => !b.peers().some((p) => p.id === 'peer-a'), 'peer-a gone');
+    expect((await b.call(score(id, 'get'))).result).toBe(3);
+  });
+
+  it('handed-over state is copied to the backups of the new owner at once, not at its first call', async () => {
+    const net = new MemoryNetwork();
+    const a = await mesh(net, 'peer-a');
+    const b = await mesh(net, 'peer-b');
+    const c = await mesh(net, 'peer-c');
+    await waitConverged([a, b, c]);
+    const id = idRanked(['peer-a', 'peer-b', 'peer-c'], ['peer-a', 'peer-b', 'peer-c']);
+    for (let i = 0; i < 5; i++) await a.call(score(id));
+    a.registerCapabilities([]);
+    // peer-b owns it now and peer-c is its backup: the state reaches peer-c with no call made.
+    await until(() => c.replicas().some((r) => r.id === id), 'peer-c holds a copy');
+    net.disconnect('peer-b', 'peer-a');
+    net.disconnect('peer-b', 'peer-c');
+    await until(() => !c.peers().some((p) => p.id === 'peer-b'), 'peer-c sees peer-b gone');
+    expect((await c.call(score(id, 'get'))).result).toBe(5);
+  });
+
+  it('a joiner ranking first that crashes before any call loses nothing acknowledged', async () => {
+    const net = new MemoryNetwork();
+    const a = await mesh(net, 'peer-a');
+    const b = await mesh(net, 'peer-b');
+    await waitConverged([a, b]);
+    const id = idRanked(['peer-j', 'peer-a', 'peer-b'], ['peer-a', 'peer-b', 'peer-j']);
+    for (let i = 0; i < 5; i++) await a.call(score(id));
+    const j = await mesh(net, 'peer-j');
+    await waitConverged([a, b, j]);
+    await until(() => a.replicas().some((r) => r.id === id), 'peer-a, now its backup, holds a copy');
+    net.disconnect('peer-j', 'peer-a');
+    net.disconnect('peer-j', 'peer-b');
+    await until(() => !a.peers().some((p) => p.id === 'peer-j'), 'peer-j gone');
+    expect((await a.call(score(id, 'get'))).result).toBe(5);
+  });
+});
+
 describe('idle passivation', () => {
   it('drops the copies with the actor', async () => {
     const net = new MemoryNetwork();
