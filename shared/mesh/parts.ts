@@ -244,7 +244,7 @@ export class MeshParts {
         return owner === undefined ? [] : [owner, ...shards.backups(shard, capability, count - 1)];
       },
       isMember: (peer) => membership.has(peer),
-      ack: (peer, n) => void this.sendTo(peer, { t: 'replica-ack', n }),
+      ack: (peer, n, refused) => void this.sendTo(peer, { t: 'replica-ack', n, refused }),
       rejected: (peer, frame, reason) => this.links.rejected(peer, frame, reason),
     });
   }

@@ -13,7 +13,7 @@ export interface ReplicaStoreParts {
   ranking(shard: number, capability: string, count: number): readonly string[];
   isMember(peer: string): boolean;
   /** Acknowledges the copies numbered `n` to `peer` (one frame for all of them). */
-  ack(peer: string, n: readonly number[]): void;
+  ack(peer: string, n: readonly number[], refused: readonly number[]): void;
   rejected(peer: string, frame: string, reason: string): void;
 }
 
@@ -52,7 +52,7 @@ export class ReplicaStore {
   private bytes = 0;
   evicted = 0;
   /** Copies to acknowledge, per owner: sent together once the frames that arrived together are handled. */
-  private readonly toAck = new Map<string, number[]>();
+  private readonly toAck = new Map<string, { readonly n: number[]; readonly refused: number[] }>();
 
   constructor(private readonly parts: ReplicaStoreParts) {}
 
@@ -82,7 +82,11 @@ export class ReplicaStore {
     const current = this.held.get(key);
     if (current === undefined || newer(version, current.version)) {
       const bytes = frame.state.length + key.length * 2 + 64;
-      if (bytes > this.parts.maxBytes) return this.parts.rejected(from, 'replica', 'a copy larger than the replica store');
+      if (bytes > this.parts.maxBytes) {
+        this.parts.rejected(from, 'replica', 'a copy larger than the replica store');
+        // Said to its owner too, or its synchronous callers would wait for an acknowledgement that never comes.
+        return this.acknowledge(from, frame.n, true);
+      }
       this.forget(key);
       const { capability, actor, id, state, initArg, copies, timers } = frame;
       this.held.set(key, { key, capability, actor, id, shard, owner: from, version, copies, state, initArg, timers, bytes });
@@ -93,13 +97,13 @@ export class ReplicaStore {
     this.acknowledge(from, frame.n);
   }
 
-  private acknowledge(peer: string, n: number): void {
+  private acknowledge(peer: string, n: number, refused = false): void {
     const pending = this.toAck.get(peer);
     if (pending !== undefined) {
-      pending.push(n);
+      (refused ? pending.refused : pending.n).push(n);
       return;
     }
-    this.toAck.set(peer, [n]);
+    this.toAck.set(peer, refused ? { n: [], refused: [n] } : { n: [n], refused: [] });
     // Frames that arrived in one message are handled in one synchronous pass: ack them all after it.
     if (this.toAck.size === 1) queueMicrotask(() => this.flushAcks());
   }
@@ -107,7 +111,7 @@ export class ReplicaStore {
   private flushAcks(): void {
     const all = [...this.toAck];
     this.toAck.clear();
-    for (const [peer, list] of all) this.parts.ack(peer, list);
+    for (const [peer, { n, refused }] of all) this.parts.ack(peer, n, refused);
   }
 
   onDrop(from: string, frame: ReplicaDropFrame): void {

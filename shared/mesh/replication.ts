@@ -127,6 +127,15 @@ export class Replication implements StateLog {
       this.parts.counters.replicasAcked++;
       copy.log.acked(from, copy.epoch, copy.seq, n);
     }
+    for (const n of frame.refused) {
+      const copy = byN?.get(n);
+      if (copy === undefined) {
+        honest = false;
+        continue;
+      }
+      byN!.delete(n);
+      copy.log.refused(from, n);
+    }
     return honest;
   }
 
@@ -148,6 +157,8 @@ interface Backup {
   sent: number;
   /** The number `n` of the copy it has not acknowledged yet; 0: none. */
   inFlight: number;
+  /** It refused a copy (too large for its replica store): not waited for, sent nothing more. */
+  refusing: boolean;
 }
 
 /** How a type is copied, shared by all its activations. */
@@ -197,7 +208,7 @@ class ReplicaLog implements ActivationLog {
 
   changed(answer: () => void): void {
     this.pending++;
-    if (this.policy.sync && this.held.length > 0) {
+    if (this.policy.sync && this.held.some((backup) => !backup.refusing)) {
       this.waiters ??= [];
       this.waiters.push({ seq: this.activation.seq, answer });
     } else answer();
@@ -242,6 +253,18 @@ class ReplicaLog implements ActivationLog {
     if (this.activation.seq > seq && backup.sent <= seq) this.snapshotSoon(false);
   }
 
+  /**
+   * `from` will not hold this actor's copies (too large for its store): the changes waiting for it go on
+   * without it, as after a failed snapshot, and it is sent no more copies while it stays a backup.
+   */
+  refused(from: string, n: number): void {
+    const backup = this.held.find((b) => b.peer === from);
+    if (backup === undefined) return;
+    if (backup.inFlight === n) backup.inFlight = 0;
+    backup.refusing = true;
+    this.release();
+  }
+
   /** The backups may have changed with the view: new ones get the state, departed ones stop counting. */
   viewChanged(): void {
     if (this.ended()) return;
@@ -266,7 +289,7 @@ class ReplicaLog implements ActivationLog {
     const next: Backup[] = [];
     for (const peer of peers) {
       if (peer === parts.self) continue;
-      next.push(previous.find((b) => b.peer === peer) ?? { peer, acked: -1, sent: -1, inFlight: 0 });
+      next.push(previous.find((b) => b.peer === peer) ?? { peer, acked: -1, sent: -1, inFlight: 0, refusing: false });
     }
     return next;
   }
@@ -299,6 +322,7 @@ class ReplicaLog implements ActivationLog {
     const { capability, actor, id, epoch } = this.activation;
     const { copies, keepTimers } = this.policy;
     for (const backup of this.held) {
+      if (backup.refusing) continue;
       // One unacknowledged snapshot per backup: the next goes when it acknowledges this one.
       if (backup.sent !== -1 && backup.sent > backup.acked) {
         if (backup.sent < seq) this.owed = true;
@@ -332,7 +356,7 @@ class ReplicaLog implements ActivationLog {
     const waiters = this.waiters;
     if (waiters === null || waiters.length === 0) return;
     let covered = Number.POSITIVE_INFINITY;
-    if (!all) for (const backup of this.held) covered = Math.min(covered, backup.acked);
+    if (!all) for (const backup of this.held) if (!backup.refusing) covered = Math.min(covered, backup.acked);
     let released = 0;
     while (released < waiters.length && waiters[released]!.seq <= covered) released++;
     if (released === 0) return;

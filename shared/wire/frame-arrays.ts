@@ -91,7 +91,8 @@ export function toWire(frame: Frame): unknown[] {
         timersToWire(frame.timers),
       ];
     case 'replica-ack':
-      return [TAG['replica-ack'], frame.n];
+      // The refusals ride only when there are any, so the usual frame keeps its two fields.
+      return frame.refused.length > 0 ? [TAG['replica-ack'], frame.n, frame.refused] : [TAG['replica-ack'], frame.n];
     case 'replica-drop':
       return [TAG['replica-drop'], frame.capability, frame.actor, frame.id, frame.epoch, frame.seq];
     case 'released':
@@ -296,8 +297,8 @@ export function fromWire(raw: unknown): Frame {
         timers: timersFromWire(a[10], 'replica.timers'),
       };
     case TAG['replica-ack']:
-      arity(a, 2, 'replica-ack');
-      return { t: 'replica-ack', n: uintList(a[1], 'replica-ack.n') };
+      if (a.length !== 3) arity(a, 2, 'replica-ack');
+      return { t: 'replica-ack', n: uintList(a[1], 'replica-ack.n'), refused: a.length === 3 ? uintList(a[2], 'replica-ack.refused') : [] };
     case TAG['replica-drop']:
       arity(a, 6, 'replica-drop');
       return {

@@ -141,6 +141,8 @@ export interface ReplicaFrame {
 export interface ReplicaAckFrame {
   readonly t: 'replica-ack';
   readonly n: readonly number[];
+  /** Copies it will not hold (larger than its replica store): their owner stops waiting for this backup. */
+  readonly refused: readonly number[];
 }
 
 /** The owner deactivated the actor (idle, crash): copies up to this version go. */

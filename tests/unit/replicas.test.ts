@@ -249,6 +249,21 @@ describe('moves and copies', () => {
   });
 });
 
+describe('a backup that cannot hold a copy', () => {
+  it('refuses it: the sync call goes on without that copy instead of waiting for its timeout', async () => {
+    const net = new MemoryNetwork();
+    const a = await mesh(net, 'peer-a');
+    const b = await mesh(net, 'peer-b', { maxReplicaBytes: 16 });
+    await waitConverged([a, b]);
+    const rejectedOnB = events(b, 'frame-rejected');
+    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b']);
+    expect((await a.call({ ...score(id), timeoutMs: 2_000 })).result).toBe(1);
+    expect((await a.call({ ...score(id), timeoutMs: 2_000 })).result).toBe(2);
+    expect(rejectedOnB.map((e) => e.reason)).toEqual(['a copy larger than the replica store']);
+    expect(b.replicas()).toEqual([]);
+  });
+});
+
 describe('idle passivation', () => {
   it('drops the copies with the actor', async () => {
     const net = new MemoryNetwork();
@@ -291,11 +306,13 @@ describe('hostile copies', () => {
     await until(() => raw.received('peer-a').some((f) => f.t === 'replica'), 'the copy to reach peer-z');
     const sent = raw.received('peer-a').find((f) => f.t === 'replica');
     if (sent?.t !== 'replica') throw new Error('no copy');
-    raw.send('peer-a', { t: 'replica-ack', n: [sent.n + 1000] });
-    await until(() => rejected.length === 2, 'both forged frames to be refused');
-    expect(rejected.map((e) => e.frame).sort()).toEqual(['replica', 'replica-ack']);
+    raw.send('peer-a', { t: 'replica-ack', n: [sent.n + 1000], refused: [] });
+    // A refusal of a copy it was never sent cannot release the call either.
+    raw.send('peer-a', { t: 'replica-ack', n: [], refused: [sent.n + 2000] });
+    await until(() => rejected.length === 3, 'the forged frames to be refused');
+    expect(rejected.map((e) => e.frame).sort()).toEqual(['replica', 'replica-ack', 'replica-ack']);
     expect(await settlesWithinTicks(call)).toBe(false);
-    raw.send('peer-a', { t: 'replica-ack', n: [sent.n] });
+    raw.send('peer-a', { t: 'replica-ack', n: [sent.n], refused: [] });
     expect((await call).result).toBe(1);
     expect(a.replicas()).toEqual([]);
     // From a peer ranking first (a legitimate owner), copies are taken, but never past the byte bound.
