@@ -14,7 +14,7 @@ import { abortable } from '../../shared/stores/abortable.js';
 import type { StateStore, StoreKey, StoredRecord } from '../../shared/stores/state-store.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { FlakyStore } from '../fixtures/flaky-store.js';
-import { events, expectRejects, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
+import { Gate, events, expectRejects, idRanked, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
 import { macrotask, until } from '../fixtures/wait.js';
 
 const CAP = 'game';
@@ -74,21 +74,6 @@ const score = (id: string, op?: string, actor = 'Score'): CallRequest => ({ acto
 const key = (id: string, actor = 'Score') => ({ capability: CAP, actor, id });
 const signal = (): AbortSignal => new AbortController().signal;
 
-function idOwnedBy(owner: string, peers: readonly string[], prefix = 'd'): string {
-  for (let i = 0; ; i++) {
-    const id = `${prefix}${i}`;
-    if (rendezvous.owner(shardFor(id), CAP, [...peers].sort()) === owner) return id;
-  }
-}
-
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
-}
-
 /** A store whose saves take `delayMs` and land even when the mesh gave up on them (as Redis or a file may). */
 class SlowStore implements StateStore {
   readonly name = 'slow';
@@ -119,7 +104,7 @@ describe('durable actors at the edges', () => {
     const first = left.call(score('x'));
     first.catch(() => undefined);
     await until(() => store.heldSaves === 1, 'left save held');
-    const g = gate();
+    const g = new Gate();
     Score.gate = g.promise;
     const slow = left.call(score('x', 'slow'));
     store.releaseSaves();
@@ -133,7 +118,7 @@ describe('durable actors at the edges', () => {
     const mesh = await start(store, { writeBehindMs: 60_000 });
     await mesh.call(score('w', undefined, 'BehindScore'));
     await mesh.call(score('w', undefined, 'BehindScore'));
-    const g = gate();
+    const g = new Gate();
     Score.gate = g.promise;
     mesh.call(score('w', 'slow', 'BehindScore')).catch(() => undefined);
     let stopped = false;
@@ -205,7 +190,7 @@ describe('durable actors at the edges', () => {
     const store = new SlowStore();
     const options = { handoffTimeoutMs: 200, storeTimeoutMs: 1_000, writeBehindMs: 60_000 };
     const a = await start(store, { ...options, peerId: 'peer-a', transport: net.transport() });
-    const id = idOwnedBy('peer-b', ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-b'], ['peer-a', 'peer-b'], 'd');
     for (let i = 1; i <= 3; i++) await a.call(score(id, undefined, 'BehindScore'));
     store.delayMs = 400;
     const b = await start(store, { ...options, peerId: 'peer-b', transport: net.transport() });
@@ -219,7 +204,7 @@ describe('durable actors at the edges', () => {
     const net = new MemoryNetwork();
     const store = new FlakyStore();
     const a = await start(store, { peerId: 'peer-a', transport: net.transport(), writeBehindMs: 60_000 });
-    const id = idOwnedBy('peer-b', ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-b'], ['peer-a', 'peer-b'], 'd');
     for (let i = 1; i <= 3; i++) await a.call(score(id, undefined, 'BehindScore'));
     store.mode = 'down';
     const b = await start(store, { peerId: 'peer-b', transport: net.transport(), writeBehindMs: 60_000 });
@@ -235,7 +220,7 @@ describe('durable actors at the edges', () => {
     const net = new MemoryNetwork();
     const a = await start(store, { peerId: 'peer-a', transport: net.transport(), persistence: 'write-behind', writeBehindMs: 60_000 });
     const failedOnA = events(a, 'store-failed');
-    const id = idOwnedBy('peer-b', ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-b'], ['peer-a', 'peer-b'], 'd');
     for (let i = 1; i <= 3; i++) await a.call(score(id));
     // The other side of a partition writes first.
     const other = await start(store, { peerId: 'peer-r' });
@@ -283,8 +268,8 @@ describe('durable actors at the edges', () => {
     const store = new FlakyStore();
     const options = { storeTimeoutMs: 200, handoffTimeoutMs: 5_000, drainTimeoutMs: 5_000 };
     const a = await start(store, { ...options, peerId: 'peer-a', transport: net.transport() });
-    const x = idOwnedBy('peer-b', ['peer-a', 'peer-b'], 'x');
-    const z = idOwnedBy('peer-b', ['peer-a', 'peer-b'], 'z');
+    const x = idRanked(['peer-b'], ['peer-a', 'peer-b'], 'x');
+    const z = idRanked(['peer-b'], ['peer-a', 'peer-b'], 'z');
     store.mode = 'hang';
     a.call({ ...score(x), timeoutMs: 10_000 }).catch(() => undefined);
     const b = await start(store, { ...options, peerId: 'peer-b', transport: net.transport() });

@@ -14,7 +14,7 @@ import { MemoryStore } from '../../shared/stores/memory-store.js';
 import type { StateStore } from '../../shared/stores/state-store.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { FlakyStore } from '../fixtures/flaky-store.js';
-import { expectRejects, settlesWithinTicks, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
+import { expectRejects, idRanked, settlesWithinTicks, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
 import { macrotask, until, useFakeClock } from '../fixtures/wait.js';
 
 /** A score that lives in the store; `get` is read-only. */
@@ -210,7 +210,7 @@ describe('local and remote agree', () => {
     const a = await start(store, { peerId: 'peer-a', transport: net.transport() });
     const b = await start(store, { peerId: 'peer-b', transport: net.transport() });
     await waitConverged([a, b]);
-    const id = idOwnedBy('peer-a', ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-a'], ['peer-a', 'peer-b'], 'd');
     await b.call(score(id));
     store.mode = 'down';
     await expectRejects(b.call(score(id)), 'STORE_UNAVAILABLE');
@@ -228,7 +228,7 @@ describe('local and remote agree', () => {
     const net = new MemoryNetwork();
     const store = new MemoryStore();
     const a = await start(store, { peerId: 'peer-a', transport: net.transport() });
-    const id = idOwnedBy('peer-b', ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-b'], ['peer-a', 'peer-b'], 'd');
     for (let i = 0; i < 4; i++) await a.call(score(id, undefined, 'BehindScore'));
     const b = await start(store, { peerId: 'peer-b', transport: net.transport(), persistence: 'write-behind' });
     await waitConverged([a, b]);
@@ -236,10 +236,3 @@ describe('local and remote agree', () => {
     expect(b.stats().store.conflicts).toBe(0);
   });
 });
-
-function idOwnedBy(owner: string, peers: readonly string[]): string {
-  for (let i = 0; ; i++) {
-    const id = `d${i}`;
-    if (rendezvous.owner(shardFor(id), CAP, [...peers].sort()) === owner) return id;
-  }
-}

@@ -13,7 +13,7 @@ import { shardFor } from '../../shared/placement/shards.js';
 import { encodeValue } from '../../shared/wire/codec.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { HeldTransport } from '../fixtures/held-transport.js';
-import { events, settlesWithinTicks, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
+import { events, idRanked, settlesWithinTicks, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
 import { RawPeer } from '../fixtures/raw-peer.js';
 import { until } from '../fixtures/wait.js';
 
@@ -59,21 +59,6 @@ async function mesh(net: MemoryNetwork, id: string, options: MeshOptions = {}, t
   return m;
 }
 
-/** An id whose ranking among `peers` starts with `order` (owner first, then its first backup...). */
-function idRanked(order: readonly string[], peers: readonly string[], prefix = 'p'): string {
-  for (let i = 0; ; i++) {
-    const id = `${prefix}${i}`;
-    let rest = [...peers].sort();
-    const ranking: string[] = [];
-    while (rest.length > 0) {
-      const next = rendezvous.owner(shardFor(id), CAP, rest)!;
-      ranking.push(next);
-      rest = rest.filter((p) => p !== next);
-    }
-    if (order.every((p, k) => ranking[k] === p)) return id;
-  }
-}
-
 /** How many copies `raw` had acknowledged by peer-a (one ack frame covers the copies that arrived together). */
 const acked = (raw: RawPeer): number => raw.received('peer-a').reduce((sum, f) => sum + (f.t === 'replica-ack' ? f.n.length : 0), 0);
 
@@ -86,7 +71,7 @@ describe('sync replicas', () => {
     const a = await mesh(net, 'peer-a');
     const b = await mesh(net, 'peer-b', {}, held);
     await waitConverged([a, b]);
-    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b'], 'p');
     held.hold('peer-a'); // peer-b hears nothing from peer-a for now: no copy arrives, no ack goes back
     let resolved = false;
     const pending = a.call(score(id)).then((r) => {
@@ -110,7 +95,7 @@ describe('sync replicas', () => {
     const a = await mesh(net, 'peer-a');
     const b = await mesh(net, 'peer-b', {}, held);
     await waitConverged([a, b]);
-    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b'], 'p');
     held.hold('peer-a');
     expect((await a.call(score(id, undefined, 'AsyncScore'))).result).toBe(1);
     held.release('peer-a');
@@ -123,7 +108,7 @@ describe('sync replicas', () => {
     const a = await mesh(net, 'peer-a');
     const b = await mesh(net, 'peer-b', {}, held);
     await waitConverged([a, b]);
-    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b'], 'p');
     await a.call(score(id));
     const sent = a.stats().replicas.sent;
     for (let i = 0; i < 20; i++) expect((await a.call(score(id, 'get'))).result).toBe(1);
@@ -157,7 +142,7 @@ describe('promotion', () => {
     const b = await mesh(net, 'peer-b');
     const c = await mesh(net, 'peer-c');
     await waitConverged([a, b, c]);
-    const id = idRanked(['peer-a', 'peer-b', 'peer-c'], ['peer-a', 'peer-b', 'peer-c']);
+    const id = idRanked(['peer-a', 'peer-b', 'peer-c'], ['peer-a', 'peer-b', 'peer-c'], 'p');
     for (let i = 0; i < 7; i++) await c.call(score(id));
     const promoted = events(b, 'replica-promoted');
     const lost: MeshEvents['handoff-lost'][] = [...events(b, 'handoff-lost'), ...events(c, 'handoff-lost')];
@@ -181,7 +166,7 @@ describe('promotion', () => {
     const a = await mesh(net, 'peer-a');
     const b = await mesh(net, 'peer-b');
     await waitConverged([a, b]);
-    const id = idRanked(['peer-a', 'peer-c', 'peer-b'], ['peer-a', 'peer-b', 'peer-c']);
+    const id = idRanked(['peer-a', 'peer-c', 'peer-b'], ['peer-a', 'peer-b', 'peer-c'], 'p');
     for (let i = 0; i < 3; i++) await a.call(score(id));
     const c = await mesh(net, 'peer-c');
     await waitConverged([a, b, c]);
@@ -198,7 +183,7 @@ describe('moves and copies', () => {
     const a = await mesh(net, 'peer-a');
     const b = await mesh(net, 'peer-b', {}, held);
     await waitConverged([a, b]);
-    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b'], 'p');
     expect((await a.call(score(id))).result).toBe(1);
     held.hold('peer-a');
     const second = a.call(score(id));
@@ -221,7 +206,7 @@ describe('moves and copies', () => {
     const b = await mesh(net, 'peer-b');
     const c = await mesh(net, 'peer-c');
     await waitConverged([a, b, c]);
-    const id = idRanked(['peer-a', 'peer-b', 'peer-c'], ['peer-a', 'peer-b', 'peer-c']);
+    const id = idRanked(['peer-a', 'peer-b', 'peer-c'], ['peer-a', 'peer-b', 'peer-c'], 'p');
     for (let i = 0; i < 5; i++) await a.call(score(id));
     a.registerCapabilities([]);
     // peer-b owns it now and peer-c is its backup: the state reaches peer-c with no call made.
@@ -237,7 +222,7 @@ describe('moves and copies', () => {
     const a = await mesh(net, 'peer-a');
     const b = await mesh(net, 'peer-b');
     await waitConverged([a, b]);
-    const id = idRanked(['peer-j', 'peer-a', 'peer-b'], ['peer-a', 'peer-b', 'peer-j']);
+    const id = idRanked(['peer-j', 'peer-a', 'peer-b'], ['peer-a', 'peer-b', 'peer-j'], 'p');
     for (let i = 0; i < 5; i++) await a.call(score(id));
     const j = await mesh(net, 'peer-j');
     await waitConverged([a, b, j]);
@@ -256,7 +241,7 @@ describe('a backup that cannot hold a copy', () => {
     const b = await mesh(net, 'peer-b', { maxReplicaBytes: 16 });
     await waitConverged([a, b]);
     const rejectedOnB = events(b, 'frame-rejected');
-    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b'], 'p');
     expect((await a.call({ ...score(id), timeoutMs: 2_000 })).result).toBe(1);
     expect((await a.call({ ...score(id), timeoutMs: 2_000 })).result).toBe(2);
     expect(rejectedOnB.map((e) => e.reason)).toEqual(['a copy larger than the replica store']);
@@ -270,7 +255,7 @@ describe('idle passivation', () => {
     const a = await mesh(net, 'peer-a', { idleTimeoutMs: 50 });
     const b = await mesh(net, 'peer-b', { idleTimeoutMs: 50 });
     await waitConverged([a, b]);
-    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b'], 'p');
     await a.call(score(id));
     await until(() => b.replicas().length === 1, 'the copy');
     await until(() => a.activations().length === 0, 'the idle actor to stop');
@@ -285,7 +270,7 @@ describe('hostile copies', () => {
     const raw = await RawPeer.start(net, 'peer-z', { hello: { capabilities: [CAP], actorTypes: ['Score'] } });
     await until(() => a.peersFor(CAP).includes('peer-z'), 'peer-a to see peer-z');
     const rejected = events(a, 'frame-rejected');
-    const below = idRanked(['peer-a', 'peer-z'], ['peer-a', 'peer-z']);
+    const below = idRanked(['peer-a', 'peer-z'], ['peer-a', 'peer-z'], 'p');
     const state = encodeValue({ score: 1_000_000 });
     raw.send('peer-a', {
       t: 'replica',
@@ -342,7 +327,7 @@ describe('hostile copies', () => {
     const a = await mesh(net, 'peer-a');
     const raw = await RawPeer.start(net, 'peer-z', { hello: { capabilities: [CAP], actorTypes: ['Score'] } });
     await until(() => a.peersFor(CAP).includes('peer-z'), 'peer-a to see peer-z');
-    const id = idRanked(['peer-z', 'peer-a'], ['peer-a', 'peer-z']);
+    const id = idRanked(['peer-z', 'peer-a'], ['peer-a', 'peer-z'], 'p');
     const copy = (epoch: number, seq: number, n: number) =>
       raw.send('peer-a', {
         t: 'replica',

@@ -9,7 +9,7 @@ import { Mesh, type CallRequest, type MeshEvents } from '../../shared/mesh.js';
 import { rendezvous } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
-import { Gate, expectRejects, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
+import { Gate, expectRejects, idRanked, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
 import { until, useFakeClock } from '../fixtures/wait.js';
 
 type Command =
@@ -148,26 +148,11 @@ describe('timers', () => {
   });
 });
 
-/** An id whose ranking among `peers` starts with `order`. */
-function idRanked(order: readonly string[], peers: readonly string[]): string {
-  for (let i = 0; ; i++) {
-    const id = `k${i}`;
-    let rest = [...peers].sort();
-    const ranking: string[] = [];
-    while (rest.length > 0) {
-      const next = rendezvous.owner(shardFor(id), CAP, rest)!;
-      ranking.push(next);
-      rest = rest.filter((p) => p !== next);
-    }
-    if (order.every((p, k) => ranking[k] === p)) return id;
-  }
-}
-
 describe('keepTimers', () => {
   it('a handoff carries the timers: they fire on the new owner, at their time', async () => {
     const net = new MemoryNetwork();
     const a = await start(net, 'peer-a');
-    const id = idRanked(['peer-b', 'peer-a'], ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-b', 'peer-a'], ['peer-a', 'peer-b'], 'k');
     await a.call(req(id, { op: 'set', name: 'soon', ms: 400, payload: 'moved' }, 'KeptTicker'));
     const b = await start(net, 'peer-b');
     await waitConverged([a, b]);
@@ -181,7 +166,7 @@ describe('keepTimers', () => {
     const a = await start(net, 'peer-a');
     const b = await start(net, 'peer-b');
     await waitConverged([a, b]);
-    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b']);
+    const id = idRanked(['peer-a', 'peer-b'], ['peer-a', 'peer-b'], 'k');
     await b.call(req(id, { op: 'set', name: 'kept', ms: 600 }, 'KeptTicker'));
     await b.call(req(id, { op: 'set', name: 'lost', ms: 600 }, 'Ticker'));
     net.disconnect('peer-a', 'peer-b'); // peer-a dies without a word
