@@ -1,4 +1,4 @@
-import type { Activation } from './activation.js';
+import { type Activation, keyParts } from './activation.js';
 
 /**
  * The live activations, by capability, then type, then id. A message finds its activation with three lookups
@@ -21,10 +21,8 @@ export class ActivationTable {
 
   /** By activationKey(capability, actor, id). */
   getKey(key: string): Activation | undefined {
-    const first = key.indexOf('\u0000');
-    const second = first < 0 ? -1 : key.indexOf('\u0000', first + 1);
-    if (second < 0) return undefined;
-    return this.get(key.slice(0, first), key.slice(first + 1, second), key.slice(second + 1));
+    const parts = keyParts(key);
+    return parts === null ? undefined : this.get(...parts);
   }
 
   /** Adds `activation`, replacing any other of the same actor. */

@@ -116,6 +116,14 @@ export const flat = (s: string): string => {
 
 export const activationKey = (capability: string, actor: string, id: string): string => `${capability}\u0000${actor}\u0000${id}`;
 
+/** The capability, type and id an activationKey was made of (the id may itself hold the separator); null if none. */
+export function keyParts(key: string): readonly [capability: string, actor: string, id: string] | null {
+  const first = key.indexOf('\u0000');
+  const second = first < 0 ? -1 : key.indexOf('\u0000', first + 1);
+  if (second < 0) return null;
+  return [key.slice(0, first), key.slice(first + 1, second), key.slice(second + 1)];
+}
+
 /**
  * What every activation of one type on one peer shares: kept once per type rather than as fields of each
  * actor, since memory per idle actor is what bounds how many a peer can host.

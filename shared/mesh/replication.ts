@@ -115,28 +115,29 @@ export class Replication implements StateLog {
 
   /** A backup holds (at least) the versions these copies carried. False if it acknowledged one it was not sent. */
   onAck(from: string, frame: ReplicaAckFrame): boolean {
-    const byN = this.unacked.get(from);
     let honest = true;
     for (const n of frame.n) {
-      const copy = byN?.get(n);
-      if (copy === undefined) {
-        honest = false;
-        continue;
+      const copy = this.takeCopy(from, n);
+      if (copy === undefined) honest = false;
+      else {
+        this.parts.counters.replicasAcked++;
+        copy.log.acked(from, copy.epoch, copy.seq, n);
       }
-      byN!.delete(n);
-      this.parts.counters.replicasAcked++;
-      copy.log.acked(from, copy.epoch, copy.seq, n);
     }
     for (const n of frame.refused) {
-      const copy = byN?.get(n);
-      if (copy === undefined) {
-        honest = false;
-        continue;
-      }
-      byN!.delete(n);
-      copy.log.refused(from, n);
+      const copy = this.takeCopy(from, n);
+      if (copy === undefined) honest = false;
+      else copy.log.refused(from, n);
     }
     return honest;
+  }
+
+  /** The copy numbered `n` sent to `peer` and not yet answered, now answered; undefined if none. */
+  private takeCopy(peer: string, n: number): Unacked | undefined {
+    const byN = this.unacked.get(peer);
+    const copy = byN?.get(n);
+    if (copy !== undefined) byN!.delete(n);
+    return copy;
   }
 
   /**
