@@ -1,11 +1,10 @@
 /**
- * A real, throwaway redis-server for the cluster tests: a free port on 127.0.0.1, no persistence, killed
- * at the end. `tests/provision.mjs` (run by `npm test`) installs redis-server when it is missing.
+ * A real, throwaway redis-server for the Redis tests (and the bench's store scenario): a free port on
+ * 127.0.0.1, no persistence, killed at the end. No vitest in here, so the bench can use it too. `tests/provision.mjs` (run by `npm test`) installs redis-server when it is missing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { until } from '../fixtures/wait.js';
 
 export const REDIS_SERVER_BIN = process.env['REDIS_SERVER_BIN'] ?? '/usr/bin/redis-server';
 
@@ -102,17 +101,19 @@ async function startOnce(port: number, timeoutMs: number): Promise<TestRedis> {
     })());
 
   try {
-    await until(
-      async () => {
-        if (spawnError !== undefined) throw new Error(`could not start ${REDIS_SERVER_BIN}: ${spawnError.message}`);
-        if (child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(`redis-server on port ${port} exited (${child.exitCode ?? child.signalCode}): ${output.trim()}`);
-        }
-        return ping(port);
-      },
-      () => `redis-server on port ${port} to answer PING: ${output.trim()}`,
-      { timeoutMs, intervalMs: 25 },
-    );
+    // A plain loop rather than fixtures/wait.ts's until: the bench starts its Redis with this too, outside vitest.
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      if (spawnError !== undefined) throw new Error(`could not start ${REDIS_SERVER_BIN}: ${spawnError.message}`);
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`redis-server on port ${port} exited (${child.exitCode ?? child.signalCode}): ${output.trim()}`);
+      }
+      if (await ping(port)) break;
+      if (performance.now() > deadline) {
+        throw new Error(`timed out after ${timeoutMs} ms waiting for: redis-server on port ${port} to answer PING: ${output.trim()}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
   } catch (error) {
     // Still starting after the timeout: do not leave it behind. (One that failed to spawn may never emit
     // 'exit', so stop() is not awaited for it.)
