@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { RedisClientType } from 'redis';
 import { InvalidArgumentError, SignalingError, describeThrown } from '../shared/errors.js';
 import type { ClaimStore } from './claims.js';
+import { quitOrDisconnect } from './redis-quit.js';
 import { redactUrl } from './redact-url.js';
 import { bounded } from './serial.js';
 import { createSignalingServer, type SignalingAdapter, type SignalingServer, type SignalingServerOptions } from './signaling-server.js';
@@ -57,7 +58,6 @@ const DEFAULT_REQUESTS_TIMEOUT_MS = 5000;
 const DEFAULT_KEY = 'rtc-mesh';
 /** Once connected, a lost Redis connection is retried forever, backing off up to this (ms). */
 const MAX_RECONNECT_DELAY_MS = 3000;
-const QUIT_TIMEOUT_MS = 2000;
 const SHARED_SECRET_TIMEOUT_MS = 5000;
 const noop = (): void => {};
 
@@ -200,29 +200,9 @@ function guardFireAndForget(client: Client, methods: readonly string[], onReject
   }
 }
 
-/**
- * QUIT lets the commands already sent (last broadcasts, unsubscribes) reach Redis first. A client that is
- * not connected right now (Redis down, reconnecting) would hold QUIT until Redis returns, so it is simply
- * disconnected, as is one whose QUIT takes longer than QUIT_TIMEOUT_MS.
- */
+/** Closes every client (see quitOrDisconnect). */
 async function disconnectAll(clients: readonly Client[]): Promise<void> {
-  await Promise.all(
-    clients.map(async (client) => {
-      if (!client.isOpen) return;
-      if (client.isReady) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const quit = client.quit().then(
-          () => true,
-          () => false,
-        );
-        const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS, false)));
-        const quitted = await Promise.race([quit, late]);
-        clearTimeout(timer);
-        if (quitted) return;
-      }
-      if (client.isOpen) await client.disconnect().catch(noop);
-    }),
-  );
+  await Promise.all(clients.map((client) => quitOrDisconnect(client)));
 }
 
 export interface StartSignalingOptions extends SignalingServerOptions {

@@ -20,6 +20,7 @@ import { abortable } from '../../shared/stores/abortable.js';
 import { conflict } from '../../shared/stores/memory-store.js';
 import { storeKeyString, type StateStore, type StoredRecord, type StoreKey } from '../../shared/stores/state-store.js';
 import { redactUrl } from '../redact-url.js';
+import { quitOrDisconnect } from '../redis-quit.js';
 
 /**
  * What RedisStore needs of a client you pass in: node-redis v4's `sendCommand` (a `createClient()` client
@@ -54,7 +55,6 @@ export const DEFAULT_REDIS_STORE_PREFIX = 'rtc-mesh:state:';
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 /** Once connected, a lost connection is retried forever, backing off up to this (ms). */
 const MAX_RECONNECT_DELAY_MS = 1000;
-const QUIT_TIMEOUT_MS = 2000;
 
 /** {1, new version} or {0, version found}. A missing field reads as false in Lua, hence `or 0`. */
 const SAVE_SCRIPT = `
@@ -168,21 +168,7 @@ export class RedisStore implements StateStore {
     this.closing ??= (async () => {
       this.closer.abort();
       const client = this.owned;
-      if (client === undefined || !client.isOpen) return;
-      // QUIT lets the commands already sent finish; a client that is not connected now would hold it until
-      // Redis returns, so it is disconnected instead, as is one whose QUIT is slow.
-      if (client.isReady) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const quit = client.quit().then(
-          () => true,
-          () => false,
-        );
-        const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS, false)));
-        const quitted = await Promise.race([quit, late]);
-        clearTimeout(timer);
-        if (quitted) return;
-      }
-      if (client.isOpen) await client.disconnect().catch(() => undefined);
+      if (client !== undefined) await quitOrDisconnect(client);
     })();
     return this.closing;
   }
