@@ -102,6 +102,17 @@ const api = {
   seq(args: { capability: string; id: string; count: number }): Promise<LatencySummary> {
     return sequential(need(), spec(args.capability), args.id, args.count);
   },
+  /** Frames per data-channel message on each link: how much batching the load achieved. */
+  batching(): Record<string, { framesPerMessageOut: number; framesPerMessageIn: number }> {
+    const out: Record<string, { framesPerMessageOut: number; framesPerMessageIn: number }> = {};
+    for (const [peer, t] of Object.entries(need().stats().peers)) {
+      out[peer] = {
+        framesPerMessageOut: t.framesOut / Math.max(1, t.messagesOut),
+        framesPerMessageIn: t.framesIn / Math.max(1, t.messagesIn),
+      };
+    }
+    return out;
+  },
   async stop(): Promise<void> {
     const m = mesh;
     mesh = null;

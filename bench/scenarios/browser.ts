@@ -35,7 +35,8 @@ async function buildPage(): Promise<{ dir: string; ms: number }> {
     configFile: false,
     root: resolve(BENCH_DIR, 'browser'),
     logLevel: 'warn',
-    build: { outDir: dir, emptyOutDir: true, target: 'es2022', reportCompressedSize: false },
+    // BENCH_TAB_PROF keeps names readable in the tab's profile.
+    build: { outDir: dir, emptyOutDir: true, target: 'es2022', reportCompressedSize: false, minify: !process.env['BENCH_TAB_PROF'] },
   });
   return { dir, ms: performance.now() - t0 };
 }
@@ -72,6 +73,25 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   ]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * With BENCH_TAB_PROF=<file>, the tab's main thread is profiled (CDP) during the tab -> Node run and the
+ * .cpuprofile is written there (read it with bench/lib/cpuprofile.ts, or in DevTools).
+ */
+async function startTabProfile(page: import('playwright-core').Page): Promise<(() => Promise<void>) | null> {
+  const file = process.env['BENCH_TAB_PROF'];
+  if (!file) return null;
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+  await cdp.send('Profiler.start');
+  return async () => {
+    const { profile } = await cdp.send('Profiler.stop');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(file, JSON.stringify(profile));
+    await cdp.detach();
+  };
+}
+
 export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<ScenarioResult> {
   if (!existsSync(CHROMIUM)) {
     return { rows: [], targets: [], data: {}, skipped: `${CHROMIUM} is missing (apt-get install chromium); browser scenario skipped` };
@@ -95,7 +115,7 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    await page.goto(`${server.url}/index.html`);
+    await page.goto(`${server.url}/index.html?split=${process.env['RTC_SPLIT'] ?? 0}`);
     await page.waitForFunction(() => typeof window.rtcMeshBench === 'object', undefined, { timeout: 15_000 });
     const tab = <T>(fn: string, args: unknown, timeoutMs = 60_000): Promise<T> =>
       withTimeout(
@@ -164,7 +184,11 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
 
     const hot = await tab<{ first: string }>('ids', { name: 'hot', capability: 'game', prefix: 'player_', count: 1000, owners: 'remote' });
     await tab('load', { capability: 'game', ids: 'hot', inflight: 256, durationMs: warmMs });
+    const profile = await startTabProfile(page);
     const tabToNode = await tab<DriveResult>('load', { capability: 'game', ids: 'hot', inflight: 256, durationMs });
+    await profile?.();
+    const tabBatching = await tab<Record<string, unknown>>('batching', {});
+    ctx.log(`browser: tab batching ${JSON.stringify(tabBatching)}`);
     const tabToNodeSeq = await tab<LatencySummary>('seq', { capability: 'game', id: hot.first, count: seqCount });
     ctx.log(`browser: tab->node @256 ${rate(tabToNode.rate)}, sequential p50 ${us(tabToNodeSeq.p50)}`);
 
@@ -259,6 +283,7 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
         rawTab,
         tabToNode,
         tabToNodeSeq,
+        tabBatching,
         nodeToTab,
         nodeToTabSeq,
         consoleErrors: consoleErrors.slice(0, 20),

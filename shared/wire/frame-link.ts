@@ -25,6 +25,11 @@ export interface FrameLinkOptions {
   /** Bytes queued on our side, at most; past it senders wait for room (default 32 MiB). */
   readonly maxQueuedBytes?: number;
   /**
+   * Frames queued in one turn that leave at once as a message, without waiting for the turn to end
+   * (default 128), so the receiver starts on them while we queue the rest.
+   */
+  readonly maxBatchFrames?: number;
+  /**
    * Schedules a flush; default: a microtask, so all frames queued in one tick share a send. Hosts with a
    * cheaper turn boundary pass their own through Transport.schedule (Node: setImmediate, client/node.ts).
    */
@@ -87,6 +92,7 @@ export class FrameLink {
   private readonly highWaterBytes: number;
   private readonly window: number;
   private readonly maxQueuedBytes: number;
+  private readonly maxBatchFrames: number;
   private readonly schedule: (task: () => void) => void;
 
   private readonly control: Outgoing[] = [];
@@ -109,6 +115,9 @@ export class FrameLink {
   private sendWindow: number;
   private nextMsg = 0;
   private flushScheduled = false;
+  /** Frames queued since the last flush began. */
+  private framesSinceFlush = 0;
+  private flushing = false;
   private draining = false;
   private closed = false;
   private readonly reassembly: Reassembler;
@@ -129,6 +138,7 @@ export class FrameLink {
     this.window = options.window ?? 2048;
     this.sendWindow = this.window;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 32 * 1024 * 1024;
+    this.maxBatchFrames = Math.max(1, options.maxBatchFrames ?? 128);
     // Wrapped: browsers throw "Illegal invocation" when queueMicrotask is called as a method of another object.
     this.schedule = options.schedule ?? ((task) => queueMicrotask(task));
     this.reassembly = new Reassembler({ maxMessageBytes: this.maxMessageBytes, idleTimeoutMs: REASSEMBLY_IDLE_MS });
@@ -229,6 +239,9 @@ export class FrameLink {
     this.queuedBytes += item.bytes.length;
     if (item.controlled) this.controlled.push(item);
     else this.control.push(item);
+    // A whole turn's frames in one message make the two peers take turns (each idle while the other
+    // works); a full batch leaves now so the receiver's turn overlaps the rest of ours.
+    if (++this.framesSinceFlush >= this.maxBatchFrames && !this.flushing && !this.draining) return this.flush();
     this.requestFlush();
   }
 
@@ -339,6 +352,16 @@ export class FrameLink {
   }
 
   private flush(): void {
+    this.flushing = true;
+    try {
+      this.flushBatches();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private flushBatches(): void {
+    this.framesSinceFlush = 0;
     const budget = this.chunkBytes - 8;
     while (!this.closed) {
       if (this.channel.bufferedAmount() > this.highWaterBytes) {

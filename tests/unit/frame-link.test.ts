@@ -154,7 +154,7 @@ describe('batching', () => {
   });
 
   it('many calls in one tick fill messages close to the chunk size, no more messages than needed', async () => {
-    const { a, b } = pair();
+    const { a, b } = pair({ maxBatchFrames: Number.POSITIVE_INFINITY });
     let total = 0;
     for (let n = 0; n < 1000; n++) total += a.link.send(call(n, { action: 'increment_score', pad: 'x'.repeat(20) }));
     await until(() => b.frames.length === 1000, '1000 calls');
@@ -171,6 +171,40 @@ describe('batching', () => {
     a.link.send({ t: 'ping', n: 2 });
     await until(() => b.frames.length === 2, 'two pings');
     expect(a.out.sent).toHaveLength(2);
+  });
+
+  it('a full batch (maxBatchFrames, default 128) leaves at once, before the turn ends; the rest at its end', async () => {
+    const { a, b } = pair();
+    for (let n = 0; n < 300; n++) a.link.send(call(n, n));
+    // Sent synchronously, from inside send(): the receiver can start on them while the sender goes on.
+    expect(a.out.sent.map((m) => decodeBatch(m.bytes).frames.length)).toEqual([128, 128]);
+    await until(() => b.frames.length === 300, '300 calls');
+    expect(a.out.sent.map((m) => decodeBatch(m.bytes).frames.length)).toEqual([128, 128, 44]);
+    expect(b.frames.map((f) => (f.t === 'call' ? f.corr : -1))).toEqual(Array.from({ length: 300 }, (_, n) => n));
+
+    const small = pair({ maxBatchFrames: 10 });
+    for (let n = 0; n < 25; n++) small.a.link.send({ t: 'ping', n });
+    expect(small.a.out.sent).toHaveLength(2);
+    await until(() => small.b.frames.length === 25, '25 pings');
+    expect(small.a.out.sent.map((m) => decodeBatch(m.bytes).frames.length)).toEqual([10, 10, 5]);
+  });
+
+  it('a full batch waits while the channel is above its high-water mark', async () => {
+    const { a, b } = pair({ highWaterBytes: 4 * KiB, chunkBytes: 4 * KiB });
+    a.out.auto = false;
+    for (let n = 0; n < 400; n++) a.link.send(call(n, 'x'.repeat(40)));
+    const sentEarly = a.out.sent.length;
+    // Every synchronous flush respects high water: at most one message past the mark.
+    expect(a.out.bufferedAmount()).toBeLessThanOrEqual(4 * KiB + 4 * KiB);
+    expect(sentEarly).toBeGreaterThan(0);
+    await ticks(3);
+    expect(a.out.sent.length).toBe(sentEarly);
+    a.out.auto = true;
+    while (b.frames.length < 400) {
+      a.out.deliver();
+      await ticks(1);
+    }
+    expect(b.frames.map((f) => (f.t === 'call' ? f.corr : -1))).toEqual(Array.from({ length: 400 }, (_, n) => n));
   });
 
   it('uses the schedule option to flush', async () => {
