@@ -128,7 +128,7 @@ export class Calls {
     const corr = this.nextCorr++;
     op.corr = corr;
     this.pending.set(corr, op);
-    const remaining = Math.max(1, Math.ceil(op.deadline - parts.counters.now()));
+    const remaining = op.remainingMs();
     const { target } = op;
     const frame: CallFrame = {
       t: 'call',
@@ -207,6 +207,12 @@ class CallOp {
       return this.fail(unsendableResult(asMeshError(copyError)));
     }
     this.succeed({ peer: this.peer, activation: activation ?? '', result: copy });
+  }
+
+  /** Time left before the deadline, at least 1 ms; the first attempt follows construction at once. */
+  remainingMs(): number {
+    if (this.attempts <= 1) return Math.max(1, Math.ceil(this.timeoutMs));
+    return Math.max(1, Math.ceil(this.deadline - this.calls.parts.counters.now()));
   }
 
   attempt(): void {

@@ -55,6 +55,8 @@ export interface LinkParts {
   helloFrame(): Omit<HelloFrame, 'window' | 'auth'>;
   /** A frame for the mesh from a peer whose hello was accepted. */
   frame(link: PeerLink, frame: AppFrame, bytes: number | undefined): void;
+  /** Handles one inbound data-channel message (`handle`), with its arrival time as the end of the calls it answers. */
+  arrived(handle: () => void): void;
   /** The peer's channel closed; it has already left the view. */
   closed(peer: string): void;
   dropped(peer: string, error: ProtocolError): void;
@@ -151,7 +153,7 @@ export class PeerLinks {
       message: (data) => {
         if (this.links.get(peer) !== state) return;
         state.lastHeard = Date.now();
-        link.receive(data);
+        this.parts.arrived(() => link.receive(data));
       },
     };
   }

@@ -81,6 +81,7 @@ export class MeshParts {
       hello: { ...config.hello, identity: options.transport?.identity },
       helloFrame: () => this.hello(),
       frame: (link, frame, bytes) => this.onFrame(link, frame, bytes),
+      arrived: (handle) => counters.arrived(handle),
       closed: (peer) => this.calls.peerGone(peer),
       dropped: (peer, error) => this.inbound.onDropped(peer, error),
       refused: (peer, error) => events.emit('peer-refused', { peer, error }),
