@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, decodeFrame, encodeFrame, encodeValue, joinBatch } from '../../shared/wire/codec.js';
+import { decodeBatch, decodeFrame, decodeValue, encodeFrame, encodeValue, joinBatch } from '../../shared/wire/codec.js';
 import { MeshError, ProtocolError } from '../../shared/errors.js';
 import { PROTOCOL_VERSION, fromWire, toWire, type Frame } from '../../shared/wire/frames.js';
 import { expectThrows } from '../fixtures/mesh-helpers.js';
@@ -225,11 +225,35 @@ describe('round trips', () => {
     expect(decoded).toEqual(frame);
   });
 
-  it('encodeFrame returns a fresh buffer each time (the encoder reuses its own)', () => {
-    const a = encodeFrame({ t: 'ping', n: 1 });
-    const aCopy = [...a];
-    const b = encodeFrame({ t: 'ping', n: 2 });
-    expect([...a]).toEqual(aCopy);
+  it('bytes from encodeFrame are never overwritten by later encodings, however many and however large', () => {
+    const call = (corr: number, payload: unknown): Frame => ({
+      t: 'call',
+      corr,
+      capability: 'game',
+      actor: 'GameActor',
+      id: `player_${corr}`,
+      payload,
+      initArg: null,
+      timeoutMs: 5000,
+    });
+    const kept: { bytes: Uint8Array; copy: number[] }[] = [];
+    for (let n = 0; n < 20_000; n++) {
+      // Small frames, and now and then a large one that makes the encoder grow or replace its buffer.
+      const frame: Frame =
+        n % 997 === 0 ? call(n, { blob: 'x'.repeat(20_000 + n) }) : n % 2 === 0 ? { t: 'ping', n } : call(n, { action: 'a', n });
+      const bytes = encodeFrame(frame);
+      if (n % 7 === 0) kept.push({ bytes, copy: [...bytes] });
+      const value = encodeValue({ n, pad: 'y'.repeat(n % 50) });
+      expect(decodeValue(value)).toEqual({ n, pad: 'y'.repeat(n % 50) });
+    }
+    for (const { bytes, copy } of kept) expect([...bytes]).toEqual(copy);
+  });
+
+  it('encodeValue returns bytes that own their buffer (values may be kept long)', () => {
+    const a = encodeValue({ n: 1 });
+    const b = encodeValue({ n: 2 });
+    expect(a.byteOffset).toBe(0);
+    expect(a.buffer.byteLength).toBe(a.length);
     expect(a.buffer).not.toBe(b.buffer);
   });
 
