@@ -49,8 +49,15 @@ export interface MemoryAt {
   readonly fillMs: number;
 }
 
+/** Lookups/s of a bare Map over the same key sets: the floor under the 1M/1k call ratio (see mapFloor). */
+export interface MapFloor {
+  readonly small: number;
+  readonly large: number;
+}
+
 export interface ScaleOutput {
   readonly inflight: number;
+  readonly floor: MapFloor;
   readonly heapLimitMb: number;
   readonly warmup: { readonly fill: number; readonly calls: number };
   readonly baseline: CallsAt;
@@ -181,6 +188,30 @@ async function memoryAt(count: number, args: ScaleArgs, timeAfter: boolean): Pro
   }
 }
 
+/**
+ * What the memory system allows: lookups/s of a bare Map<string, object> with `actors` keys, each lookup
+ * with the same random draw of fresh id strings as timeCalls and touching the value and one object behind
+ * it (as a call touches its activation and actor). At 1k keys it all sits in cache; at 1M each lookup
+ * misses cache and TLB several times, whatever the code around it does.
+ */
+function mapFloor(actors: number, calls: number): number {
+  const map = new Map<string, { n: number; instance: { score: number } }>();
+  for (let i = 0; i < actors; i++) map.set(`player_${i}`, { n: 0, instance: { score: 0 } });
+  const random = prng(15);
+  const ids = Array.from({ length: calls }, () => `player_${Math.floor(random() * actors)}`);
+  const rates: number[] = [];
+  for (let rep = 0; rep < 5; rep++) {
+    const t0 = performance.now();
+    for (const id of ids) {
+      const value = map.get(id)!;
+      value.n++;
+      value.instance.score++;
+    }
+    rates.push(calls / ((performance.now() - t0) / 1000));
+  }
+  return rates.sort((x, y) => x - y)[2]!;
+}
+
 serve({
   run: async (args: ScaleArgs): Promise<ScaleOutput> => {
     const warm = await warmup();
@@ -194,8 +225,11 @@ serve({
       if (at.calls) large = at.calls;
     }
     if (large === null) throw new Error('no counts given');
+    const floor = { small: mapFloor(args.baselineActors, args.calls), large: mapFloor(large.actors, args.calls) };
+    await settle();
     return {
       inflight: INFLIGHT,
+      floor,
       heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20,
       warmup: warm,
       baseline: base,

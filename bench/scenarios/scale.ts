@@ -138,6 +138,16 @@ function oneProcessRows(ctx: BenchContext, out: ScaleOutput): { rows: Row[]; tar
       ratio: callRatio,
       note: callsNote(large),
     }),
+    row({
+      section: S,
+      name: `  floor: bare Map lookups among ${count(large.actors)} keys (same draw)`,
+      value: rate(out.floor.large),
+      raw: out.floor.large,
+      unit: 'lookups/s',
+      baseline: `${count(base.actors)} keys ${rate(out.floor.small)}`,
+      ratio: out.floor.large / out.floor.small,
+      note: `${(1e9 / out.floor.large - 1e9 / out.floor.small).toFixed(0)} ns more per lookup: cache and TLB misses, before any mesh code`,
+    }),
   ];
   for (const [i, m] of out.memory.entries()) {
     const prev = i > 0 ? out.memory[i - 1] : undefined;
@@ -163,6 +173,7 @@ function oneProcessRows(ctx: BenchContext, out: ScaleOutput): { rows: Row[]; tar
       measured: `${rate(large.median.rate)} (${callRatio.toFixed(2)}x)`,
       goal: `>= ${rate(GOAL_CALLS * base.median.rate)} (0.8x ${rate(base.median.rate)})`,
       pass: callRatio >= GOAL_CALLS,
+      note: `a bare Map lookup over the same keys: ${(out.floor.large / out.floor.small).toFixed(2)}x`,
     },
     {
       name: `memory per idle actor at ${count(largest.count)} <= 500 B (issue 15)`,
