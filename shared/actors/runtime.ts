@@ -40,8 +40,8 @@ import {
 export interface StateLog {
   /** A new activation (restored from `restored` state, if any): its log, or null when its type keeps no copies. */
   opened(activation: Activation, cls: ActorClass, restored: Snapshot | undefined, initArg: unknown): ActivationLog | null;
-  /** State kept here for `key` by an earlier owner (a copy), used when no handoff brought any. */
-  fallback(key: string): Snapshot | undefined;
+  /** State kept here for `target` by an earlier owner (a copy), used when no handoff brought any. */
+  fallback(target: MessageTarget): Snapshot | undefined;
   /**
    * For a type whose state lives in a store: the stored state (null: none yet), which the activation waits
    * for before its first message. Null for other types: nothing to wait for.
@@ -95,7 +95,7 @@ export class ActorRuntime {
       now: this.now,
       events: this.events,
       forget: (activation) => {
-        if (this.activations.delete(activation)) this.initArgs.delete(activation.key);
+        if (this.activations.delete(activation)) this.forgetInitArg(activation);
       },
       redeliver: (activation, waiting) => {
         const target: MessageTarget = { ...activation, initArg: this.initArgs.get(activation.key) };
@@ -189,10 +189,9 @@ export class ActorRuntime {
    * it did (false too for an unknown type or a failing constructor: the next call says why).
    */
   revive(target: MessageTarget, snapshot: Snapshot, bytes: number): boolean {
-    const key = activationKey(target.capability, target.actor, target.id);
     if (this.stopped || this.activations.get(target.capability, target.actor, target.id) !== undefined) return false;
-    this.restored.put(key, snapshot, bytes);
-    return !(this.activate(target, key) instanceof MeshError);
+    this.restored.put(this.keyOf(target), snapshot, bytes);
+    return !(this.activate(target) instanceof MeshError);
   }
 
   /**
@@ -257,7 +256,7 @@ export class ActorRuntime {
         done?.(new NotOwnerError(`actor ${target.id} is moving away from peer ${this.peerId}`, { peer: this.peerId }));
         return NOOP_TICKET;
       }
-      const created = this.activate(target, activationKey(target.capability, target.actor, target.id));
+      const created = this.activate(target);
       if (created instanceof MeshError) {
         if (kind === CAST && created.code === 'ACTOR_FAILED') this.events.castFailed(target, created);
         done?.(created);
@@ -279,24 +278,23 @@ export class ActorRuntime {
     this.mail.post(activation, TIMER, { name, payload }, null, 0);
   };
 
-  /** `key`: activationKey(target...), computed once by the caller. */
-  private activate(target: MessageTarget, unflattened: string): Activation | MeshError {
+  private activate(target: MessageTarget): Activation | MeshError {
     const cls = this.actors.get(target.actor);
     if (cls === undefined) return new UnknownActorError(target.actor, this.peerId);
-    // Flat from here on: it is hashed by several tables below and kept for the activation's life.
-    const key = flat(unflattened);
-    const handed = this.restored.take(key) ?? this.stateLog?.fallback(key);
+    // The key is built only when a table holds anything for it: most activations start from nothing,
+    // and building, flattening and hashing it was a tenth of an activation's CPU.
+    const handed = (this.restored.size > 0 ? this.restored.take(this.keyOf(target)) : undefined) ?? this.stateLog?.fallback(target);
     const loading = this.stateLog?.load?.(target, cls) ?? null;
     if (loading === null) {
       const instance = instantiate(cls, target, handed);
       if (instance instanceof MeshError) return instance;
-      const activation = this.create(target, cls, key, instance, handed);
+      const activation = this.create(target, cls, instance, handed);
       this.open(activation, cls, target, handed);
       return activation;
     }
     // A durable type: messages wait in the mailbox until the stored state is in; the newer of it and any
     // handed-over state (a handoff, a promoted copy) is where the actor goes on from.
-    const activation = this.create(target, cls, key, LOADING, handed);
+    const activation = this.create(target, cls, LOADING, handed);
     activation.opened = false;
     activation.busy = true;
     loading.then(
@@ -304,7 +302,7 @@ export class ActorRuntime {
       (error: unknown) => {
         // State handed over or promoted here may be newer than the store: keep it for the next activation
         // rather than let a store outage drop it (the next call loads again and picks the newer).
-        if (handed !== undefined && !this.stopped) this.restored.put(key, handed, encodedSize(handed));
+        if (handed !== undefined && !this.stopped) this.restored.put(this.keyOf(target), handed, encodedSize(handed));
         this.abandon(
           activation,
           error instanceof MeshError ? error : new StoreUnavailableError(`loading ${target.actor}(${target.id}): ${describeThrown(error)}`),
@@ -314,12 +312,12 @@ export class ActorRuntime {
     return activation;
   }
 
-  private create(target: MessageTarget, cls: ActorClass, key: string, instance: Actor, handed: Snapshot | undefined): Activation {
+  private create(target: MessageTarget, cls: ActorClass, instance: Actor, handed: Snapshot | undefined): Activation {
     const kind = this.kindOf(cls);
     const activation = new Activation(kind, this.now(), target, instance, ++this.nextActivation);
     this.activations.set(activation);
     const initArg = handed ? handed.initArg : target.initArg;
-    if (initArg !== undefined) this.initArgs.set(key, initArg);
+    if (initArg !== undefined) this.initArgs.set(this.keyOf(target), initArg);
     if (kind.idleTimeoutMs > 0) this.idleSweep.ensure(kind.idleTimeoutMs);
     return activation;
   }
@@ -332,6 +330,15 @@ export class ActorRuntime {
     }
     if (cls.keepTimers && handed?.timers && handed.timers.length > 0) activation.restoreTimers(handed.timers);
     this.events.activated(activation);
+  }
+
+  /** Flat: it is hashed by the tables it goes into (see `flat`). */
+  private keyOf(target: MessageTarget): string {
+    return flat(activationKey(target.capability, target.actor, target.id));
+  }
+
+  private forgetInitArg(activation: Activation): void {
+    if (this.initArgs.size > 0) this.initArgs.delete(activation.key);
   }
 
   /** What the activations of `cls` share here (created once per type). */
@@ -368,7 +375,7 @@ export class ActorRuntime {
   private abandon(activation: Activation, error: MeshError): void {
     if (activation.state === 'stopped') return;
     activation.state = 'stopped';
-    if (this.activations.delete(activation)) this.initArgs.delete(activation.key);
+    if (this.activations.delete(activation)) this.forgetInitArg(activation);
     this.stateLog?.abandoned?.(activation.key);
     // A rebalance counting on it (release) hears it stopped, with nothing to hand over.
     const onStopped = activation.onStopped;

@@ -1,5 +1,5 @@
 import type { ActorClass, DeactivateReason } from '../actors/actor.js';
-import type { Activation, ActivationLog, Snapshot } from '../actors/activation.js';
+import { type Activation, type ActivationLog, activationKey, type MessageTarget, type Snapshot } from '../actors/activation.js';
 import type { StateLog } from '../actors/runtime.js';
 import { encodeValue } from '../wire/codec.js';
 import type { ReplicaAckFrame, ReplicaDropFrame, ReplicaFrame } from '../wire/frames.js';
@@ -59,7 +59,7 @@ export class Replication implements StateLog {
     if (policy === null) return null;
     const log = new ReplicaLog(activation, policy, initArg);
     // The live activation owns the state now: a copy kept here from an earlier owner is stale from here on.
-    this.parts.store.discard(activation.key);
+    if (this.parts.store.size > 0) this.parts.store.discard(activation.key);
     // State carried over (a handoff, a promoted copy) has no copy on our backups yet: send one now.
     if (restored !== undefined) log.snapshotSoon(true);
     return log;
@@ -84,8 +84,10 @@ export class Replication implements StateLog {
     return policy;
   }
 
-  fallback(key: string): Snapshot | undefined {
-    const taken = this.parts.store.take(key);
+  fallback(target: MessageTarget): Snapshot | undefined {
+    // Most peers hold no copies most of the time: then there is no key to build.
+    if (this.parts.store.size === 0) return undefined;
+    const taken = this.parts.store.take(activationKey(target.capability, target.actor, target.id));
     if (taken === undefined) return undefined;
     this.parts.promoted(taken.copy);
     return taken.snapshot;

@@ -23,8 +23,8 @@ export class StateLogs implements StateLog {
     return new BothLogs(copies, stored);
   }
 
-  fallback(key: string): Snapshot | undefined {
-    return this.replication.fallback(key);
+  fallback(target: MessageTarget): Snapshot | undefined {
+    return this.replication.fallback(target);
   }
 
   load(target: MessageTarget, cls: ActorClass): Promise<Snapshot | null> | null {
