@@ -314,7 +314,8 @@ export class ActorRuntime {
 
   private create(target: MessageTarget, cls: ActorClass, instance: Actor, handed: Snapshot | undefined): Activation {
     const kind = this.kindOf(cls);
-    const activation = new Activation(kind, this.now(), target, instance, ++this.nextActivation);
+    // Only idle passivation reads lastActive: no clock read for a type that never idles out.
+    const activation = new Activation(kind, kind.idleTimeoutMs > 0 ? this.now() : 0, target, instance, ++this.nextActivation);
     this.activations.set(activation);
     const initArg = handed ? handed.initArg : target.initArg;
     if (initArg !== undefined) this.initArgs.set(this.keyOf(target), initArg);
