@@ -123,6 +123,8 @@ serve({
       actors: { GameActor },
       ...(args.replicas !== undefined ? { replicas: args.replicas } : {}),
       ...(args.replication !== undefined ? { replication: args.replication } : {}),
+      // Tuning experiments: BENCH_MAX_BATCH_FRAMES sets the links' maxBatchFrames (default 128).
+      ...(process.env['BENCH_MAX_BATCH_FRAMES'] ? { link: { maxBatchFrames: Number(process.env['BENCH_MAX_BATCH_FRAMES']) } } : {}),
     });
     if (args.debug) {
       const log = (...parts: unknown[]): void => console.error(`[bench peer ${mesh?.peerId ?? '?'}]`, ...parts);
