@@ -17,7 +17,7 @@ export class MemoryStore implements StateStore {
   async load(key: StoreKey, signal: AbortSignal): Promise<StoredRecord | null> {
     this.check(signal);
     const record = this.records.get(storeKeyString(key));
-    return record === undefined ? null : { data: record.data.slice(), version: record.version };
+    return record === undefined ? null : { data: new Uint8Array(record.data), version: record.version };
   }
 
   async save(key: StoreKey, data: Uint8Array, expected: number, signal: AbortSignal): Promise<number> {
@@ -25,7 +25,8 @@ export class MemoryStore implements StateStore {
     const k = storeKeyString(key);
     const current = this.records.get(k)?.version ?? 0;
     if (current !== expected) throw conflict(key, expected, current);
-    this.records.set(k, { data: data.slice(), version: current + 1 });
+    // A copy either way: a Buffer's slice() would be a view of the caller's memory.
+    this.records.set(k, { data: new Uint8Array(data), version: current + 1 });
     return current + 1;
   }
 

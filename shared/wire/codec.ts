@@ -8,16 +8,24 @@ import { fromWire, toWire, type Frame } from './frames.js';
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
 
 /**
- * Encodes one frame. The one place encoding can fail: whatever cbor-x throws (a function, a cycle, a stack
- * overflow) becomes INVALID_ARGUMENT here, rather than being guessed at by each sender.
- *
- * The bytes are a view into cbor-x's buffer, not a copy: without its reuse/reset modes (never used here)
- * cbor-x writes each encoding after the previous one and starts a new buffer when one is full, so a view
- * is never written again. Frames live only until their batch is sent; a copy per frame was a fifth of
- * the allocations of a remote call. Values kept longer (encodeValue) are still copied, so that a small
- * one does not keep a whole 8 KiB buffer alive.
+ * Encodes one frame to bytes the caller owns. The one place encoding can fail: whatever cbor-x throws (a
+ * function, a cycle, a stack overflow) becomes INVALID_ARGUMENT here, rather than being guessed at by each
+ * sender.
  */
 export function encodeFrame(frame: Frame): Uint8Array {
+  // A copy: in Node cbor-x returns a Buffer, whose slice() is a view, not a copy.
+  return new Uint8Array(encodeFrameShared(frame));
+}
+
+/**
+ * Encodes one frame into a view of cbor-x's buffer, without a copy: a link's frames mostly leave within
+ * the turn they were queued in, and a copy per frame was a fifth of the allocations of a remote call. The
+ * bytes are never written again (without its reuse/reset modes, never used here, cbor-x writes each
+ * encoding after the one before and replaces a full buffer rather than rewinding it), but they share memory
+ * with other encodings: whoever keeps them beyond the turn copies them first, or they keep a whole buffer
+ * of the encoder's (8 KiB, larger after a large value) alive. Throws like encodeFrame.
+ */
+export function encodeFrameShared(frame: Frame): Uint8Array {
   try {
     return cbor.encode(toWire(frame));
   } catch (error) {

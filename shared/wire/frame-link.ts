@@ -1,7 +1,8 @@
 import { AdmissionLine } from './admission.js';
-import { decodeBatch, decodeFrame, encodeFrame, joinBatch } from './codec.js';
+import { decodeBatch, decodeFrame, encodeFrameShared, joinBatch } from './codec.js';
 import { BackpressureError, InvalidArgumentError, PayloadTooLargeError, ProtocolError } from '../errors.js';
 import type { Frame } from './frames.js';
+import { own, type Outgoing, OutgoingQueue } from './outgoing-queue.js';
 import { MAX_LARGE_IN_PROGRESS, MIN_PIECE, Reassembler } from './reassembly.js';
 
 /** The byte pipe under a link: a data channel, or an in-memory pair. Messages arrive whole and in order. */
@@ -53,12 +54,6 @@ export interface LinkCounters {
   dropped: number;
 }
 
-interface Outgoing {
-  readonly bytes: Uint8Array;
-  /** Counts against the receiver's window (calls and casts). */
-  readonly controlled: boolean;
-}
-
 interface LargeOutgoing {
   readonly msg: number;
   readonly bytes: Uint8Array;
@@ -95,10 +90,8 @@ export class FrameLink {
   private readonly maxBatchFrames: number;
   private readonly schedule: (task: () => void) => void;
 
-  private readonly control: Outgoing[] = [];
-  private readonly controlled: Outgoing[] = [];
-  private controlHead = 0;
-  private controlledHead = 0;
+  private readonly control = new OutgoingQueue();
+  private readonly controlled = new OutgoingQueue();
   /** Chunked messages being sent, round robin; at most MAX_LARGE_IN_PROGRESS. */
   private readonly large: LargeOutgoing[] = [];
   /** Chunked messages waiting for a slot in `large`. */
@@ -211,6 +204,7 @@ export class FrameLink {
       this.enqueue(item);
       return item.bytes.length;
     }
+    own(item);
     await this.admissions.wait(item, timeoutMs, signal);
     return item.bytes.length;
   }
@@ -230,9 +224,9 @@ export class FrameLink {
   }
 
   private encode(frame: Frame): Outgoing {
-    const bytes = encodeFrame(frame);
+    const bytes = encodeFrameShared(frame);
     if (bytes.length > this.maxMessageBytes) throw new PayloadTooLargeError(bytes.length, this.maxMessageBytes);
-    return { bytes, controlled: frame.t === 'call' || frame.t === 'cast' };
+    return { bytes, owned: false, controlled: frame.t === 'call' || frame.t === 'cast' };
   }
 
   private enqueue(item: Outgoing): void {
@@ -260,7 +254,7 @@ export class FrameLink {
   /** The peer's own receive window (from its hello): we never keep more of our calls/casts in flight. */
   setPeerWindow(window: number): void {
     this.sendWindow = Math.max(1, Math.min(this.window, window));
-    if (this.controlledHead < this.controlled.length) this.requestFlush();
+    if (this.controlled.pending) this.requestFlush();
   }
 
   receive(data: Uint8Array): void {
@@ -285,8 +279,8 @@ export class FrameLink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.control.length = 0;
-    this.controlled.length = 0;
+    this.control.clear();
+    this.controlled.clear();
     this.large.length = 0;
     this.largeWaiting.length = 0;
     this.reassembly.clear();
@@ -300,7 +294,7 @@ export class FrameLink {
     switch (frame.t) {
       case 'ack':
         this.inFlight = Math.max(0, this.inFlight - frame.count);
-        if (this.controlledHead < this.controlled.length) this.requestFlush();
+        if (this.controlled.pending) this.requestFlush();
         return;
       case 'chunk':
         return this.acceptChunk(frame);
@@ -371,13 +365,13 @@ export class FrameLink {
       const batch: Uint8Array[] = [];
       let size = 0;
       if (this.unacked > 0) {
-        const ack = encodeFrame({ t: 'ack', count: this.unacked });
+        const ack = encodeFrameShared({ t: 'ack', count: this.unacked });
         this.unacked = 0;
         batch.push(ack);
         size += ack.length;
       }
-      size = this.take(this.control, true, batch, size, budget);
-      size = this.take(this.controlled, false, batch, size, budget);
+      size = this.take(this.control, batch, size, budget);
+      size = this.take(this.controlled, batch, size, budget);
       size = this.takeChunk(batch, size, budget);
       if (batch.length === 0) break;
       const message = joinBatch(batch, size);
@@ -391,7 +385,8 @@ export class FrameLink {
       this.counters.messagesOut++;
       this.counters.bytesOut += message.length;
     }
-    this.compact();
+    this.control.settle();
+    this.controlled.settle();
     if (
       this.admissions.waiting &&
       this.admissions.admit(
@@ -411,15 +406,12 @@ export class FrameLink {
   }
 
   /** Moves frames from a queue into the batch while they fit; large ones become chunked messages. */
-  private take(queue: Outgoing[], isControl: boolean, batch: Uint8Array[], size: number, budget: number): number {
-    let head = isControl ? this.controlHead : this.controlledHead;
-    while (head < queue.length) {
-      if (!isControl && this.blockingLarge !== null) break;
-      const item = queue[head]!;
-      if (item.controlled && this.inFlight >= this.sendWindow) break;
+  private take(queue: OutgoingQueue, batch: Uint8Array[], size: number, budget: number): number {
+    for (let item = queue.peek(); item !== undefined; item = queue.peek()) {
+      if (item.controlled && (this.blockingLarge !== null || this.inFlight >= this.sendWindow)) break;
       const fits = item.bytes.length <= budget - CHUNK_OVERHEAD;
       if (fits && size + item.bytes.length > budget) break;
-      head++;
+      queue.shift();
       if (item.controlled) this.inFlight++;
       this.counters.framesOut++;
       if (fits) {
@@ -429,14 +421,14 @@ export class FrameLink {
         continue;
       }
       const count = Math.ceil(item.bytes.length / (budget - CHUNK_OVERHEAD * 2));
+      // Sent over many turns, piece by piece: it must not keep the encoder's (grown) buffer alive.
+      own(item);
       const message: LargeOutgoing = { msg: this.nextMsg++, bytes: item.bytes, count, next: 0 };
       // The calls and casts behind a chunked one wait until it is through, so their order holds.
       if (item.controlled) this.blockingLarge = message;
       if (this.large.length < MAX_LARGE_IN_PROGRESS) this.large.push(message);
       else this.largeWaiting.push(message);
     }
-    if (isControl) this.controlHead = head;
-    else this.controlledHead = head;
     return size;
   }
 
@@ -449,7 +441,7 @@ export class FrameLink {
     const message = this.large[this.largeTurn]!;
     const start = message.next * piece;
     const slice = message.bytes.subarray(start, Math.min(start + piece, message.bytes.length));
-    const encoded = encodeFrame({
+    const encoded = encodeFrameShared({
       t: 'chunk',
       msg: message.msg,
       index: message.next,
@@ -467,17 +459,5 @@ export class FrameLink {
     } else this.largeTurn++;
     batch.push(encoded);
     return size + encoded.length;
-  }
-
-  private compact(): void {
-    // Queues are consumed from a head index (shift() is O(n)); trim them once drained or mostly consumed.
-    if (this.controlHead > 0 && (this.controlHead === this.control.length || this.controlHead > 1024)) {
-      this.control.splice(0, this.controlHead);
-      this.controlHead = 0;
-    }
-    if (this.controlledHead > 0 && (this.controlledHead === this.controlled.length || this.controlledHead > 1024)) {
-      this.controlled.splice(0, this.controlledHead);
-      this.controlledHead = 0;
-    }
   }
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, decodeFrame, decodeValue, encodeFrame, encodeValue, joinBatch } from '../../shared/wire/codec.js';
+import { decodeBatch, decodeFrame, decodeValue, encodeFrame, encodeFrameShared, encodeValue, joinBatch } from '../../shared/wire/codec.js';
 import { MeshError, ProtocolError } from '../../shared/errors.js';
 import { PROTOCOL_VERSION, fromWire, toWire, type Frame } from '../../shared/wire/frames.js';
 import { expectThrows } from '../fixtures/mesh-helpers.js';
@@ -225,7 +225,7 @@ describe('round trips', () => {
     expect(decoded).toEqual(frame);
   });
 
-  it('bytes from encodeFrame are never overwritten by later encodings, however many and however large', () => {
+  it('bytes from encodeFrameShared are never overwritten by later encodings, however many and however large', () => {
     const call = (corr: number, payload: unknown): Frame => ({
       t: 'call',
       corr,
@@ -241,12 +241,22 @@ describe('round trips', () => {
       // Small frames, and now and then a large one that makes the encoder grow or replace its buffer.
       const frame: Frame =
         n % 997 === 0 ? call(n, { blob: 'x'.repeat(20_000 + n) }) : n % 2 === 0 ? { t: 'ping', n } : call(n, { action: 'a', n });
-      const bytes = encodeFrame(frame);
+      const bytes = encodeFrameShared(frame);
       if (n % 7 === 0) kept.push({ bytes, copy: [...bytes] });
       const value = encodeValue({ n, pad: 'y'.repeat(n % 50) });
       expect(decodeValue(value)).toEqual({ n, pad: 'y'.repeat(n % 50) });
     }
     for (const { bytes, copy } of kept) expect([...bytes]).toEqual(copy);
+  });
+
+  it('encodeFrame (exported) returns bytes the caller owns: transferring them harms nothing else', () => {
+    const kept = encodeFrameShared({ t: 'ping', n: 1 });
+    const copy = [...kept];
+    const mine = encodeFrame({ t: 'ping', n: 2 });
+    expect(mine.byteOffset).toBe(0);
+    expect(mine.buffer.byteLength).toBe(mine.length);
+    structuredClone(mine.buffer, { transfer: [mine.buffer as ArrayBuffer] });
+    expect([...kept]).toEqual(copy);
   });
 
   it('encodeValue returns bytes that own their buffer (values may be kept long)', () => {
