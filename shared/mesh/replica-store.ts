@@ -88,7 +88,10 @@ export class ReplicaStore {
         return this.acknowledge(from, frame.n, true);
       }
       this.forget(key);
-      const { capability, actor, id, state, initArg, copies, timers } = frame;
+      const { capability, actor, id, initArg, copies, timers } = frame;
+      // Decoded bytes are a view of the whole data-channel message they came in: a copy kept for long must
+      // hold only its own bytes, or a peer could pin up to 16 KiB per counted copy (one small state per message).
+      const state = new Uint8Array(frame.state);
       this.held.set(key, { key, capability, actor, id, shard, owner: from, version, copies, state, initArg, timers, bytes });
       this.bytes += bytes;
       this.evictPastBound();
