@@ -230,6 +230,8 @@ export class FrameLink {
   }
 
   private enqueue(item: Outgoing): void {
+    // Above high water nothing is flushed (so nothing settled) until the channel drains: it waits.
+    if (this.draining) own(item);
     this.queuedBytes += item.bytes.length;
     if (item.controlled) this.controlled.push(item);
     else this.control.push(item);

@@ -50,6 +50,19 @@ describe('OutgoingQueue', () => {
 });
 
 describe('FrameLink and the encoder buffer', () => {
+  it('frames queued while the channel is above high water own their bytes (no flush runs until it drains)', () => {
+    let buffered = 0;
+    const link = new FrameLink(
+      { send: (data) => void (buffered += data.length), bufferedAmount: () => buffered, onDrain: () => undefined },
+      { frame: () => undefined, dropped: () => undefined },
+      { highWaterBytes: 1024, schedule: (task) => task() },
+    );
+    for (let n = 0; n < 100; n++) link.send(call(n, 'z'.repeat(40)));
+    const queued = (link as unknown as { controlled: { items: Outgoing[] } }).controlled.items;
+    expect(queued.length).toBeGreaterThan(0);
+    for (const item of queued) expect(ownsItsBytes(item.bytes)).toBe(true);
+  });
+
   it('a stalled peer (no acks) holds only the bytes of the frames queued for it, not the encoder buffers', () => {
     const link = new FrameLink(
       { send: () => undefined, bufferedAmount: () => 0, onDrain: () => undefined },
