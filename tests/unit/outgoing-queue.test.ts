@@ -53,7 +53,13 @@ describe('FrameLink and the encoder buffer', () => {
   it('frames queued while the channel is above high water own their bytes (no flush runs until it drains)', () => {
     let buffered = 0;
     const link = new FrameLink(
-      { send: (data) => void (buffered += data.length), bufferedAmount: () => buffered, onDrain: () => undefined },
+      {
+        send: (data) => {
+          buffered += data.length;
+        },
+        bufferedAmount: () => buffered,
+        onDrain: () => undefined,
+      },
       { frame: () => undefined, dropped: () => undefined },
       { highWaterBytes: 1024, schedule: (task) => task() },
     );
