@@ -1,5 +1,5 @@
 import { activationKey, newer, type Snapshot, type Version } from '../actors/activation.js';
-import { decodeValue } from '../wire/codec.js';
+import { decodeValue, encodedLength } from '../wire/codec.js';
 import type { ReplicaDropFrame, ReplicaFrame } from '../wire/frames.js';
 
 export interface ReplicaStoreParts {
@@ -81,17 +81,16 @@ export class ReplicaStore {
     const version: Version = { epoch: frame.epoch, seq: frame.seq };
     const current = this.held.get(key);
     if (current === undefined || newer(version, current.version)) {
-      const bytes = frame.state.length + key.length * 2 + 64;
+      // Everything the copy keeps counts against maxBytes, its initArg and timers too (usually none).
+      const bytes = frame.state.length + key.length * 2 + 64 + encodedLength(frame.initArg) + encodedLength(frame.timers);
       if (bytes > this.parts.maxBytes) {
         this.parts.rejected(from, 'replica', 'a copy larger than the replica store');
         // Said to its owner too, or its synchronous callers would wait for an acknowledgement that never comes.
         return this.acknowledge(from, frame.n, true);
       }
       this.forget(key);
-      const { capability, actor, id, initArg, copies, timers } = frame;
-      // Decoded bytes are a view of the whole data-channel message they came in: a copy kept for long must
-      // hold only its own bytes, or a peer could pin up to 16 KiB per counted copy (one small state per message).
-      const state = new Uint8Array(frame.state);
+      // The decoder gave `state` (and any bytes inside initArg) memory of their own (codec.ts, copyBuffers).
+      const { capability, actor, id, state, initArg, copies, timers } = frame;
       this.held.set(key, { key, capability, actor, id, shard, owner: from, version, copies, state, initArg, timers, bytes });
       this.bytes += bytes;
       this.evictPastBound();

@@ -1,7 +1,8 @@
 import { AbortedError, TimeoutError } from '../errors.js';
 
 interface Waiting<T> {
-  readonly item: T;
+  /** Null once it is settled either way: a line entry must not keep what it waited with alive. */
+  item: T | null;
   readonly deadline: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
@@ -16,7 +17,7 @@ interface Waiting<T> {
  * while something waits.
  */
 export class AdmissionLine<T> {
-  private readonly line: Waiting<T>[] = [];
+  private readonly line: (Waiting<T> | undefined)[] = [];
   private head = 0;
   private sweeper: ReturnType<typeof setInterval> | null = null;
 
@@ -44,8 +45,9 @@ export class AdmissionLine<T> {
   admit(hasRoom: () => boolean, take: (item: T) => void): number {
     let admitted = 0;
     while (this.head < this.line.length && hasRoom()) {
-      const entry = this.line[this.head++]!;
-      if (entry.done) continue;
+      const entry = this.line[this.head]!;
+      this.line[this.head++] = undefined;
+      if (entry.done || entry.item === null) continue;
       take(entry.item);
       this.settle(entry, null);
       admitted++;
@@ -67,12 +69,13 @@ export class AdmissionLine<T> {
     const rest = this.line.splice(this.head);
     this.line.length = 0;
     this.head = 0;
-    for (const entry of rest) this.settle(entry, error);
+    for (const entry of rest) if (entry) this.settle(entry, error);
   }
 
   private settle(entry: Waiting<T>, error: Error | null): void {
     if (entry.done) return;
     entry.done = true;
+    entry.item = null;
     if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
     if (error) entry.reject(error);
     else entry.resolve();

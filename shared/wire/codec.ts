@@ -5,7 +5,10 @@ import { InvalidArgumentError, ProtocolError, describeThrown } from '../errors.j
 import { fromWire, toWire, type Frame } from './frames.js';
 
 // Plain CBOR (no cbor-x record extension): any CBOR decoder, in any language, can read our frames.
-const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+// copyBuffers: a decoded byte string gets its own memory. As a view it would keep the whole message it
+// came in alive (a data-channel message, up to 256 KiB), so a peer could make a few counted bytes (a chunk
+// piece, a replica's state or initArg) hold far more than any limit of ours counts.
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, copyBuffers: true });
 
 /**
  * Encodes one frame to bytes the caller owns. The one place encoding can fail: whatever cbor-x throws (a
@@ -39,6 +42,19 @@ export function encodeValue(value: unknown): Uint8Array {
     return new Uint8Array(cbor.encode(value));
   } catch (error) {
     throw new InvalidArgumentError(`value cannot be encoded: ${describeThrown(error)}`);
+  }
+}
+
+/**
+ * The size of `value` encoded, to count what a received value costs to keep: 0 for null and undefined,
+ * +Infinity (never throws) for one that cannot be encoded, so it is refused as too large.
+ */
+export function encodedLength(value: unknown): number {
+  if (value === null || value === undefined) return 0;
+  try {
+    return cbor.encode(value).length;
+  } catch {
+    return Number.POSITIVE_INFINITY;
   }
 }
 

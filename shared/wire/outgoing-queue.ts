@@ -24,7 +24,8 @@ export function own(item: Outgoing): void {
  * flush, `settle()` trims what was sent and gives what is still waiting bytes of its own, each frame once.
  */
 export class OutgoingQueue {
-  private items: Outgoing[] = [];
+  /** Sent slots are cleared at once: a sent frame must not stay reachable until the next trim. */
+  private items: (Outgoing | undefined)[] = [];
   private head = 0;
   /** Items before this index have bytes of their own. */
   private ownedUpTo = 0;
@@ -43,7 +44,7 @@ export class OutgoingQueue {
   }
 
   shift(): void {
-    this.head++;
+    this.items[this.head++] = undefined;
   }
 
   clear(): void {

@@ -604,3 +604,19 @@ describe('fuzzing', () => {
     }
   });
 });
+
+describe('decoded bytes own their memory', () => {
+  it('a byte string decoded from a batch does not keep the whole message alive', () => {
+    const chunk: Frame = { t: 'chunk', msg: 1, index: 0, count: 1, total: 3, bytes: new Uint8Array([7, 8, 9]) };
+    const padding: Frame = { t: 'cast', capability: 'c', actor: 'A', id: 'x', payload: 'p'.repeat(20_000), initArg: null };
+    const frames = [encodeFrame(chunk), encodeFrame(padding)];
+    const message = joinBatch(
+      frames,
+      frames.reduce((n, f) => n + f.length, 0),
+    );
+    const decoded = decodeBatch(message).frames[0] as Extract<Frame, { t: 'chunk' }>;
+    expect([...decoded.bytes]).toEqual([7, 8, 9]);
+    expect(decoded.bytes.buffer.byteLength).toBe(3);
+    expect(decoded.bytes.buffer).not.toBe(message.buffer);
+  });
+});

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeFrameShared } from '../../shared/wire/codec.js';
 import { FrameLink } from '../../shared/wire/frame-link.js';
 import type { Frame } from '../../shared/wire/frames.js';
+import { AdmissionLine } from '../../shared/wire/admission.js';
 import { type Outgoing, OutgoingQueue, own } from '../../shared/wire/outgoing-queue.js';
 
 const call = (corr: number, payload: unknown): Frame => ({
@@ -88,5 +89,37 @@ describe('FrameLink and the encoder buffer', () => {
     const held = new Set(queued.map((item) => item.bytes.buffer));
     const heldBytes = [...held].reduce((sum, buffer) => sum + buffer.byteLength, 0);
     expect(heldBytes).toBe(link.queued);
+  });
+});
+
+describe('nothing sent stays reachable', () => {
+  it('OutgoingQueue forgets a frame as soon as it is taken, before any trim', () => {
+    const queue = new OutgoingQueue();
+    const items = [0, 1, 2].map((n) => shared(call(n, n)));
+    for (const item of items) queue.push(item);
+    queue.shift();
+    queue.shift();
+    const slots = (queue as unknown as { items: (Outgoing | undefined)[] }).items;
+    expect(slots.filter((slot) => slot !== undefined)).toEqual([items[2]]);
+  });
+
+  it('AdmissionLine forgets admitted and timed-out entries while others still wait', async () => {
+    const line = new AdmissionLine<{ readonly name: string }>(5);
+    const admitted: string[] = [];
+    const waits = ['a', 'b', 'c'].map((name) => line.wait({ name }, name === 'b' ? 1 : 60_000, undefined));
+    const timedOut = waits[1]!.catch((error: unknown) => error);
+    expect(await timedOut).toMatchObject({ code: 'TIMEOUT' });
+    let room = 1;
+    line.admit(
+      () => room-- > 0,
+      (item) => admitted.push(item.name),
+    );
+    await waits[0];
+    expect(admitted).toEqual(['a']);
+    const entries = (line as unknown as { line: ({ item: unknown } | undefined)[] }).line;
+    // 'a' was admitted (slot cleared); 'b' timed out (its item dropped); only 'c' is still held.
+    expect(entries.filter((e) => e?.item != null).map((e) => (e!.item as { name: string }).name)).toEqual(['c']);
+    line.close(new Error('closed'));
+    await expect(waits[2]).rejects.toThrow('closed');
   });
 });

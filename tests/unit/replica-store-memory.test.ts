@@ -33,10 +33,44 @@ describe('ReplicaStore memory (a hostile or merely unlucky owner)', () => {
     const frames = [encodeFrame(copy), encodeFrame(padding)];
     const message = joinBatch(frames, frames[0]!.length + frames[1]!.length);
     const decoded = decodeBatch(message).frames[0] as ReplicaFrame;
-    expect(decoded.state.buffer.byteLength).toBeGreaterThan(15_000); // what cbor-x hands over: a view of the message
     store.onReplica('owner', decoded);
     const held = store.list()[0]!;
     expect([...held.state]).toEqual([1, 2, 3]);
     expect(held.state.buffer.byteLength).toBe(3);
+  });
+
+  it("a copy's initArg and timers count against maxBytes; a copy too large with them is refused", () => {
+    const acks: { n: readonly number[]; refused: readonly number[] }[] = [];
+    const rejected: string[] = [];
+    const store = new ReplicaStore({
+      self: 'me',
+      maxBytes: 64 * 1024,
+      shardOf: () => 0,
+      ranksBefore: () => true,
+      ranking: () => ['owner', 'me'],
+      isMember: () => true,
+      ack: (_peer, n, refused) => acks.push({ n, refused }),
+      rejected: (_peer, _frame, reason) => rejected.push(reason),
+    });
+    const copy = (id: string, n: number, initArg: unknown): ReplicaFrame => ({
+      t: 'replica',
+      capability: 'game',
+      actor: 'A',
+      id,
+      epoch: 1,
+      seq: 1,
+      state: new Uint8Array([1]),
+      initArg,
+      copies: 1,
+      n,
+      timers: null,
+    });
+    store.onReplica('owner', copy('small', 1, { name: 'x' }));
+    const smallBytes = store.heldBytes;
+    store.onReplica('owner', copy('big', 2, { blob: 'b'.repeat(10_000) }));
+    expect(store.heldBytes - smallBytes).toBeGreaterThan(10_000);
+    store.onReplica('owner', copy('huge', 3, { blob: 'h'.repeat(100_000) }));
+    expect(store.list().map((r) => r.id)).toEqual(['small', 'big']);
+    expect(rejected).toEqual(['a copy larger than the replica store']);
   });
 });
