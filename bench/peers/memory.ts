@@ -5,34 +5,24 @@
  */
 import { Mesh } from '../../client/node.js';
 import { GameActor } from '../../demo/actors.js';
+import { settleHeap } from '../lib/heap.js';
 import { serve } from '../lib/proc.js';
 import { GAME, loadFresh } from '../lib/workload.js';
-
-const gc = (globalThis as { gc?: () => void }).gc;
-
-async function settle(): Promise<number> {
-  if (!gc) throw new Error('run with --expose-gc');
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return process.memoryUsage().heapUsed;
-}
 
 serve({
   run: async (args: { count: number }) => {
     const mesh = await Mesh.start({ capabilities: ['game'], actors: { GameActor } });
     // Warm the path first so code and inline caches are not counted as actor state.
     await loadFresh(mesh, GAME, 'warm_', 500, { total: 2000 });
-    const before = await settle();
+    const before = await settleHeap();
     const rssBefore = process.memoryUsage().rss;
     const load = await loadFresh(mesh, GAME, 'player_', 500, { total: args.count });
-    const after = await settle();
+    const after = await settleHeap();
     const rssAfter = process.memoryUsage().rss;
     const active = mesh.stats().activations.active;
     if (active !== args.count + 2000) throw new Error(`expected ${args.count + 2000} activations, got ${active}`);
     await mesh.stop();
-    const stopped = await settle();
+    const stopped = await settleHeap();
     return {
       count: args.count,
       heapBefore: before,

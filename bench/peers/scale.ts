@@ -8,10 +8,10 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { Mesh, type Mesh as MeshInstance } from '../../client/node.js';
 import { GameActor } from '../../demo/actors.js';
+import { settleHeap } from '../lib/heap.js';
 import { serve } from '../lib/proc.js';
 import { GAME, type DriveResult, loadFresh, loadIds, prng } from '../lib/workload.js';
 
-const gc = (globalThis as { gc?: () => void }).gc;
 const INFLIGHT = 300;
 const FILL_INFLIGHT = 500;
 /** Activated in every memory mesh before the "before" reading, so lazily built structures are not counted per actor. */
@@ -65,15 +65,6 @@ export interface ScaleOutput {
   readonly memory: MemoryAt[];
 }
 
-async function settle(): Promise<number> {
-  if (!gc) throw new Error('run with --expose-gc');
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return process.memoryUsage().heapUsed;
-}
-
 function start(): Promise<MeshInstance> {
   return Mesh.start({ capabilities: ['game'], actors: { GameActor } });
 }
@@ -115,7 +106,7 @@ async function timeCalls(mesh: MeshInstance, actors: number, calls: number, repe
   const runs: { drive: DriveResult; gcMs: number }[] = [];
   for (let i = 0; i < repeats; i++) {
     // Start every run from a collected heap: garbage left by the fill is not charged to the calls.
-    await settle();
+    await settleHeap();
     const { result, gcMs } = await withGcTime(() => loadIds(mesh, GAME, ids, INFLIGHT, { total: calls }));
     if (result.errors > 0) throw new Error(`${result.errors} of ${calls} calls failed: ${result.firstError ?? ''}`);
     runs.push({ drive: result, gcMs });
@@ -165,10 +156,10 @@ async function memoryAt(count: number, args: ScaleArgs, timeAfter: boolean): Pro
   const mesh = await start();
   try {
     await fill(mesh, 'warm_', WARM_ACTORS);
-    const before = await settle();
+    const before = await settleHeap();
     const rssBefore = process.memoryUsage().rss;
     const filled = await fill(mesh, 'player_', count);
-    const after = await settle();
+    const after = await settleHeap();
     const rssAfter = process.memoryUsage().rss;
     const memory: MemoryAt = {
       count,
@@ -184,7 +175,7 @@ async function memoryAt(count: number, args: ScaleArgs, timeAfter: boolean): Pro
   } finally {
     await mesh.stop();
     // The next mesh's "before" reading must not include this one's actors.
-    await settle();
+    await settleHeap();
   }
 }
 
@@ -226,7 +217,7 @@ serve({
     }
     if (large === null) throw new Error('no counts given');
     const floor = { small: mapFloor(args.baselineActors, args.calls), large: mapFloor(large.actors, args.calls) };
-    await settle();
+    await settleHeap();
     return {
       inflight: INFLIGHT,
       floor,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeBatch, decodeFrame, decodeValue, encodeFrame, encodeFrameShared, encodeValue, joinBatch } from '../../shared/wire/codec.js';
 import { MeshError, ProtocolError } from '../../shared/errors.js';
 import { PROTOCOL_VERSION, fromWire, toWire, type Frame } from '../../shared/wire/frames.js';
+import { callFrame as call } from '../fixtures/frames.js';
 import { expectThrows } from '../fixtures/mesh-helpers.js';
 
 const samples: Frame[] = [
@@ -226,16 +227,6 @@ describe('round trips', () => {
   });
 
   it('bytes from encodeFrameShared are never overwritten by later encodings, however many and however large', () => {
-    const call = (corr: number, payload: unknown): Frame => ({
-      t: 'call',
-      corr,
-      capability: 'game',
-      actor: 'GameActor',
-      id: `player_${corr}`,
-      payload,
-      initArg: null,
-      timeoutMs: 5000,
-    });
     const kept: { bytes: Uint8Array; copy: number[] }[] = [];
     for (let n = 0; n < 20_000; n++) {
       // Small frames, and now and then a large one that makes the encoder grow or replace its buffer.

@@ -3,6 +3,7 @@ import { decodeBatch, encodeFrame, encodeValue, joinBatch } from '../../shared/w
 import { MeshError, PayloadTooLargeError, ProtocolError } from '../../shared/errors.js';
 import { FrameLink, type ByteChannel, type FrameLinkOptions } from '../../shared/wire/frame-link.js';
 import type { Frame } from '../../shared/wire/frames.js';
+import { callFrame as call } from '../fixtures/frames.js';
 import { macrotask, until } from '../fixtures/wait.js';
 
 const KiB = 1024;
@@ -93,17 +94,6 @@ function pair(optionsA: FrameLinkOptions = {}, optionsB: FrameLinkOptions = {}):
   b.out.receiver = (data) => a.link.receive(data);
   return { a, b };
 }
-
-const call = (corr: number, payload: unknown): Frame => ({
-  t: 'call',
-  corr,
-  capability: 'game',
-  actor: 'GameActor',
-  id: `player_${corr}`,
-  payload,
-  initArg: null,
-  timeoutMs: 5000,
-});
 
 /** Deterministic pseudo-random bytes (xorshift), so a corrupted reassembly cannot look right by accident. */
 function noise(length: number, seed = 0x12345678): Uint8Array {

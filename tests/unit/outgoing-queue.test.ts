@@ -2,19 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { encodeFrameShared } from '../../shared/wire/codec.js';
 import { FrameLink } from '../../shared/wire/frame-link.js';
 import type { Frame } from '../../shared/wire/frames.js';
+import { callFrame as call } from '../fixtures/frames.js';
 import { AdmissionLine } from '../../shared/wire/admission.js';
 import { type Outgoing, OutgoingQueue, own } from '../../shared/wire/outgoing-queue.js';
-
-const call = (corr: number, payload: unknown): Frame => ({
-  t: 'call',
-  corr,
-  capability: 'c',
-  actor: 'A',
-  id: `i${corr}`,
-  payload,
-  initArg: null,
-  timeoutMs: 5000,
-});
 
 const shared = (frame: Frame): Outgoing => ({ bytes: encodeFrameShared(frame), owned: false, controlled: true });
 const ownsItsBytes = (bytes: Uint8Array): boolean => bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;

@@ -3,18 +3,23 @@ import { ReplicaStore } from '../../shared/mesh/replica-store.js';
 import { decodeBatch, encodeFrame, joinBatch } from '../../shared/wire/codec.js';
 import type { Frame, ReplicaFrame } from '../../shared/wire/frames.js';
 
+/** A store on a peer ranked right after 'owner' for every shard. */
+function storeOf(maxBytes: number, rejected: (reason: string) => void = () => undefined): ReplicaStore {
+  return new ReplicaStore({
+    self: 'me',
+    maxBytes,
+    shardOf: () => 0,
+    ranksBefore: () => true,
+    ranking: () => ['owner', 'me'],
+    isMember: () => true,
+    ack: () => undefined,
+    rejected: (_peer, _frame, reason) => rejected(reason),
+  });
+}
+
 describe('ReplicaStore memory (a hostile or merely unlucky owner)', () => {
   it('a copy that arrived in a large message keeps only its own bytes, not the message', () => {
-    const store = new ReplicaStore({
-      self: 'me',
-      maxBytes: 1024 * 1024,
-      shardOf: () => 0,
-      ranksBefore: () => true,
-      ranking: () => ['owner', 'me'],
-      isMember: () => true,
-      ack: () => undefined,
-      rejected: () => undefined,
-    });
+    const store = storeOf(1024 * 1024);
     const copy: Frame = {
       t: 'replica',
       capability: 'game',
@@ -40,18 +45,8 @@ describe('ReplicaStore memory (a hostile or merely unlucky owner)', () => {
   });
 
   it("a copy's initArg and timers count against maxBytes; a copy too large with them is refused", () => {
-    const acks: { n: readonly number[]; refused: readonly number[] }[] = [];
     const rejected: string[] = [];
-    const store = new ReplicaStore({
-      self: 'me',
-      maxBytes: 64 * 1024,
-      shardOf: () => 0,
-      ranksBefore: () => true,
-      ranking: () => ['owner', 'me'],
-      isMember: () => true,
-      ack: (_peer, n, refused) => acks.push({ n, refused }),
-      rejected: (_peer, _frame, reason) => rejected.push(reason),
-    });
+    const store = storeOf(64 * 1024, (reason) => rejected.push(reason));
     const copy = (id: string, n: number, initArg: unknown): ReplicaFrame => ({
       t: 'replica',
       capability: 'game',
