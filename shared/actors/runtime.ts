@@ -17,7 +17,7 @@ import {
   type Snapshot,
   type Ticket,
 } from './activation.js';
-import { encodeValue } from '../wire/codec.js';
+import { encodedLength } from '../wire/codec.js';
 import { ActivationTable } from './activation-table.js';
 import { HandedOver, type HandedOverLimits } from './handed-over.js';
 import { IdleSweep } from './idle-sweep.js';
@@ -421,9 +421,6 @@ const LOADING: Actor = {
 
 /** About what a snapshot takes in memory, for the bound on handed-over state. */
 function encodedSize(snapshot: Snapshot): number {
-  try {
-    return encodeValue(snapshot.state).length;
-  } catch {
-    return 0;
-  }
+  const bytes = encodedLength(snapshot.state);
+  return Number.isFinite(bytes) ? bytes : 0;
 }

@@ -4,7 +4,7 @@ import type { Membership, MembershipChange } from '../placement/membership.js';
 import type { ShardMap } from '../placement/shard-map.js';
 import { shardFor } from '../placement/shards.js';
 import type { ShardMove } from '../placement/shard-table.js';
-import { encodeFrame } from '../wire/codec.js';
+import { encodeFrameShared } from '../wire/codec.js';
 import type { HandoffFrame, ReleasedFrame } from '../wire/frames.js';
 import type { MeshConfig } from './config.js';
 import { Handoff } from './handoff.js';
@@ -86,7 +86,7 @@ export class Rebalance {
 
   /** A handoff frame arrived; `bytes` is its encoded size when known (chunked frames). */
   onHandoff(from: string, frame: HandoffFrame, bytes: number | undefined): void {
-    this.handoff.onHandoff(from, frame, bytes ?? encodeFrame(frame).length);
+    this.handoff.onHandoff(from, frame, bytes ?? encodeFrameShared(frame).length);
   }
 
   onReleased(from: string, frame: ReleasedFrame): void {

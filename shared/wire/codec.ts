@@ -46,11 +46,12 @@ export function encodeValue(value: unknown): Uint8Array {
 }
 
 /**
- * The size of `value` encoded, to count what a received value costs to keep: 0 for null and undefined,
- * +Infinity (never throws) for one that cannot be encoded, so it is refused as too large.
+ * The size of `value` encoded (measured, not copied), to count what a value costs to keep; +Infinity
+ * (never throws) for one that cannot be encoded.
  */
 export function encodedLength(value: unknown): number {
-  if (value === null || value === undefined) return 0;
+  // One byte each in CBOR; the common initArg and timers of a replica copy, so skip the encoder.
+  if (value === null || value === undefined) return 1;
   try {
     return cbor.encode(value).length;
   } catch {
