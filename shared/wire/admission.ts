@@ -1,14 +1,14 @@
 import { AbortedError, TimeoutError } from '../errors.js';
 
 interface Waiting<T> {
-  /** Null once it is settled either way: a line entry must not keep what it waited with alive. */
+  /** Null once it is settled either way (admitted, timed out, aborted, closed): a settled entry keeps
+   * nothing of what it waited with alive. */
   item: T | null;
   readonly deadline: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
   readonly signal: AbortSignal | undefined;
   onAbort: (() => void) | null;
-  done: boolean;
 }
 
 /**
@@ -16,7 +16,7 @@ interface Waiting<T> {
  * deadline or its AbortSignal; one interval sweeps every deadline instead of a timer per item, and only
  * while something waits.
  */
-export class AdmissionLine<T> {
+export class AdmissionLine<T extends object> {
   private readonly line: (Waiting<T> | undefined)[] = [];
   private head = 0;
   private sweeper: ReturnType<typeof setInterval> | null = null;
@@ -31,7 +31,7 @@ export class AdmissionLine<T> {
   wait(item: T, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted) return Promise.reject(new AbortedError());
     return new Promise<void>((resolve, reject) => {
-      const entry: Waiting<T> = { item, deadline: Date.now() + timeoutMs, resolve, reject, signal, onAbort: null, done: false };
+      const entry: Waiting<T> = { item, deadline: Date.now() + timeoutMs, resolve, reject, signal, onAbort: null };
       if (signal) {
         entry.onAbort = () => this.settle(entry, new AbortedError());
         signal.addEventListener('abort', entry.onAbort, { once: true });
@@ -47,7 +47,7 @@ export class AdmissionLine<T> {
     while (this.head < this.line.length && hasRoom()) {
       const entry = this.line[this.head]!;
       this.line[this.head++] = undefined;
-      if (entry.done || entry.item === null) continue;
+      if (entry.item === null) continue;
       take(entry.item);
       this.settle(entry, null);
       admitted++;
@@ -73,8 +73,7 @@ export class AdmissionLine<T> {
   }
 
   private settle(entry: Waiting<T>, error: Error | null): void {
-    if (entry.done) return;
-    entry.done = true;
+    if (entry.item === null) return;
     entry.item = null;
     if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
     if (error) entry.reject(error);
@@ -88,7 +87,7 @@ export class AdmissionLine<T> {
       let waiting = 0;
       for (let i = this.head; i < this.line.length; i++) {
         const entry = this.line[i]!;
-        if (entry.done) continue;
+        if (entry.item === null) continue;
         if (entry.deadline <= now) this.settle(entry, new TimeoutError('send queue stayed full until the deadline'));
         else waiting++;
       }
