@@ -5,7 +5,7 @@
  * between the tab and the Node process, and the raw Node <-> Node figures.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
@@ -86,7 +86,6 @@ async function startTabProfile(page: import('playwright-core').Page): Promise<((
   await cdp.send('Profiler.start');
   return async () => {
     const { profile } = await cdp.send('Profiler.stop');
-    const { writeFile } = await import('node:fs/promises');
     await writeFile(file, JSON.stringify(profile));
     await cdp.detach();
   };
@@ -115,7 +114,7 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    await page.goto(`${server.url}/index.html?split=${process.env['RTC_SPLIT'] ?? 0}`);
+    await page.goto(`${server.url}/index.html`);
     await page.waitForFunction(() => typeof window.rtcMeshBench === 'object', undefined, { timeout: 15_000 });
     const tab = <T>(fn: string, args: unknown, timeoutMs = 60_000): Promise<T> =>
       withTimeout(
