@@ -1,6 +1,7 @@
 import { IncompatiblePeerError, UnauthorizedError, type MeshError, type ProtocolError } from '../errors.js';
 import { peekClaims, type IdentityClaims } from '../identity/token.js';
 import type { Membership, PeerInfo } from '../placement/membership.js';
+import { encodeFrameShared } from '../wire/codec.js';
 import { FrameLink } from '../wire/frame-link.js';
 import type { Frame, HelloFrame } from '../wire/frames.js';
 import type { ChannelSink, PeerChannel } from '../wire/transport.js';
@@ -24,7 +25,9 @@ export interface PeerLink {
   /** What its token grants, in a room with signed identities. */
   claims: IdentityClaims | null;
   /** Frames that arrived while its hello was being checked, replayed once it is accepted; null otherwise. */
-  held: Frame[] | null;
+  held: HeldFrame[] | null;
+  /** The encoded bytes of `held`, bounded (heldLimit): a frame can be as large as maxMessageBytes. */
+  heldBytes: number;
   /** Frames of ours waiting for our own (signed) hello to go out first; null once it has. */
   outbox: Frame[] | null;
   /** Resolves once our hello is out: no peer is admitted (and so called) before it has our hello. */
@@ -77,6 +80,17 @@ const PONG_INTERVAL_MS = 100;
 const PROBE_MS = 1000;
 /** Frames kept while a hello is checked; a peer that sends more is not following the protocol. */
 const MAX_HELD = 4096;
+/**
+ * Bytes kept while a hello is checked, beyond one frame of maxMessageBytes: room for an honest peer's first
+ * window of calls, but not for 4096 frames of 16 MiB each.
+ */
+const HELD_SLACK_BYTES = 4 * 1024 * 1024;
+
+interface HeldFrame {
+  readonly frame: Frame;
+  /** Its exact size when it came chunked (FrameLinkHandlers.frame), kept for the replay. */
+  readonly bytes: number | undefined;
+}
 const REFUSALS: readonly [string, (message: string, peer: string) => MeshError][] = [
   ['incompatible: ', (m, peer) => new IncompatiblePeerError(m, { peer })],
   ['unauthorized: ', (m) => new UnauthorizedError(m)],
@@ -139,6 +153,7 @@ export class PeerLinks {
         info: null,
         claims: null,
         held: null,
+        heldBytes: 0,
         outbox: null,
         helloOut: Promise.resolve(),
         leaving: false,
@@ -278,9 +293,11 @@ export class PeerLinks {
   private onFrame(state: PeerLink, frame: Frame, bytes: number | undefined): void {
     // A bye is never held: a peer that refuses us while we check its hello must be heard.
     if (state.held !== null && frame.t !== 'bye') {
-      if (state.held.length >= MAX_HELD)
+      // A frame that shared a message has no size of its own: measure it (only while a hello is checked).
+      state.heldBytes += bytes ?? wireLength(frame);
+      if (state.held.length >= MAX_HELD || state.heldBytes > this.parts.config.maxMessageBytes + HELD_SLACK_BYTES)
         return this.refuse(state, new UnauthorizedError(`peer ${state.peer} sent too much before its hello was checked`));
-      state.held.push(frame);
+      state.held.push({ frame, bytes });
       return;
     }
     switch (frame.t) {
@@ -337,16 +354,18 @@ export class PeerLinks {
   private admit(state: PeerLink, frame: HelloFrame, claims: IdentityClaims | null): void {
     const held = state.held ?? [];
     state.held = null;
+    state.heldBytes = 0;
     state.claims = claims;
     state.link.setPeerWindow(frame.window);
     state.info = { id: state.peer, kind: frame.kind, capabilities: frame.capabilities, actorTypes: frame.actorTypes };
     this.parts.membership.upsert(state.info);
-    for (const next of held) this.onFrame(state, next, undefined);
+    for (const next of held) this.onFrame(state, next.frame, next.bytes);
   }
 
   /** Keeps a peer out of the view, loudly: tell it why (it reports the refusal too), then close. */
   private refuse(state: PeerLink, error: MeshError): void {
     state.held = null;
+    state.heldBytes = 0;
     state.leaving = true;
     this.parts.refused(state.peer, error);
     const prefix = error.code === 'UNAUTHORIZED' ? 'unauthorized: ' : 'incompatible: ';
@@ -460,4 +479,13 @@ function trafficOf(state: PeerLink): PeerTraffic {
     unhandled: state.link.framesUnhandled,
     queuedBytes: state.link.queued,
   };
+}
+
+/** A decoded frame's size on the wire; +Infinity (never throws) for one that will not encode again. */
+function wireLength(frame: Frame): number {
+  try {
+    return encodeFrameShared(frame).length;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
 }
