@@ -13,6 +13,11 @@ const REQUEST = 2;
 const ONEWAY = 3;
 const REPLY = 4;
 const ONEWAY_DONE = 5;
+/** A raw synchronous backup: the state after a request, shaped like a mesh replica frame, and its ack. */
+const COPY = 6;
+const COPY_ACK = 7;
+/** A small actor state, as GameActor's snapshot encodes. */
+const STATE = new Uint8Array(24).fill(7);
 
 /** The part of a simple-peer instance the baseline needs. */
 export interface RawPeerLike {
@@ -44,6 +49,10 @@ export class RawEndpoint {
   private served = 0;
   private onewayReceived = 0;
   private onewayDone: ((received: number) => void) | null = null;
+  /** When set, a request is answered only once this endpoint's peer acknowledged a copy (see relay). */
+  relayTo: RawEndpoint | null = null;
+  private nextCopy = 1;
+  private readonly copies = new Map<number, () => void>();
 
   constructor(private readonly peer: RawPeerLike) {
     peer.on('data', (data) => this.onData(data));
@@ -59,7 +68,21 @@ export class RawEndpoint {
       case REQUEST: {
         // The "actor": decode, answer with a reply of the mesh's shape.
         this.served++;
-        this.peer.send(encode([REPLY, message[1], 'rawpeer#1', this.served]));
+        const reply = encode([REPLY, message[1], 'rawpeer#1', this.served]);
+        if (this.relayTo === null) this.peer.send(reply);
+        else void this.relayTo.copy(this.served).then(() => this.peer.send(reply));
+        return;
+      }
+      case COPY:
+        this.peer.send(encode([COPY_ACK, message[1]]));
+        return;
+      case COPY_ACK: {
+        const n = message[1] as number;
+        const acked = this.copies.get(n);
+        if (acked) {
+          this.copies.delete(n);
+          acked();
+        }
         return;
       }
       case REPLY: {
@@ -88,6 +111,15 @@ export class RawEndpoint {
         return;
       }
     }
+  }
+
+  /** Sends the backup behind this endpoint a copy (a mesh replica frame's shape); resolves at its ack. */
+  copy(seq: number): Promise<void> {
+    const n = this.nextCopy++;
+    return new Promise<void>((resolve) => {
+      this.copies.set(n, resolve);
+      this.peer.send(encode([COPY, n, 'game', 'GameActor', 'player_123', 1, seq, STATE, null, 1, null]));
+    });
   }
 
   request(): Promise<void> {

@@ -15,7 +15,13 @@ interface SimplePeerInstance extends RawPeerLike {
   destroy(): void;
 }
 
-let raw: { peer: SimplePeerInstance; endpoint: RawEndpoint; connected: Promise<void> } | null = null;
+interface RawConn {
+  readonly peer: SimplePeerInstance;
+  readonly endpoint: RawEndpoint;
+  readonly connected: Promise<void>;
+}
+/** Raw simple-peers by name ('main' unless a scenario needs more, as the replicas relay does). */
+const raws = new Map<string, RawConn>();
 let mesh: MeshInstance | null = null;
 const idSets = new Map<string, string[]>();
 
@@ -44,8 +50,10 @@ function limit(args: { total?: number; durationMs?: number }): DriveLimit {
   };
 }
 
-function destroyRaw(): void {
+function destroyRaw(name: string): void {
+  const raw = raws.get(name);
   if (!raw) return;
+  raws.delete(name);
   const internals = raw.peer as unknown as { _iceCompleteTimer?: ReturnType<typeof setTimeout> | null };
   try {
     raw.peer.destroy();
@@ -53,13 +61,19 @@ function destroyRaw(): void {
     // half-open: gone either way
   }
   if (internals._iceCompleteTimer) clearTimeout(internals._iceCompleteTimer);
-  raw = null;
+}
+
+function rawNamed(name = 'main'): RawConn {
+  const raw = raws.get(name);
+  if (!raw) throw new Error(`no raw peer ${name}`);
+  return raw;
 }
 
 serve({
   // ------------------------------------------------------------------ raw simple-peer baseline
-  'raw-open': (args: { initiator: boolean }) => {
-    destroyRaw();
+  'raw-open': (args: { initiator: boolean; name?: string }) => {
+    const name = args.name ?? 'main';
+    destroyRaw(name);
     const { SimplePeer, binding, peerConfig } = nodePlatform({ bindAddress: '127.0.0.1' });
     const peer = new SimplePeer({
       initiator: args.initiator,
@@ -73,33 +87,29 @@ serve({
       peer.on('error', (error: Error) => reject(error));
     });
     connected.catch(() => undefined);
-    peer.on('signal', (data: unknown) => emit('raw-signal', data));
-    raw = { peer, endpoint: new RawEndpoint(peer), connected };
+    peer.on('signal', (data: unknown) => emit('raw-signal', { name, data }));
+    raws.set(name, { peer, endpoint: new RawEndpoint(peer), connected });
     return null;
   },
-  'raw-signal': (data: unknown) => {
-    raw?.peer.signal(data);
+  'raw-signal': (args: { name?: string; data: unknown }) => {
+    raws.get(args.name ?? 'main')?.peer.signal(args.data);
     return null;
   },
-  'raw-connected': async () => {
-    if (!raw) throw new Error('no raw peer');
-    await raw.connected;
+  'raw-connected': async (args: { name?: string }) => {
+    await rawNamed(args.name).connected;
     return null;
   },
-  'raw-reqresp': async (args: { inflight: number; durationMs: number }) => {
-    if (!raw) throw new Error('no raw peer');
-    return raw.endpoint.reqResp(args.inflight, args.durationMs);
+  /** Requests arriving on `from` are answered only once `to` acknowledged a copy (a raw synchronous backup). */
+  'raw-relay': (args: { from: string; to: string | null }) => {
+    rawNamed(args.from).endpoint.relayTo = args.to === null ? null : rawNamed(args.to).endpoint;
+    return null;
   },
-  'raw-seq': async (args: { count: number }) => {
-    if (!raw) throw new Error('no raw peer');
-    return raw.endpoint.sequential(args.count);
-  },
-  'raw-oneway': async (args: { total: number }) => {
-    if (!raw) throw new Error('no raw peer');
-    return raw.endpoint.oneway(args.total);
-  },
-  'raw-close': () => {
-    destroyRaw();
+  'raw-reqresp': (args: { name?: string; inflight: number; durationMs: number }) =>
+    rawNamed(args.name).endpoint.reqResp(args.inflight, args.durationMs),
+  'raw-seq': (args: { name?: string; count: number }) => rawNamed(args.name).endpoint.sequential(args.count),
+  'raw-oneway': (args: { name?: string; total: number }) => rawNamed(args.name).endpoint.oneway(args.total),
+  'raw-close': (args: { name?: string } = {}) => {
+    destroyRaw(args.name ?? 'main');
     return null;
   },
 

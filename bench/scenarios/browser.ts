@@ -127,8 +127,8 @@ export async function runBrowser(ctx: BenchContext, node: BenchChild): Promise<S
       );
 
     // -------------------------------------------------------------------- raw tab <-> Node baseline
-    await page.exposeFunction('rtcMeshBenchSignal', (data: unknown) => node.call('raw-signal', data).then(() => undefined));
-    const off = node.on('raw-signal', (data) => void tab('rawSignal', data).catch(() => undefined));
+    await page.exposeFunction('rtcMeshBenchSignal', (data: unknown) => node.call('raw-signal', { data }).then(() => undefined));
+    const off = node.on('raw-signal', (signal) => void tab('rawSignal', (signal as { data: unknown }).data).catch(() => undefined));
     let rawTab: { at256: DriveResult; seq: LatencySummary; reverse256: DriveResult } | null = null;
     try {
       await node.call('raw-open', { initiator: false });

@@ -16,20 +16,23 @@ export const RAW_REFERENCE = { oneway: 220_000, reqResp1: 4_700, reqResp16: 30_0
  * (ms). Retries like the mesh's transport does: simple-peer over libdatachannel occasionally fails with "Got a
  * remote candidate without ICE transport" when a trickled candidate beats the remote description.
  */
-export async function connectRaw(a: BenchChild, b: BenchChild, attempts = 4): Promise<number> {
+export async function connectRaw(a: BenchChild, b: BenchChild, name = 'main', attempts = 4): Promise<number> {
   let lastError: unknown;
+  const relay = (to: BenchChild) => (data: unknown) => {
+    if ((data as { name?: string }).name === name) void to.call('raw-signal', data).catch(() => undefined);
+  };
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const offA = a.on('raw-signal', (data) => void b.call('raw-signal', data).catch(() => undefined));
-    const offB = b.on('raw-signal', (data) => void a.call('raw-signal', data).catch(() => undefined));
+    const offA = a.on('raw-signal', relay(b));
+    const offB = b.on('raw-signal', relay(a));
     const t0 = performance.now();
     try {
-      await b.call('raw-open', { initiator: false });
-      await a.call('raw-open', { initiator: true });
-      await Promise.all([a.call('raw-connected', {}, 20_000), b.call('raw-connected', {}, 20_000)]);
+      await b.call('raw-open', { initiator: false, name });
+      await a.call('raw-open', { initiator: true, name });
+      await Promise.all([a.call('raw-connected', { name }, 20_000), b.call('raw-connected', { name }, 20_000)]);
       return performance.now() - t0;
     } catch (error) {
       lastError = error;
-      await Promise.all([a.call('raw-close').catch(() => undefined), b.call('raw-close').catch(() => undefined)]);
+      await Promise.all([a.call('raw-close', { name }).catch(() => undefined), b.call('raw-close', { name }).catch(() => undefined)]);
     } finally {
       offA();
       offB();

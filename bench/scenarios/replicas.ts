@@ -7,6 +7,7 @@
 import type { BenchChild } from '../lib/proc.js';
 import type { DriveResult, LatencySummary } from '../lib/workload.js';
 import { rate, row, us, type BenchContext, type Row, type ScenarioResult, type Target } from './common.js';
+import { connectRaw } from './raw.js';
 import { nextRoom, startMeshes, stopMeshes, type Started } from './remote.js';
 
 interface Mode {
@@ -59,13 +60,78 @@ function startMeshesWith(peers: readonly BenchChild[], signal: string, mode: Mod
   });
 }
 
+interface RawRelay {
+  readonly plain: { readonly at256: DriveResult; readonly seq: LatencySummary };
+  readonly copied: { readonly at256: DriveResult; readonly seq: LatencySummary };
+}
+
+/**
+ * The same three processes with raw simple-peers, no mesh: request/response between driver and owner, then the
+ * same with a synchronous copy (the owner answers once the backup acknowledged a copy it sent on receipt).
+ * Unbatched, one message per send. What the extra hop costs on this machine, whatever the mesh does.
+ */
+async function measureRawRelay(ctx: BenchContext, peers: readonly BenchChild[]): Promise<RawRelay> {
+  const [driver, owner, backup] = [peers[0]!, peers[1]!, peers[2]!];
+  await connectRaw(driver, owner, 'up');
+  await connectRaw(owner, backup, 'down');
+  const durationMs = ctx.quick ? 1000 : 3000;
+  const count = ctx.quick ? 1000 : 5000;
+  const run = async (): Promise<{ at256: DriveResult; seq: LatencySummary }> => {
+    await driver.call('raw-reqresp', { name: 'up', inflight: 256, durationMs: ctx.quick ? 300 : 1000 }, 60_000);
+    const at256 = await driver.call<DriveResult>('raw-reqresp', { name: 'up', inflight: 256, durationMs }, 60_000);
+    const seq = await driver.call<LatencySummary>('raw-seq', { name: 'up', count }, 60_000);
+    return { at256, seq };
+  };
+  try {
+    const plain = await run();
+    await owner.call('raw-relay', { from: 'up', to: 'down' });
+    const copied = await run();
+    ctx.log(
+      `replicas: raw: @256 ${rate(plain.at256.rate)} -> ${rate(copied.at256.rate)} with a copy, sequential p50 ${us(plain.seq.p50)} -> ${us(copied.seq.p50)}`,
+    );
+    return { plain, copied };
+  } finally {
+    await Promise.all([
+      driver.call('raw-close', { name: 'up' }),
+      owner.call('raw-close', { name: 'up' }),
+      owner.call('raw-close', { name: 'down' }),
+      backup.call('raw-close', { name: 'down' }),
+    ]);
+  }
+}
+
 export async function runReplicas(ctx: BenchContext, pool: readonly BenchChild[], signal: string): Promise<ScenarioResult> {
   const S = 'replicas, 3 Node peers (driver -> owner, copy on a third)';
   const peers = pool.slice(0, 3);
   const results = new Map<Mode, Measured>();
+  const rawRelay = await measureRawRelay(ctx, peers);
   for (const mode of MODES) results.set(mode, await measure(ctx, peers, signal, mode));
   const base = results.get(MODES[0]!)!;
   const rows: Row[] = [];
+  const { plain, copied: rawCopied } = rawRelay;
+  const rawRateRatio = rawCopied.at256.rate / plain.at256.rate;
+  const rawSeqRatio = rawCopied.seq.p50 / plain.seq.p50;
+  rows.push(
+    row({
+      section: S,
+      name: 'raw simple-peer req/resp @256, with a sync copy',
+      value: rate(rawCopied.at256.rate),
+      raw: rawCopied.at256.rate,
+      unit: 'calls/s',
+      baseline: `without ${rate(plain.at256.rate)}`,
+      ratio: rawRateRatio,
+      note: 'no mesh, unbatched: the extra hop alone',
+    }),
+    row({
+      section: S,
+      name: 'raw simple-peer sequential p50, with a sync copy',
+      value: us(rawCopied.seq.p50),
+      raw: rawCopied.seq.p50,
+      unit: 'us',
+      baseline: `without ${us(plain.seq.p50)}`,
+      ratio: rawSeqRatio,
+    }),
+  );
   const errors = [...results.values()].reduce((sum, m) => sum + m.at256.errors, 0);
   for (const [mode, m] of results) {
     const isBase = mode === MODES[0];
@@ -100,16 +166,18 @@ export async function runReplicas(ctx: BenchContext, pool: readonly BenchChild[]
       measured: `${rate(sync.at256.rate)} (${(sync.at256.rate / base.at256.rate).toFixed(2)}x ${rate(base.at256.rate)})`,
       goal: '>= 0.5x',
       pass: copied && errors === 0 && sync.at256.rate >= 0.5 * base.at256.rate,
-      ...(copied ? {} : { note: 'the backup held no copies: replication did not run' }),
+      note: copied ? `raw, same hops: ${rawRateRatio.toFixed(2)}x` : 'the backup held no copies: replication did not run',
     },
     {
       name: 'replicated (1, sync) sequential p50 <= 2x unreplicated',
       measured: `${us(sync.seq.p50)} (${(sync.seq.p50 / base.seq.p50).toFixed(2)}x ${us(base.seq.p50)})`,
       goal: '<= 2x',
       pass: copied && sync.seq.p50 <= 2 * base.seq.p50,
+      note: `raw, same hops: ${rawSeqRatio.toFixed(2)}x`,
     },
   ];
   const data: Record<string, unknown> = {};
   for (const [mode, m] of results) data[mode.name] = m;
+  data['raw relay'] = rawRelay;
   return { rows, targets, data };
 }
