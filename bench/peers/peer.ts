@@ -12,7 +12,10 @@ import { GAME, idsWhere, loadFresh, loadIds, sequential, waitForPeers, type Call
 interface SimplePeerInstance extends RawPeerLike {
   signal(data: unknown): void;
   on(event: string, listener: (...args: never[]) => void): unknown;
+  emit(event: 'data', data: Uint8Array): boolean;
   destroy(): void;
+  /** simple-peer's handler of each channel message (client/peer-connection.ts replaces it the same way). */
+  _onChannelMessage(event: { readonly data: unknown }): void;
 }
 
 interface RawConn {
@@ -93,6 +96,15 @@ serve({
   },
   'raw-signal': (args: { name?: string; data: unknown }) => {
     raws.get(args.name ?? 'main')?.peer.signal(args.data);
+    return null;
+  },
+  /** This side reads its channel as the mesh does: each message straight to the endpoint, no readable-stream. */
+  'raw-direct': (args: { name?: string }) => {
+    const { peer } = rawNamed(args.name);
+    peer._onChannelMessage = (event) => {
+      const data = event.data;
+      peer.emit('data', data instanceof ArrayBuffer ? new Uint8Array(data) : (data as Uint8Array));
+    };
     return null;
   },
   'raw-connected': async (args: { name?: string }) => {

@@ -45,6 +45,8 @@ export interface RawBaseline {
   readonly reqResp: Readonly<Record<'1' | '16' | '256', number>>;
   readonly rttP50Us: number;
   readonly rttP99Us: number;
+  /** The same round trip with each side reading its channel directly, as the mesh does (no simple-peer stream). */
+  readonly rttDirectP50Us: number;
 }
 
 export function rate(n: number): string {

@@ -55,6 +55,10 @@ export async function runRaw(ctx: BenchContext, a: BenchChild, b: BenchChild): P
     ctx.log(`raw: req/resp @${inflight} ${rate(reqResp[inflight]!.rate)}`);
   }
   const rtt = await a.call<LatencySummary>('raw-seq', { count: q ? 1000 : 5000 });
+  // The mesh reads its channels directly, skipping simple-peer's stream (client/peer-connection.ts): the
+  // same round trip read that way, to tell the stream's share from the mesh's own.
+  await Promise.all([a.call('raw-direct', {}), b.call('raw-direct', {})]);
+  const rttDirect = await a.call<LatencySummary>('raw-seq', { count: q ? 1000 : 5000 });
   await Promise.all([a.call('raw-close'), b.call('raw-close')]);
 
   const baseline: RawBaseline = {
@@ -62,6 +66,7 @@ export async function runRaw(ctx: BenchContext, a: BenchChild, b: BenchChild): P
     reqResp: { '1': reqResp[1]!.rate, '16': reqResp[16]!.rate, '256': reqResp[256]!.rate },
     rttP50Us: rtt.p50,
     rttP99Us: rtt.p99,
+    rttDirectP50Us: rttDirect.p50,
   };
   ctx.raw = baseline;
   const ref = RAW_REFERENCE;
@@ -75,10 +80,19 @@ export async function runRaw(ctx: BenchContext, a: BenchChild, b: BenchChild): P
     refRow('req/resp, 256 in flight', baseline.reqResp['256'], ref.reqResp256, 'calls/s', rate),
     refRow('RTT p50 (sequential)', rtt.p50, ref.rttP50Us, 'us', us),
     row({ section: S, name: 'RTT p99 (sequential)', value: us(rtt.p99), raw: rtt.p99, unit: 'us' }),
+    row({
+      section: S,
+      name: 'RTT p50, channel read directly (no stream)',
+      value: us(rttDirect.p50),
+      raw: rttDirect.p50,
+      unit: 'us',
+      baseline: `via simple-peer's stream ${us(rtt.p50)}`,
+      ratio: rttDirect.p50 / rtt.p50,
+    }),
   ];
   return {
     rows,
     targets: [],
-    data: { connectMs, requestBytes: requestBytes(), oneway, reqResp, rtt, reference: ref },
+    data: { connectMs, requestBytes: requestBytes(), oneway, reqResp, rtt, rttDirect, reference: ref },
   };
 }
