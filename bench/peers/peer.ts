@@ -98,9 +98,16 @@ serve({
     raws.get(args.name ?? 'main')?.peer.signal(args.data);
     return null;
   },
-  /** This side reads its channel as the mesh does: each message straight to the endpoint, no readable-stream. */
-  'raw-direct': (args: { name?: string }) => {
+  /**
+   * This side reads its channel as the mesh does, each message straight to the endpoint with no
+   * readable-stream (`on: false` goes back to simple-peer's own handler, through its stream).
+   */
+  'raw-direct': (args: { name?: string; on?: boolean }) => {
     const { peer } = rawNamed(args.name);
+    if (args.on === false) {
+      delete (peer as Partial<SimplePeerInstance>)._onChannelMessage;
+      return null;
+    }
     peer._onChannelMessage = (event) => {
       const data = event.data;
       peer.emit('data', data instanceof ArrayBuffer ? new Uint8Array(data) : (data as Uint8Array));
