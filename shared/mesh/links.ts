@@ -1,7 +1,6 @@
 import { IncompatiblePeerError, UnauthorizedError, type MeshError, type ProtocolError } from '../errors.js';
 import { peekClaims, type IdentityClaims } from '../identity/token.js';
 import type { Membership, PeerInfo } from '../placement/membership.js';
-import { encodeFrameShared } from '../wire/codec.js';
 import { FrameLink } from '../wire/frame-link.js';
 import type { Frame, HelloFrame } from '../wire/frames.js';
 import type { ChannelSink, PeerChannel } from '../wire/transport.js';
@@ -24,10 +23,15 @@ export interface PeerLink {
   info: PeerInfo | null;
   /** What its token grants, in a room with signed identities. */
   claims: IdentityClaims | null;
-  /** Frames that arrived while its hello was being checked, replayed once it is accepted; null otherwise. */
-  held: HeldFrame[] | null;
-  /** The encoded bytes of `held`, bounded (heldLimit): a frame can be as large as maxMessageBytes. */
-  heldBytes: number;
+  /**
+   * In a room with signed identities, a peer enters the view once both sides admitted each other: we checked
+   * its hello (`accepted`) and it sent `admitted` (`admittedUs`). `checking`: its hello is being checked.
+   */
+  checking: boolean;
+  accepted: { readonly hello: HelloFrame; readonly claims: IdentityClaims | null } | null;
+  admittedUs: boolean;
+  /** A token renewal that came while its hello was checked (the latest), applied on admission. */
+  pendingToken: string | null;
   /** Frames of ours waiting for our own (signed) hello to go out first; null once it has. */
   outbox: Frame[] | null;
   /** Resolves once our hello is out: no peer is admitted (and so called) before it has our hello. */
@@ -78,19 +82,6 @@ const CAPS_INTERVAL_MS = 100;
 const PONG_INTERVAL_MS = 100;
 /** How long a suspected peer has to answer a probe before its link is closed (at most peerTimeoutMs). */
 const PROBE_MS = 1000;
-/** Frames kept while a hello is checked; a peer that sends more is not following the protocol. */
-const MAX_HELD = 4096;
-/**
- * Bytes kept while a hello is checked, beyond one frame of maxMessageBytes: room for an honest peer's first
- * window of calls, but not for 4096 frames of 16 MiB each.
- */
-const HELD_SLACK_BYTES = 4 * 1024 * 1024;
-
-interface HeldFrame {
-  readonly frame: Frame;
-  /** Its exact size when it came chunked (FrameLinkHandlers.frame), kept for the replay. */
-  readonly bytes: number | undefined;
-}
 const REFUSALS: readonly [string, (message: string, peer: string) => MeshError][] = [
   ['incompatible: ', (m, peer) => new IncompatiblePeerError(m, { peer })],
   ['unauthorized: ', (m) => new UnauthorizedError(m)],
@@ -152,8 +143,10 @@ export class PeerLinks {
         channel,
         info: null,
         claims: null,
-        held: null,
-        heldBytes: 0,
+        checking: false,
+        accepted: null,
+        admittedUs: false,
+        pendingToken: null,
         outbox: null,
         helloOut: Promise.resolve(),
         leaving: false,
@@ -290,27 +283,35 @@ export class PeerLinks {
     );
   }
 
+  /** Its hello came and it is not in the view yet: admission (signed rooms) waits on a check, its `admitted`, or both. */
+  private admitting(state: PeerLink): boolean {
+    return state.info === null && (state.checking || state.accepted !== null);
+  }
+
   private onFrame(state: PeerLink, frame: Frame, bytes: number | undefined): void {
-    // A bye is never held: a peer that refuses us while we check its hello must be heard.
-    if (state.held !== null && frame.t !== 'bye') {
-      // A frame that shared a message has no size of its own: measure it (only while a hello is checked).
-      state.heldBytes += bytes ?? wireLength(frame);
-      if (state.held.length >= MAX_HELD || state.heldBytes > this.parts.config.maxMessageBytes + HELD_SLACK_BYTES)
-        return this.refuse(state, new UnauthorizedError(`peer ${state.peer} sent too much before its hello was checked`));
-      state.held.push({ frame, bytes });
-      return;
-    }
     switch (frame.t) {
       case 'hello':
-        if (state.info !== null || state.leaving) return this.rejected(state.peer, 'hello', 'a second hello on one channel');
+        if (state.info !== null || this.admitting(state) || state.leaving)
+          return this.rejected(state.peer, 'hello', 'a second hello on one channel');
         return this.onHello(state, frame);
+      case 'admitted':
+        return this.onAdmitted(state);
       case 'caps':
+        // Kept (the latest) until admission, when it is checked like any other.
+        if (this.admitting(state)) {
+          state.pendingCaps = frame;
+          return;
+        }
         if (!state.info || state.leaving) return this.rejected(state.peer, 'caps', 'caps before hello or after bye');
         if (ungranted(state.claims, frame.capabilities) !== null)
           return this.rejected(state.peer, 'caps', 'a capability its token does not grant');
         state.pendingCaps = frame;
         return this.applyCapsSoon(state);
       case 'token':
+        if (this.admitting(state)) {
+          state.pendingToken = frame.token;
+          return;
+        }
         return this.onToken(state, frame.token);
       case 'ping': {
         const now = Date.now();
@@ -332,7 +333,8 @@ export class PeerLinks {
       case 'chunk':
         return; // handled inside FrameLink
       default:
-        if (state.info === null) return this.rejected(state.peer, frame.t, 'before its hello');
+        // An honest peer routes nothing to us before we admitted it: nothing here waits for a check.
+        if (state.info === null) return this.rejected(state.peer, frame.t, 'before it was admitted');
         this.parts.frame(state, frame, bytes);
     }
   }
@@ -341,31 +343,43 @@ export class PeerLinks {
     const incompatible = incompatibility(frame, state.peer, this.parts.hello);
     if (incompatible) return this.refuse(state, incompatible);
     if (isOpen(this.parts.hello.identity)) return this.admit(state, frame, null);
-    state.held = [];
+    state.checking = true;
     const checked = checkIdentity(frame, state.peer, state.channel, this.parts.hello);
     void Promise.all([checked, state.helloOut]).then(([check]) => {
       if (this.links.get(state.peer) !== state || state.leaving) return;
+      state.checking = false;
       if (!check.ok) return this.refuse(state, check.error);
-      this.admit(state, frame, check.claims);
+      state.accepted = { hello: frame, claims: check.claims };
+      this.send(state, { t: 'admitted' });
+      if (state.admittedUs) this.admit(state, frame, check.claims);
     });
   }
 
-  /** The peer is in: into the view, then whatever it sent while we checked its hello. */
+  private onAdmitted(state: PeerLink): void {
+    if (isOpen(this.parts.hello.identity)) return this.rejected(state.peer, 'admitted', 'outside a signed room');
+    if (state.admittedUs || !this.admitting(state)) return this.rejected(state.peer, 'admitted', 'before its hello, or twice');
+    state.admittedUs = true;
+    if (state.accepted !== null && !state.leaving) this.admit(state, state.accepted.hello, state.accepted.claims);
+  }
+
+  /** The peer is in: into the view, then the capability change or token it sent while it was being admitted. */
   private admit(state: PeerLink, frame: HelloFrame, claims: IdentityClaims | null): void {
-    const held = state.held ?? [];
-    state.held = null;
-    state.heldBytes = 0;
+    state.accepted = null;
     state.claims = claims;
     state.link.setPeerWindow(frame.window);
     state.info = { id: state.peer, kind: frame.kind, capabilities: frame.capabilities, actorTypes: frame.actorTypes };
     this.parts.membership.upsert(state.info);
-    for (const next of held) this.onFrame(state, next.frame, next.bytes);
+    const { pendingCaps: caps, pendingToken: token } = state;
+    state.pendingCaps = null;
+    state.pendingToken = null;
+    if (caps !== null) this.onFrame(state, { t: 'caps', ...caps }, undefined);
+    if (token !== null) this.onToken(state, token);
   }
 
   /** Keeps a peer out of the view, loudly: tell it why (it reports the refusal too), then close. */
   private refuse(state: PeerLink, error: MeshError): void {
-    state.held = null;
-    state.heldBytes = 0;
+    state.checking = false;
+    state.accepted = null;
     state.leaving = true;
     this.parts.refused(state.peer, error);
     const prefix = error.code === 'UNAUTHORIZED' ? 'unauthorized: ' : 'incompatible: ';
@@ -479,13 +493,4 @@ function trafficOf(state: PeerLink): PeerTraffic {
     unhandled: state.link.framesUnhandled,
     queuedBytes: state.link.queued,
   };
-}
-
-/** A decoded frame's size on the wire; +Infinity (never throws) for one that will not encode again. */
-function wireLength(frame: Frame): number {
-  try {
-    return encodeFrameShared(frame).length;
-  } catch {
-    return Number.POSITIVE_INFINITY;
-  }
 }

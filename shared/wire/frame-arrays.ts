@@ -27,6 +27,7 @@ const TAG = {
   replica: 15,
   'replica-ack': 16,
   'replica-drop': 17,
+  admitted: 18,
 } as const satisfies Record<FrameType, number>;
 
 export function toWire(frame: Frame): unknown[] {
@@ -99,6 +100,8 @@ export function toWire(frame: Frame): unknown[] {
       return [TAG.released, frame.capability, frame.shards, frame.keys];
     case 'farewell':
       return [TAG.farewell];
+    case 'admitted':
+      return [TAG.admitted];
     case 'token':
       return [TAG.token, frame.token];
   }
@@ -318,6 +321,9 @@ export function fromWire(raw: unknown): Frame {
     case TAG.farewell:
       arity(a, 1, 'farewell');
       return { t: 'farewell' };
+    case TAG.admitted:
+      arity(a, 1, 'admitted');
+      return { t: 'admitted' };
     case TAG.token:
       arity(a, 2, 'token');
       return { t: 'token', token: str(a[1], 'token.token', MAX_TOKEN) };

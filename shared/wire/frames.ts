@@ -5,7 +5,7 @@ import type { PeerKind } from '../placement/membership.js';
  * Wire protocol version. A peer refuses a hello with another version (INCOMPATIBLE_PEER) rather than
  * guessing at frames it may misread.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export interface HelloFrame {
   readonly t: 'hello';
@@ -100,6 +100,14 @@ export interface ByeFrame {
 export interface FarewellFrame {
   readonly t: 'farewell';
 }
+/**
+ * In a room with signed identities: the sender checked our hello and admitted us. Neither side routes
+ * anything to the other (calls, handoffs, copies) before it has the other's `admitted`, so a peer whose
+ * hello is still being checked is sent nothing that would have to wait for the check.
+ */
+export interface AdmittedFrame {
+  readonly t: 'admitted';
+}
 /** State of a moved activation, sent by the old owner to the new one (handoff on rebalance). */
 export interface HandoffFrame {
   readonly t: 'handoff';
@@ -176,6 +184,7 @@ export type Frame =
   | PongFrame
   | ByeFrame
   | FarewellFrame
+  | AdmittedFrame
   | TokenFrame
   | HandoffFrame
   | ReleasedFrame

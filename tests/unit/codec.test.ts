@@ -81,6 +81,7 @@ const samples: Frame[] = [
   { t: 'bye', reason: 'stop' },
   { t: 'bye', reason: '' },
   { t: 'farewell' },
+  { t: 'admitted' },
   { t: 'token', token: 'e30.AAAA' },
   {
     t: 'handoff',
@@ -139,6 +140,7 @@ const FRAME_TYPES = {
   pong: true,
   bye: true,
   farewell: true,
+  admitted: true,
   token: true,
   handoff: true,
   released: true,
