@@ -6,7 +6,7 @@ import type { Frame, HelloFrame } from '../wire/frames.js';
 import type { ChannelSink, PeerChannel } from '../wire/transport.js';
 import type { MeshConfig } from './config.js';
 import { checkIdentity, checkRenewal, helloFor, incompatibility, isOpen, ungranted, type HelloContext } from './hello.js';
-import type { PeerTraffic } from './stats.js';
+import { trafficOf, type PeerTraffic } from './stats.js';
 
 /** The frames the links hand on: everything that is not about the link itself. */
 export type AppFrame = Extract<
@@ -40,6 +40,8 @@ export interface PeerLink {
   leaving: boolean;
   /** It answered our bye: it sends us no more calls or casts. */
   farewell: boolean;
+  /** When the channel opened: a peer not in the view peerTimeoutMs later is refused (beat). */
+  readonly openedAt: number;
   lastHeard: number;
   pings: number;
   /** Frames it had no right to send, dropped. */
@@ -152,7 +154,17 @@ export class PeerLinks {
         leaving: false,
         farewell: false,
       },
-      ...{ lastHeard: Date.now(), pings: 0, rejected: 0, lastPong: 0, pendingCaps: null, capsAppliedAt: 0, capsTimer: null, probe: null },
+      ...{
+        openedAt: Date.now(),
+        lastHeard: Date.now(),
+        pings: 0,
+        rejected: 0,
+        lastPong: 0,
+        pendingCaps: null,
+        capsAppliedAt: 0,
+        capsTimer: null,
+        probe: null,
+      },
     };
     this.links.set(peer, state);
     this.sayHello(state);
@@ -193,7 +205,7 @@ export class PeerLinks {
     if (!state) return;
     this.links.delete(peer);
     clearTimers(state);
-    this.goneTraffic.set(peer, { ...trafficOf(state), inFlight: 0, queuedBytes: 0, unhandled: 0 });
+    this.goneTraffic.set(peer, { ...trafficOf(state.link, state.rejected), inFlight: 0, queuedBytes: 0, unhandled: 0 });
     // Keep the traffic of departed peers for stats, but not of every tab that ever came and went.
     if (this.goneTraffic.size > GONE_TRAFFIC_KEPT) this.goneTraffic.delete(this.goneTraffic.keys().next().value as string);
     state.link.close();
@@ -259,7 +271,7 @@ export class PeerLinks {
   traffic(): Record<string, PeerTraffic> {
     const peers: Record<string, PeerTraffic> = {};
     for (const [peer, traffic] of this.goneTraffic) peers[peer] = { ...traffic };
-    for (const state of this.links.values()) peers[state.peer] = trafficOf(state);
+    for (const state of this.links.values()) peers[state.peer] = trafficOf(state.link, state.rejected);
     return peers;
   }
 
@@ -439,6 +451,12 @@ export class PeerLinks {
     this.send(state, { t: 'farewell' });
   }
 
+  private notAdmitted(peer: string, ms: number): MeshError {
+    return isOpen(this.parts.hello.identity)
+      ? new IncompatiblePeerError(`peer ${peer} sent no hello within ${ms} ms`, { peer })
+      : new UnauthorizedError(`peer ${peer} was not admitted within ${ms} ms (no valid hello, or no admitted)`);
+  }
+
   private ensureHeartbeat(): void {
     if (this.heartbeat !== null) return;
     this.heartbeat = setInterval(() => this.beat(), this.parts.config.heartbeatMs);
@@ -461,6 +479,11 @@ export class PeerLinks {
         this.closed(state.peer);
         continue;
       }
+      if (state.info === null && !state.leaving && now - state.openedAt > peerTimeoutMs) {
+        // A channel held open without joining the view: no hello, or (signed rooms) no admission.
+        this.refuse(state, this.notAdmitted(state.peer, peerTimeoutMs));
+        continue;
+      }
       if (state.claims !== null && !state.leaving && state.claims.exp <= now) {
         this.refuse(state, new UnauthorizedError(`peer ${state.peer}: its identity token expired and was not renewed`));
         continue;
@@ -476,21 +499,4 @@ function clearTimers(state: PeerLink): void {
   if (state.probe !== null) clearTimeout(state.probe);
   state.capsTimer = null;
   state.probe = null;
-}
-
-function trafficOf(state: PeerLink): PeerTraffic {
-  const c = state.link.counters;
-  return {
-    framesIn: c.framesIn,
-    framesOut: c.framesOut,
-    bytesIn: c.bytesIn,
-    bytesOut: c.bytesOut,
-    messagesIn: c.messagesIn,
-    messagesOut: c.messagesOut,
-    dropped: c.dropped,
-    rejected: state.rejected,
-    inFlight: state.link.framesInFlight,
-    unhandled: state.link.framesUnhandled,
-    queuedBytes: state.link.queued,
-  };
 }

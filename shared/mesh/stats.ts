@@ -1,4 +1,5 @@
 import type { DeactivateReason } from '../actors/actor.js';
+import type { FrameLink } from '../wire/frame-link.js';
 
 /** A fixed-bucket latency histogram (microsecond resolution), cheap enough for every call. */
 export class LatencyHistogram {
@@ -210,4 +211,22 @@ export class MeshCounters {
       transport: sources.transport(),
     };
   }
+}
+
+/** A link's traffic as stats() reports it; `rejected` is counted by the links, not by the FrameLink. */
+export function trafficOf(link: FrameLink, rejected: number): PeerTraffic {
+  const c = link.counters;
+  return {
+    framesIn: c.framesIn,
+    framesOut: c.framesOut,
+    bytesIn: c.bytesIn,
+    bytesOut: c.bytesOut,
+    messagesIn: c.messagesIn,
+    messagesOut: c.messagesOut,
+    dropped: c.dropped,
+    rejected,
+    inFlight: link.framesInFlight,
+    unhandled: link.framesUnhandled,
+    queuedBytes: link.queued,
+  };
 }

@@ -231,4 +231,40 @@ describe('mutual admission (signed rooms)', () => {
     await until(() => rejectedByO.length === 1, 'the admitted refused');
     expect(rejectedByO[0]).toMatchObject({ peer: 'peer-stray', frame: 'admitted', reason: 'outside a signed room' });
   });
+
+  it('a channel kept open without joining the view is refused after peerTimeoutMs: no hello, or no admitted', async () => {
+    const timing = { heartbeatMs: 50, peerTimeoutMs: 400 };
+    const a = await Mesh.start({
+      peerId: 'peer-a',
+      capabilities: ['game'],
+      actors: { Echo },
+      ...timing,
+      transport: net.transport({ identity: await TestIdentity.create(ca, 'peer-a') }),
+    });
+    running.push(a);
+    const refusedByA = refusals(a);
+    const mute = await RawPeer.start(net, 'peer-mute', { hello: false });
+    raws.push(mute);
+    const shy = await signedRaw('peer-shy'); // a valid hello, never an admitted
+    const b = await signedPeer('peer-b');
+    await until(() => refusedByA.length === 2, 'both refused', { timeoutMs: 5000 });
+    const byPeer = new Map(refusedByA.map((e) => [e.peer, e.error]));
+    expect(byPeer.get('peer-mute')).toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/not admitted within 400 ms/) });
+    expect(byPeer.get('peer-shy')).toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/not admitted within 400 ms/) });
+    // The honest peer, admitted in time, stays.
+    expect(a.peers().map((p) => p.id)).toEqual(['peer-a', 'peer-b']);
+    void b;
+
+    const openNet = new MemoryNetwork();
+    const o = await Mesh.start({ peerId: 'peer-o', capabilities: ['game'], actors: { Echo }, ...timing, transport: openNet.transport() });
+    running.push(o);
+    const refusedByO = refusals(o);
+    const silent = await RawPeer.start(openNet, 'peer-silent', { hello: false });
+    raws.push(silent);
+    await until(() => refusedByO.length === 1, 'the peer without a hello refused in an open room');
+    expect(refusedByO[0]).toMatchObject({
+      peer: 'peer-silent',
+      error: { code: 'INCOMPATIBLE_PEER', message: expect.stringMatching(/sent no hello within 400 ms/) },
+    });
+  });
 });
