@@ -1,80 +1,12 @@
-import { IncompatiblePeerError, UnauthorizedError, type MeshError, type ProtocolError } from '../errors.js';
+import { IncompatiblePeerError, UnauthorizedError, type MeshError } from '../errors.js';
 import { peekClaims, type IdentityClaims } from '../identity/token.js';
-import type { Membership, PeerInfo } from '../placement/membership.js';
 import { FrameLink } from '../wire/frame-link.js';
 import type { Frame, HelloFrame } from '../wire/frames.js';
 import type { ChannelSink, PeerChannel } from '../wire/transport.js';
-import type { MeshConfig } from './config.js';
-import { checkIdentity, checkRenewal, helloFor, incompatibility, isOpen, ungranted, type HelloContext } from './hello.js';
+import { checkIdentity, checkRenewal, helloFor, incompatibility, isOpen, ungranted } from './hello.js';
+import type { LinkParts, PeerLink } from './peer-link.js';
 import { trafficOf, type PeerTraffic } from './stats.js';
-
-/** The frames the links hand on: everything that is not about the link itself. */
-export type AppFrame = Extract<
-  Frame,
-  { t: 'call' | 'cast' | 'reply' | 'error' | 'handoff' | 'released' | 'replica' | 'replica-ack' | 'replica-drop' }
->;
-
-/** One open channel to a peer and what we know of that peer. */
-export interface PeerLink {
-  readonly peer: string;
-  readonly link: FrameLink;
-  readonly channel: PeerChannel;
-  /** Set once its hello was accepted: from then on it is in the view (until it leaves). */
-  info: PeerInfo | null;
-  /** What its token grants, in a room with signed identities. */
-  claims: IdentityClaims | null;
-  /**
-   * In a room with signed identities, a peer enters the view once both sides admitted each other: we checked
-   * its hello (`accepted`) and it sent `admitted` (`admittedUs`). `checking`: its hello is being checked.
-   */
-  checking: boolean;
-  accepted: { readonly hello: HelloFrame; readonly claims: IdentityClaims | null } | null;
-  admittedUs: boolean;
-  /** A token renewal that came while its hello was checked (the latest), applied on admission. */
-  pendingToken: string | null;
-  /** Frames of ours waiting for our own (signed) hello to go out first; null once it has. */
-  outbox: Frame[] | null;
-  /** Resolves once our hello is out: no peer is admitted (and so called) before it has our hello. */
-  helloOut: Promise<void>;
-  /** It said bye: out of the view, channel kept open for its last replies. */
-  leaving: boolean;
-  /** It answered our bye: it sends us no more calls or casts. */
-  farewell: boolean;
-  /** When the channel opened: a peer not in the view peerTimeoutMs later is refused (beat). */
-  readonly openedAt: number;
-  lastHeard: number;
-  pings: number;
-  /** Frames it had no right to send, dropped. */
-  rejected: number;
-  /** When we last answered a ping (answers are rate-limited: a ping flood costs us a pong now and then). */
-  lastPong: number;
-  /** A capability change waiting for its turn (changes apply at most every CAPS_INTERVAL_MS). */
-  pendingCaps: { readonly capabilities: readonly string[]; readonly actorTypes: readonly string[] } | null;
-  capsAppliedAt: number;
-  capsTimer: ReturnType<typeof setTimeout> | null;
-  /** A probe after the transport suspected the peer gone: closes the link unless the peer speaks first. */
-  probe: ReturnType<typeof setTimeout> | null;
-}
-
-export interface LinkParts {
-  readonly config: MeshConfig;
-  readonly membership: Membership;
-  readonly hello: HelloContext;
-  /** Our hello, with what we advertise right now (each link adds its window and proof). */
-  helloFrame(): Omit<HelloFrame, 'window' | 'auth'>;
-  /** A frame for the mesh from a peer whose hello was accepted. */
-  frame(link: PeerLink, frame: AppFrame, bytes: number | undefined): void;
-  /** Handles one inbound data-channel message (`handle`), with its arrival time as the end of the calls it answers. */
-  arrived(handle: () => void): void;
-  /** The peer's channel closed; it has already left the view. */
-  closed(peer: string): void;
-  dropped(peer: string, error: ProtocolError): void;
-  refused(peer: string, error: MeshError): void;
-  /** A frame `peer` had no right to send was dropped (already counted on its link). */
-  rejectedFrame(peer: string, frame: string, reason: string): void;
-  /** A farewell arrived or a link closed: whoever waits for the links to settle re-checks. */
-  changed(): void;
-}
+export type { AppFrame, LinkParts, PeerLink } from './peer-link.js';
 
 /** Departed peers whose traffic stays in stats(), at most. */
 const GONE_TRAFFIC_KEPT = 256;
@@ -155,7 +87,7 @@ export class PeerLinks {
         farewell: false,
       },
       ...{
-        openedAt: Date.now(),
+        waitingSince: Date.now(),
         lastHeard: Date.now(),
         pings: 0,
         rejected: 0,
@@ -324,7 +256,7 @@ export class PeerLinks {
           state.pendingToken = frame.token;
           return;
         }
-        return this.onToken(state, frame.token);
+        return void this.onToken(state, frame.token);
       case 'ping': {
         const now = Date.now();
         if (now - state.lastPong < PONG_INTERVAL_MS) return;
@@ -362,6 +294,7 @@ export class PeerLinks {
       state.checking = false;
       if (!check.ok) return this.refuse(state, check.error);
       state.accepted = { hello: frame, claims: check.claims };
+      state.waitingSince = Date.now();
       this.send(state, { t: 'admitted' });
       if (state.admittedUs) this.admit(state, frame, check.claims);
     });
@@ -384,8 +317,12 @@ export class PeerLinks {
     const { pendingCaps: caps, pendingToken: token } = state;
     state.pendingCaps = null;
     state.pendingToken = null;
-    if (caps !== null) this.onFrame(state, { t: 'caps', ...caps }, undefined);
-    if (token !== null) this.onToken(state, token);
+    // In the order an honest peer sends them: a renewed token first, then the caps it may allow.
+    const applyCaps = (): void => {
+      if (caps !== null && this.links.get(state.peer) === state) this.onFrame(state, { t: 'caps', ...caps }, undefined);
+    };
+    if (token !== null) void this.onToken(state, token).then(applyCaps);
+    else applyCaps();
   }
 
   /** Keeps a peer out of the view, loudly: tell it why (it reports the refusal too), then close. */
@@ -400,10 +337,14 @@ export class PeerLinks {
     void state.link.whenFlushed().then(() => state.channel.close());
   }
 
-  private onToken(state: PeerLink, token: string): void {
+  /** Checks a renewed token; resolves once it is applied or refused. */
+  private onToken(state: PeerLink, token: string): Promise<void> {
     const current = state.claims;
-    if (current === null || state.info === null) return this.rejected(state.peer, 'token', 'a token outside a signed room or before hello');
-    void checkRenewal(token, current, this.parts.hello).then((renewed) => {
+    if (current === null || state.info === null) {
+      this.rejected(state.peer, 'token', 'a token outside a signed room or before hello');
+      return Promise.resolve();
+    }
+    return checkRenewal(token, current, this.parts.hello).then((renewed) => {
       if (this.links.get(state.peer) !== state || state.claims !== current) return;
       if (typeof renewed === 'string') return this.rejected(state.peer, 'token', renewed);
       state.claims = renewed;
@@ -479,9 +420,13 @@ export class PeerLinks {
         this.closed(state.peer);
         continue;
       }
-      if (state.info === null && !state.leaving && now - state.openedAt > peerTimeoutMs) {
-        // A channel held open without joining the view: no hello, or (signed rooms) no admission.
-        this.refuse(state, this.notAdmitted(state.peer, peerTimeoutMs));
+      // A channel held open without joining the view: no hello, or (signed rooms) no admission. Our own
+      // check of its hello (local, bounded) does not count against it.
+      if (state.info === null && !state.checking && now - state.waitingSince > peerTimeoutMs) {
+        if (state.leaving) {
+          state.channel.close();
+          this.closed(state.peer);
+        } else this.refuse(state, this.notAdmitted(state.peer, peerTimeoutMs));
         continue;
       }
       if (state.claims !== null && !state.leaving && state.claims.exp <= now) {

@@ -12,7 +12,7 @@ import type { Actor } from '../../shared/actors/actor.js';
 import { Mesh, type MeshEvents } from '../../shared/mesh.js';
 import type { Frame } from '../../shared/wire/frames.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
-import { authority, TestIdentity, type Authority } from '../fixtures/identities.js';
+import { authority, claimsFor, TestIdentity, type Authority } from '../fixtures/identities.js';
 import { stopAll } from '../fixtures/mesh-helpers.js';
 import { RawPeer } from '../fixtures/raw-peer.js';
 import { until } from '../fixtures/wait.js';
@@ -266,5 +266,83 @@ describe('mutual admission (signed rooms)', () => {
       peer: 'peer-silent',
       error: { code: 'INCOMPATIBLE_PEER', message: expect.stringMatching(/sent no hello within 400 ms/) },
     });
+  });
+
+  it('a peer that says bye instead of a hello, and keeps answering pings, is closed after peerTimeoutMs', async () => {
+    for (const signed of [true, false]) {
+      const ownNet = new MemoryNetwork();
+      const identity = signed ? { identity: await TestIdentity.create(ca, 'peer-a') } : {};
+      const a = await Mesh.start({
+        peerId: 'peer-a',
+        capabilities: ['game'],
+        actors: { Echo },
+        heartbeatMs: 50,
+        peerTimeoutMs: 300,
+        transport: ownNet.transport(identity),
+      });
+      running.push(a);
+      const raw = await RawPeer.start(ownNet, 'peer-bye', { hello: false });
+      raws.push(raw);
+      raw.send('peer-a', { t: 'bye', reason: 'going' });
+      const stillOpen = (): boolean => {
+        try {
+          raw.fingerprints('peer-a');
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await until(() => !stillOpen(), `the channel closed (${signed ? 'signed' : 'open'} room)`, { timeoutMs: 3000 });
+      expect(a.peers().map((p) => p.id)).toEqual(['peer-a']);
+    }
+  });
+
+  it('a renewed token and the caps it allows, both sent while being admitted, apply in that order', async () => {
+    const a = await signedPeer('peer-a');
+    const rejectedByA = rejections(a);
+    const raw = await RawPeer.start(net, 'peer-x', { hello: false });
+    raws.push(raw);
+    const x = await TestIdentity.create(ca, 'peer-x', { caps: ['game'] });
+    const fp = raw.fingerprints('peer-a');
+    const proof = await x.sign({ room: 'room', from: 'peer-x', to: 'peer-a', fromFingerprint: fp.local, toFingerprint: fp.remote });
+    raw.send('peer-a', { ...raw.hello(), capabilities: ['game'], auth: { token: x.grant()!.token, proof } });
+    // What an honest peer sends after a renewal that grants `chat` and a registerCapabilities: token, then caps.
+    raw.send('peer-a', { t: 'token', token: await ca.issue(claimsFor('room', 'peer-x', x.publicKey, { caps: ['game', 'chat'] })) });
+    raw.send('peer-a', { t: 'caps', capabilities: ['chat', 'game'], actorTypes: [] });
+    await until(() => (a.stats().peers['peer-x']?.framesIn ?? 0) >= 3, 'hello, token and caps received while being admitted');
+    raw.send('peer-a', { t: 'admitted' });
+    await until(() => a.peersFor('chat').includes('peer-x'), 'the caps applied under the renewed token');
+    expect(rejectedByA).toEqual([]);
+  });
+
+  it('our own slow check of a hello does not count against the peer: an honest peer is not refused for it', async () => {
+    const bId = await TestIdentity.create(ca, 'peer-b');
+    const open = slowCheckOf(bId);
+    const timing = { heartbeatMs: 50, peerTimeoutMs: 300 };
+    const a = await Mesh.start({
+      peerId: 'peer-a',
+      capabilities: ['game'],
+      actors: { Echo },
+      ...timing,
+      transport: net.transport({ identity: await TestIdentity.create(ca, 'peer-a') }),
+    });
+    running.push(a);
+    const refusedByA = refusals(a);
+    // peer-b waits for peer-a's admitted the default 5 s: peer-a is the slow one here.
+    const b = await Mesh.start({
+      peerId: 'peer-b',
+      capabilities: ['game'],
+      actors: { Echo },
+      heartbeatMs: 50,
+      transport: net.transport({ identity: bId }),
+    });
+    running.push(b);
+    // The behaviour under test is about elapsed time: let three peerTimeoutMs pass while peer-a still checks.
+    const since = performance.now();
+    await until(() => performance.now() - since > 3 * timing.peerTimeoutMs, 'three peerTimeoutMs to pass during the check');
+    expect(a.peers().map((p) => p.id)).toEqual(['peer-a']);
+    open();
+    await until(() => a.peers().length === 2 && b.peers().length === 2, 'both admitted');
+    expect(refusedByA).toEqual([]);
   });
 });
