@@ -19,7 +19,7 @@ export interface PeerLink {
   readonly peer: string;
   readonly link: FrameLink;
   readonly channel: PeerChannel;
-  /** Set once its hello was accepted: from then on it is in the view (until it leaves). */
+  /** Set once it is admitted (its hello accepted and, in signed rooms, its `admitted` in): from then on it is in the view (until it leaves). */
   info: PeerInfo | null;
   /** What its token grants, in a room with signed identities. */
   claims: IdentityClaims | null;

@@ -57,13 +57,19 @@ afterEach(async () => {
   await stopAll(running.splice(0));
 });
 
-async function signedPeer(id: string, capabilities: readonly string[] = ['game'], identity?: TestIdentity): Promise<Mesh> {
+async function signedPeer(
+  id: string,
+  capabilities: readonly string[] = ['game'],
+  identity?: TestIdentity,
+  timing: { readonly peerTimeoutMs?: number } = {},
+): Promise<Mesh> {
   const own = identity ?? (await TestIdentity.create(ca, id));
   const mesh = await Mesh.start({
     peerId: id,
     capabilities,
     actors: { Blob, Echo },
     heartbeatMs: 50,
+    ...timing,
     maxMessageBytes: 1024 * 1024,
     transport: net.transport({ identity: own }),
   });
@@ -234,14 +240,7 @@ describe('mutual admission (signed rooms)', () => {
 
   it('a channel kept open without joining the view is refused after peerTimeoutMs: no hello, or no admitted', async () => {
     const timing = { heartbeatMs: 50, peerTimeoutMs: 400 };
-    const a = await Mesh.start({
-      peerId: 'peer-a',
-      capabilities: ['game'],
-      actors: { Echo },
-      ...timing,
-      transport: net.transport({ identity: await TestIdentity.create(ca, 'peer-a') }),
-    });
-    running.push(a);
+    const a = await signedPeer('peer-a', ['game'], undefined, timing);
     const refusedByA = refusals(a);
     const mute = await RawPeer.start(net, 'peer-mute', { hello: false });
     raws.push(mute);
@@ -318,25 +317,11 @@ describe('mutual admission (signed rooms)', () => {
   it('our own slow check of a hello does not count against the peer: an honest peer is not refused for it', async () => {
     const bId = await TestIdentity.create(ca, 'peer-b');
     const open = slowCheckOf(bId);
-    const timing = { heartbeatMs: 50, peerTimeoutMs: 300 };
-    const a = await Mesh.start({
-      peerId: 'peer-a',
-      capabilities: ['game'],
-      actors: { Echo },
-      ...timing,
-      transport: net.transport({ identity: await TestIdentity.create(ca, 'peer-a') }),
-    });
-    running.push(a);
+    const timing = { peerTimeoutMs: 300 };
+    const a = await signedPeer('peer-a', ['game'], undefined, timing);
     const refusedByA = refusals(a);
     // peer-b waits for peer-a's admitted the default 5 s: peer-a is the slow one here.
-    const b = await Mesh.start({
-      peerId: 'peer-b',
-      capabilities: ['game'],
-      actors: { Echo },
-      heartbeatMs: 50,
-      transport: net.transport({ identity: bId }),
-    });
-    running.push(b);
+    const b = await signedPeer('peer-b', ['game'], bId);
     // The behaviour under test is about elapsed time: let three peerTimeoutMs pass while peer-a still checks.
     const since = performance.now();
     await until(() => performance.now() - since > 3 * timing.peerTimeoutMs, 'three peerTimeoutMs to pass during the check');
