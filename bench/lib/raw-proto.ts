@@ -34,6 +34,14 @@ interface ChannelLike {
 
 const encode = (value: unknown): Uint8Array => new Uint8Array(cbor.encode(value));
 
+/** Resolves (once) whoever waits on `key`: a request for its reply, a copy for its ack. */
+function wake(waiting: Map<number, () => void>, key: number): void {
+  const resolve = waiting.get(key);
+  if (resolve === undefined) return;
+  waiting.delete(key);
+  resolve();
+}
+
 export function requestMessage(corr: number): unknown[] {
   return [REQUEST, corr, 'game', 'GameActor', 'player_123', { action: 'increment_score' }, null, 5000];
 }
@@ -76,24 +84,10 @@ export class RawEndpoint {
       case COPY:
         this.peer.send(encode([COPY_ACK, message[1]]));
         return;
-      case COPY_ACK: {
-        const n = message[1] as number;
-        const acked = this.copies.get(n);
-        if (acked) {
-          this.copies.delete(n);
-          acked();
-        }
-        return;
-      }
-      case REPLY: {
-        const corr = message[1] as number;
-        const wake = this.pending.get(corr);
-        if (wake) {
-          this.pending.delete(corr);
-          wake();
-        }
-        return;
-      }
+      case COPY_ACK:
+        return wake(this.copies, message[1] as number);
+      case REPLY:
+        return wake(this.pending, message[1] as number);
       case ONEWAY: {
         this.onewayReceived++;
         const total = message[7] as number;
