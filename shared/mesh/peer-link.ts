@@ -51,7 +51,10 @@ export interface PeerLink {
   rejected: number;
   /** When we last answered a ping (answers are rate-limited: a ping flood costs us a pong now and then). */
   lastPong: number;
-  /** A capability change waiting for its turn (changes apply at most every CAPS_INTERVAL_MS). */
+  /**
+   * A capability change waiting for its turn (changes apply at most every CAPS_INTERVAL_MS); while the peer
+   * is being admitted, the latest caps frame it sent, not yet checked (admit() checks it like any other).
+   */
   pendingCaps: { readonly capabilities: readonly string[]; readonly actorTypes: readonly string[] } | null;
   capsAppliedAt: number;
   capsTimer: ReturnType<typeof setTimeout> | null;
