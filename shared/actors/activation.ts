@@ -2,8 +2,11 @@ import type { Actor, ActorContext, DeactivateReason, TimerOptions } from './acto
 import { InvalidArgumentError, type MeshError } from '../errors.js';
 import { ActivationTimers, type TimerSpec } from './timers.js';
 
-/** Completion callback of one message: errors are MeshErrors, results come with the activation that ran. */
-export type Done = (error: MeshError | null, result?: unknown, activation?: string) => void;
+/**
+ * Completion callback of one message: errors are MeshErrors, results come with the activation that ran (the
+ * object: a local caller reads its name, a remote reply carries only its serial).
+ */
+export type Done = (error: MeshError | null, result?: unknown, activation?: Activation) => void;
 
 export interface ActivationInfo {
   readonly key: string;
@@ -146,7 +149,10 @@ export class Activation implements ActivationInfo, ActorContext {
   readonly capability: string;
   readonly id: string;
   readonly shard: number;
-  readonly activation: string;
+  /** Its number among this peer's activations: its name is `${peerId}#${serial}`. */
+  readonly serial: number;
+  /** The name, once asked for (see `activation`). */
+  private name: string | null = null;
   /** What it shares with every activation of its type here. */
   readonly kind: ActivationKind;
   instance: Actor;
@@ -174,7 +180,7 @@ export class Activation implements ActivationInfo, ActorContext {
     this.capability = target.capability;
     this.id = target.id;
     this.shard = target.shard;
-    this.activation = flat(`${kind.peerId}#${serial}`);
+    this.serial = serial;
     this.instance = instance;
     this.lastActive = now;
   }
@@ -186,6 +192,15 @@ export class Activation implements ActivationInfo, ActorContext {
    */
   get key(): string {
     return activationKey(this.capability, this.actor, this.id);
+  }
+
+  /**
+   * `${peerId}#${serial}`, built on first use: remote callers name it from the reply's serial and the peer it
+   * came from, so an actor only ever called remotely never holds the string (~70 B per idle actor).
+   */
+  get activation(): string {
+    if (this.name === null) this.name = flat(`${this.kind.peerId}#${this.serial}`);
+    return this.name;
   }
 
   get peerId(): string {

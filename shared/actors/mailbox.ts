@@ -111,20 +111,18 @@ export class Mailboxes {
     if (activation.idleTimeoutMs > 0) activation.lastActive = this.host.now();
     const log = activation.log;
     if (log === null) {
-      done?.(null, value, activation.activation);
+      done?.(null, value, activation);
       return;
     }
     if (!log.keeping) {
       // Nowhere to keep it yet (a replicated type with no backup in this view): the change only counts.
       if (kind === TIMER || !activation.readOnly?.(payload)) activation.seq++;
-      done?.(null, value, activation.activation);
+      done?.(null, value, activation);
       return;
     }
     // A type with copies or a store: the answer waits (sync, write-through) until the state it reflects is kept.
     const answer =
-      done === null
-        ? noop
-        : (error?: MeshError): void => (error ? done(error, undefined, activation.activation) : done(null, value, activation.activation));
+      done === null ? noop : (error?: MeshError): void => (error ? done(error, undefined, activation) : done(null, value, activation));
     if (kind !== TIMER && activation.readOnly?.(payload)) return log.read(answer);
     activation.seq++;
     log.changed(answer);
@@ -158,7 +156,7 @@ export class Mailboxes {
     const waiting = activation.queue ?? [];
     activation.queue = null;
     if (kind !== CALL) this.host.events.castFailed(activation, error);
-    done?.(error, undefined, activation.activation);
+    done?.(error, undefined, activation);
     const wasStopping = activation.state === 'stopping';
     this.discard(activation, 'crash');
     if (wasStopping) {

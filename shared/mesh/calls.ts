@@ -1,3 +1,4 @@
+import type { Activation } from '../actors/activation.js';
 import type { MessageTarget, Ticket } from '../actors/runtime.js';
 import {
   AbortedError,
@@ -196,7 +197,7 @@ class CallOp {
     this.deadline = this.started + timeoutMs;
   }
 
-  localDone(error: MeshError | null, result?: unknown, activation?: string): void {
+  localDone(error: MeshError | null, result?: unknown, activation?: Activation): void {
     this.ticket = null;
     if (error) return error.code === 'NOT_OWNER' ? this.notOwner(error) : this.fail(error);
     let copy: unknown;
@@ -206,7 +207,7 @@ class CallOp {
     } catch (copyError) {
       return this.fail(unsendableResult(asMeshError(copyError)));
     }
-    this.succeed({ peer: this.peer, activation: activation ?? '', result: copy });
+    this.succeed({ peer: this.peer, activation: activation?.activation ?? '', result: copy });
   }
 
   /** Time left before the deadline, at least 1 ms; the first attempt follows construction at once. */
@@ -223,7 +224,10 @@ class CallOp {
 
   answer(frame: ReplyFrame | ErrorFrame): void {
     this.corr = 0;
-    if (frame.t === 'reply') return this.succeed({ peer: this.peer, activation: frame.activation, result: frame.result });
+    // Named by the peer that answered (answer() checked it is the one the call went to), as the owner names it.
+    if (frame.t === 'reply') {
+      return this.succeed({ peer: this.peer, activation: frame.serial === 0 ? '' : `${this.peer}#${frame.serial}`, result: frame.result });
+    }
     const error = errorFromWire(frame.code, frame.message, frame.details);
     if (error.code === 'NOT_OWNER') return this.notOwner(error);
     this.fail(error);

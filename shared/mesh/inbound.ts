@@ -1,3 +1,4 @@
+import type { Activation } from '../actors/activation.js';
 import type { MessageTarget } from '../actors/runtime.js';
 import { BusyError, MeshError, type ProtocolError } from '../errors.js';
 import { shardFor } from '../placement/shards.js';
@@ -39,12 +40,12 @@ export class Inbound {
     // The caller stops waiting after timeoutMs: work still queued by then is answered unrun.
     const deadline = Date.now() + frame.timeoutMs;
     this.inProgress++;
-    const answer = (error: MeshError | null, result?: unknown, activation?: string): void => {
+    const answer = (error: MeshError | null, result?: unknown, activation?: Activation): void => {
       this.inProgress--;
       state.link.credit(1);
       if (this.parts.links.get(state.peer) === state) {
         if (error) this.sendError(state, frame.corr, error);
-        else this.reply(state, frame.corr, result, activation ?? '');
+        else this.reply(state, frame.corr, result, activation?.serial ?? 0);
       }
       this.parts.changed();
     };
@@ -91,10 +92,10 @@ export class Inbound {
     };
   }
 
-  private reply(state: PeerLink, corr: number, result: unknown, activation: string): void {
+  private reply(state: PeerLink, corr: number, result: unknown, serial: number): void {
     try {
       checkWireValue(result, 'result');
-      state.link.send({ t: 'reply', corr, activation, result });
+      state.link.send({ t: 'reply', corr, serial, result });
     } catch (error) {
       const reason = error instanceof MeshError ? error : new MeshError('ACTOR_FAILED', String(error));
       this.sendError(state, corr, reason.code === 'BACKPRESSURE' ? reason : unsendableResult(reason));

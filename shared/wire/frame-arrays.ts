@@ -52,7 +52,7 @@ export function toWire(frame: Frame): unknown[] {
     case 'cast':
       return [TAG.cast, frame.capability, frame.actor, frame.id, frame.payload, frame.initArg];
     case 'reply':
-      return [TAG.reply, frame.corr, frame.activation, frame.result];
+      return [TAG.reply, frame.corr, frame.serial, frame.result];
     case 'error':
       return [TAG.error, frame.corr, frame.code, frame.message, frame.details];
     case 'ack':
@@ -241,7 +241,7 @@ export function fromWire(raw: unknown): Frame {
       });
     case TAG.reply:
       arity(a, 4, 'reply');
-      return { t: 'reply', corr: uint(a[1], 'reply.corr'), activation: str(a[2], 'reply.activation', MAX_ID), result: a[3] };
+      return { t: 'reply', corr: uint(a[1], 'reply.corr'), serial: uint(a[2], 'reply.serial'), result: a[3] };
     case TAG.error:
       arity(a, 5, 'error');
       return {

@@ -5,7 +5,7 @@ import type { PeerKind } from '../placement/membership.js';
  * Wire protocol version. A peer refuses a hello with another version (INCOMPATIBLE_PEER) rather than
  * guessing at frames it may misread.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export interface HelloFrame {
   readonly t: 'hello';
@@ -57,7 +57,12 @@ export interface CastFrame {
 export interface ReplyFrame {
   readonly t: 'reply';
   readonly corr: number;
-  readonly activation: string;
+  /**
+   * The serial of the activation that answered, on the peer that sends the reply (0: none). The caller names
+   * it `${sender}#${serial}` itself: a reply is smaller without the owner's id, and no peer can name an
+   * activation of another.
+   */
+  readonly serial: number;
   readonly result: unknown;
 }
 export interface ErrorFrame {

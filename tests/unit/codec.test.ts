@@ -68,8 +68,8 @@ const samples: Frame[] = [
   { t: 'call', corr: 0, capability: 'c', actor: 'A', id: 'x'.repeat(4096), payload: 42, initArg: [1, 2], timeoutMs: 1 },
   { t: 'cast', capability: 'game', actor: 'GameActor', id: 'p1', payload: { action: 'reset' }, initArg: null },
   { t: 'cast', capability: 'chat', actor: 'ChatRoomActor', id: 'room', payload: [], initArg: 'init' },
-  { t: 'reply', corr: 9, activation: 'peer-a#12', result: { score: 5, level: 2 } },
-  { t: 'reply', corr: 10, activation: 'p#1', result: null },
+  { t: 'reply', corr: 9, serial: 12, result: { score: 5, level: 2 } },
+  { t: 'reply', corr: 10, serial: 0, result: null },
   { t: 'error', corr: 3, code: 'ACTOR_FAILED', message: 'boom', details: { actor: 'GameActor', id: 'p1' } },
   { t: 'error', corr: 4, code: 'TIMEOUT', message: '', details: null },
   { t: 'ack', count: 256 },
@@ -285,7 +285,7 @@ describe('round trips', () => {
 describe('prototype pollution', () => {
   it('a "__proto__" key in a payload never becomes a prototype: the decoder renames it', () => {
     const payload: unknown = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}');
-    const { frames, errors } = decodeBatch(batchOf([{ t: 'reply', corr: 1, activation: 'x', result: payload }]));
+    const { frames, errors } = decodeBatch(batchOf([{ t: 'reply', corr: 1, serial: 1, result: payload }]));
     expect(errors).toEqual([]);
     const result = (frames[0] as { result: Record<string, unknown> }).result;
     expect(Object.getPrototypeOf(result)).toBe(Object.prototype);
@@ -384,8 +384,10 @@ describe('malformed input becomes ProtocolError, never an exception', () => {
     ['call infinite timeout', [2, 1, 'g', 'A', 'x', null, null, Number.POSITIVE_INFINITY]],
     ['cast wrong arity', [3, 'g', 'A', 'x', null]],
     ['cast null actor', [3, 'g', null, 'x', null, null]],
-    ['reply wrong arity', [4, 1, 'act']],
-    ['reply numeric activation', [4, 1, 5, null]],
+    ['reply wrong arity', [4, 1, 1]],
+    ['reply activation named by the sender', [4, 1, 'peer-c#5', null]],
+    ['reply negative serial', [4, 1, -1, null]],
+    ['reply fractional serial', [4, 1, 1.5, null]],
     ['error wrong arity', [5, 1, 'TIMEOUT', 'msg']],
     ['error empty code', [5, 1, '', 'msg', null]],
     ['error message too long', [5, 1, 'TIMEOUT', 'm'.repeat(65537), null]],

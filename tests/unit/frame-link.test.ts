@@ -282,8 +282,8 @@ describe('chunking', () => {
     const out = new FakeChannel();
     const { link } = side(out);
     // Replies: unlike calls, their order does not matter, so two of them travel side by side.
-    link.send({ t: 'reply', corr: 1, activation: 'a#1', result: noise(200 * KiB, 1) });
-    link.send({ t: 'reply', corr: 2, activation: 'a#2', result: noise(200 * KiB, 2) });
+    link.send({ t: 'reply', corr: 1, serial: 1, result: noise(200 * KiB, 1) });
+    link.send({ t: 'reply', corr: 2, serial: 2, result: noise(200 * KiB, 2) });
     await ticks(3);
     const chunks = out.sentFrames().filter((f): f is Extract<Frame, { t: 'chunk' }> => f.t === 'chunk');
     expect(chunks.length).toBeGreaterThan(20);
@@ -301,7 +301,7 @@ describe('chunking', () => {
     expect(sentBefore).toBeGreaterThan(0);
     expect(sentBefore).toBeLessThan(20); // stopped at the high-water mark, far from the ~65 messages needed
     a.link.send({ t: 'ping', n: 99 });
-    a.link.send({ t: 'reply', corr: 7, activation: 'a#1', result: { small: true } });
+    a.link.send({ t: 'reply', corr: 7, serial: 1, result: { small: true } });
     a.link.send(call(2, { small: true }));
     a.out.auto = true;
     a.out.deliver();
@@ -314,7 +314,7 @@ describe('chunking', () => {
   it('at most two chunked messages are in progress at once, so a receiver can refuse a third', async () => {
     const out = new FakeChannel();
     const { link } = side(out);
-    for (let corr = 1; corr <= 4; corr++) link.send({ t: 'reply', corr, activation: 'a#1', result: noise(100 * KiB, corr) });
+    for (let corr = 1; corr <= 4; corr++) link.send({ t: 'reply', corr, serial: 1, result: noise(100 * KiB, corr) });
     await ticks(5);
     const chunks = out.sentFrames().filter((f): f is Extract<Frame, { t: 'chunk' }> => f.t === 'chunk');
     const open = new Set<number>();

@@ -9,6 +9,7 @@ import type { Actor } from '../../shared/actors/actor.js';
 import type { Mesh, CallRequest, MeshEvents } from '../../shared/mesh.js';
 import { rendezvous } from '../../shared/placement/placement.js';
 import { shardFor } from '../../shared/placement/shards.js';
+import { encodeValue } from '../../shared/wire/codec.js';
 import type { Frame } from '../../shared/wire/frames.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { Gate, startMeshes, stopAll } from '../fixtures/mesh-helpers.js';
@@ -88,14 +89,36 @@ describe('1. forged answers', () => {
     const rejected: MeshEvents['frame-rejected'][] = [];
     a.on('frame-rejected', (e) => rejected.push(e));
     for (let corr = 1; corr <= 40; corr++) {
-      evil.send('peer-a', { t: 'reply', corr, activation: 'forged', result: 'forged' });
+      evil.send('peer-a', { t: 'reply', corr, serial: 99, result: 'forged' });
       evil.send('peer-a', { t: 'error', corr, code: 'ACTOR_FAILED', message: 'forged', details: null });
     }
     await until(() => rejectedBy(a, 'peer-evil') >= 40, 'the forged frames that matched a call to be counted');
     Counter.gate.open();
     const results = await Promise.all(pending);
-    expect(results.every((r) => r.peer === 'peer-b' && r.result === 1 && r.activation !== 'forged')).toBe(true);
+    expect(results.every((r) => r.peer === 'peer-b' && r.result === 1 && r.activation.startsWith('peer-b#'))).toBe(true);
     expect(rejected.every((e) => e.peer === 'peer-evil' && (e.frame === 'reply' || e.frame === 'error'))).toBe(true);
+  });
+
+  it("an owner's reply names only its own activation: a name given on the wire is refused, the caller names it", async () => {
+    const liar = await RawPeer.start(net, 'peer-liar', { hello: { capabilities: [CAP], actorTypes: ['Counter'] } });
+    try {
+      await until(() => a.peers().length === 4, 'peer-a to see the lying owner');
+      const ranked = ['peer-a', 'peer-b', 'peer-liar'];
+      let id = '';
+      for (let i = 0; !id; i++) if (rendezvous.owner(shardFor(`liar${i}`), CAP, ranked) === 'peer-liar') id = `liar${i}`;
+      const pending = a.call(counter(id));
+      await until(() => liar.received('peer-a').some((f) => f.t === 'call'), 'the call to reach its owner');
+      const callFrame = liar.received('peer-a').find((f) => f.t === 'call');
+      if (callFrame?.t !== 'call') throw new Error('no call frame');
+      // Protocol 3's reply carried a name: the owner could answer as an activation of peer-b. It no longer parses.
+      liar.sendBytes('peer-a', encodeValue([[4, callFrame.corr, 'peer-b#3', 41]]));
+      await until(() => (a.stats().peers['peer-liar']?.dropped ?? 0) >= 1, 'the reply with a name to be dropped as malformed');
+      liar.send('peer-a', { t: 'reply', corr: callFrame.corr, serial: 3, result: 41 });
+      const result = await pending;
+      expect(result).toEqual({ peer: 'peer-liar', activation: 'peer-liar#3', result: 41 });
+    } finally {
+      await liar.stop();
+    }
   });
 });
 

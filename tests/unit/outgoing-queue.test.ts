@@ -69,10 +69,10 @@ describe('FrameLink and the encoder buffer', () => {
     link.setPeerWindow(1);
     link.send(call(0, 0));
     // Other traffic, including a large value, makes the encoder replace (and grow) its buffer many times.
-    encodeFrameShared({ t: 'reply', corr: 1, activation: 'a', result: 'x'.repeat(256 * 1024) });
+    encodeFrameShared({ t: 'reply', corr: 1, serial: 1, result: 'x'.repeat(256 * 1024) });
     for (let n = 0; n < 40; n++) {
       link.send(call(100 + n, n));
-      for (let k = 0; k < 300; k++) encodeFrameShared({ t: 'reply', corr: k, activation: 'a', result: 'y'.repeat(4000) });
+      for (let k = 0; k < 300; k++) encodeFrameShared({ t: 'reply', corr: k, serial: 1, result: 'y'.repeat(4000) });
     }
     const queued = (link as unknown as { controlled: { items: Outgoing[] } }).controlled.items;
     expect(queued).toHaveLength(40);
