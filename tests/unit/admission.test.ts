@@ -244,7 +244,7 @@ describe('mutual admission (signed rooms)', () => {
     const refusedByA = refusals(a);
     const mute = await RawPeer.start(net, 'peer-mute', { hello: false });
     raws.push(mute);
-    const shy = await signedRaw('peer-shy'); // a valid hello, never an admitted
+    await signedRaw('peer-shy'); // a valid hello, never an admitted
     const b = await signedPeer('peer-b');
     await until(() => refusedByA.length === 2, 'both refused', { timeoutMs: 5000 });
     const byPeer = new Map(refusedByA.map((e) => [e.peer, e.error]));

@@ -7,8 +7,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Actor } from '../../shared/actors/actor.js';
 import { Mesh, type CallRequest, type MeshOptions } from '../../shared/mesh.js';
-import { rendezvous } from '../../shared/placement/placement.js';
-import { shardFor } from '../../shared/placement/shards.js';
 import { MemoryStore } from '../../shared/stores/memory-store.js';
 import { abortable } from '../../shared/stores/abortable.js';
 import type { StateStore, StoreKey, StoredRecord } from '../../shared/stores/state-store.js';

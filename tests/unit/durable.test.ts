@@ -8,8 +8,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Actor } from '../../shared/actors/actor.js';
 import { Mesh, type CallRequest, type MeshEvents, type MeshOptions } from '../../shared/mesh.js';
-import { rendezvous } from '../../shared/placement/placement.js';
-import { shardFor } from '../../shared/placement/shards.js';
 import { MemoryStore } from '../../shared/stores/memory-store.js';
 import type { StateStore } from '../../shared/stores/state-store.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';

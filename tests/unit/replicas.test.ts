@@ -8,8 +8,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Actor } from '../../shared/actors/actor.js';
 import { Mesh, type CallRequest, type MeshEvents, type MeshOptions } from '../../shared/mesh.js';
-import { rendezvous } from '../../shared/placement/placement.js';
-import { shardFor } from '../../shared/placement/shards.js';
 import { encodeValue } from '../../shared/wire/codec.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { HeldTransport } from '../fixtures/held-transport.js';

@@ -6,8 +6,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Actor, ActorContext } from '../../shared/actors/actor.js';
 import { Mesh, type CallRequest, type MeshEvents } from '../../shared/mesh.js';
-import { rendezvous } from '../../shared/placement/placement.js';
-import { shardFor } from '../../shared/placement/shards.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { Gate, expectRejects, idRanked, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
 import { until, useFakeClock } from '../fixtures/wait.js';
