@@ -52,6 +52,8 @@ export async function drainAndClose(parts: ShutdownParts): Promise<void> {
   await parts.stored();
   // A frozen peer cannot hold us here: its channel may never drain.
   await Promise.race([links.flushed(), settling.next(Math.max(0, deadline - Date.now()) + FLUSH_GRACE_MS)]);
+  // The race's loser may be the bounded wait: end it, or its timer keeps the process alive for the rest of the drain deadline.
+  settling.wake();
   links.closeAll();
   await parts.transport?.close();
 }
