@@ -26,7 +26,10 @@ interface LocalOutput {
   capabilities: DriveResult & { runs: number[] };
   mixed: DriveResult & { runs: number[]; createRate: number };
   sequential: LatencySummary;
-  handlers: Record<'plain' | 'async', { hot: DriveResult; activations: DriveResult }>;
+  handlers: Record<'plain' | 'async', { hot: DriveResult; activations: DriveResult }> & {
+    /** Median of the rounds' async/plain ratios (the two run in turns). */
+    ratio: { hot: number; activations: number };
+  };
   spread: {
     shards: { count: number; shardCount: number; min: number; max: number; mean: number; hashMs: number };
     rendezvous: { perPeer: Record<string, number>; min: number; max: number };
@@ -39,11 +42,17 @@ const vsSeed = (value: number, seed: number, fmt: (n: number) => string): Pick<R
   ratio: value / seed,
 });
 
-const ratioTarget = (name: string, value: number, base: number): { name: string; measured: string; goal: string; pass: boolean } => ({
+/** `ratio`: the median of the paired rounds' ratios, which the medians `value` and `base` need not give. */
+const ratioTarget = (
+  name: string,
+  value: number,
+  base: number,
+  ratio: number,
+): { name: string; measured: string; goal: string; pass: boolean } => ({
   name,
-  measured: `${rate(value)} (${(value / base).toFixed(2)}x)`,
-  goal: `>= ${rate(0.6 * base)} (0.6x ${rate(base)})`,
-  pass: value >= 0.6 * base,
+  measured: `${rate(value)}, ${ratio.toFixed(2)}x plain in turns`,
+  goal: `>= 0.6x (plain ${rate(base)})`,
+  pass: ratio >= 0.6,
 });
 
 export async function runLocal(ctx: BenchContext): Promise<ScenarioResult> {
@@ -100,7 +109,8 @@ export async function runLocal(ctx: BenchContext): Promise<ScenarioResult> {
       raw: out.handlers.async.hot.rate,
       unit: 'calls/s',
       baseline: `plain ${rate(out.handlers.plain.hot.rate)}`,
-      ratio: out.handlers.async.hot.rate / out.handlers.plain.hot.rate,
+      ratio: out.handlers.ratio.hot,
+      note: 'ratio: median of rounds run in turns',
     }),
     row({
       section: S,
@@ -116,7 +126,8 @@ export async function runLocal(ctx: BenchContext): Promise<ScenarioResult> {
       raw: out.handlers.async.activations.rate,
       unit: 'act/s',
       baseline: `plain ${rate(out.handlers.plain.activations.rate)}`,
-      ratio: out.handlers.async.activations.rate / out.handlers.plain.activations.rate,
+      ratio: out.handlers.ratio.activations,
+      note: 'ratio: median of rounds run in turns',
     }),
     row({
       section: S,
@@ -198,11 +209,17 @@ export async function runLocal(ctx: BenchContext): Promise<ScenarioResult> {
         pass: out.activations.rate >= 400_000,
       },
       { name: 'local hot calls >= 1M/s (issue 15)', measured: rate(out.hot.rate), goal: '>= 1.00M/s', pass: out.hot.rate >= 1_000_000 },
-      ratioTarget('async handler hot calls >= 0.6x plain (issue 15)', out.handlers.async.hot.rate, out.handlers.plain.hot.rate),
+      ratioTarget(
+        'async handler hot calls >= 0.6x plain (issue 15)',
+        out.handlers.async.hot.rate,
+        out.handlers.plain.hot.rate,
+        out.handlers.ratio.hot,
+      ),
       ratioTarget(
         'async handler activations >= 0.6x plain (issue 15)',
         out.handlers.async.activations.rate,
         out.handlers.plain.activations.rate,
+        out.handlers.ratio.activations,
       ),
     ],
     data: { ...out, seed: SEED, seedReadme: SEED_README },
