@@ -1,5 +1,6 @@
 import type { Actor, ActorContext, DeactivateReason, TimerOptions } from './actor.js';
 import { InvalidArgumentError, type MeshError } from '../errors.js';
+import type { Fifo } from './fifo.js';
 import { ActivationTimers, type TimerSpec } from './timers.js';
 
 /**
@@ -156,7 +157,7 @@ export class Activation implements ActivationInfo, ActorContext {
   /** What it shares with every activation of its type here. */
   readonly kind: ActivationKind;
   instance: Actor;
-  queue: Envelope[] | null = null;
+  queue: Fifo<Envelope> | null = null;
   busy = false;
   /** 'stopping' finishes the message in progress, then deactivates with `stopReason`. */
   state: 'active' | 'stopping' | 'stopped' = 'active';

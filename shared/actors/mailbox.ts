@@ -12,6 +12,7 @@ import {
   type Ticket,
 } from './activation.js';
 import { ActorFailedError, type MeshError, NotOwnerError, StoppedError, TimeoutError, describeThrown } from '../errors.js';
+import { Fifo } from './fifo.js';
 
 export interface RuntimeEvents {
   activated(info: ActivationInfo): void;
@@ -43,7 +44,7 @@ export class Mailboxes {
   post(activation: Activation, kind: MessageKind, payload: unknown, done: Done | null, deadline: number): Ticket {
     if (activation.busy) {
       const envelope = new Envelope(kind, payload, done, deadline);
-      if (activation.queue === null) activation.queue = [envelope];
+      if (activation.queue === null) activation.queue = new Fifo(envelope);
       else activation.queue.push(envelope);
       return envelope;
     }
@@ -153,7 +154,7 @@ export class Mailboxes {
       id: activation.id,
       activation: activation.activation,
     });
-    const waiting = activation.queue ?? [];
+    const waiting = activation.queue?.takeAll() ?? [];
     activation.queue = null;
     if (kind !== CALL) this.host.events.castFailed(activation, error);
     done?.(error, undefined, activation);
@@ -176,7 +177,7 @@ export class Mailboxes {
     if (activation.busy) {
       activation.state = 'stopping';
       // Messages that have not started are not run here: answer them so their callers re-route.
-      const waiting = activation.queue ?? [];
+      const waiting = activation.queue?.takeAll() ?? [];
       activation.queue = null;
       for (const queued of waiting) {
         queued.done?.(

@@ -382,7 +382,7 @@ export class ActorRuntime {
     const onStopped = activation.onStopped;
     activation.onStopped = null;
     onStopped?.(activation, true, undefined);
-    const waiting = activation.queue ?? [];
+    const waiting = activation.queue?.takeAll() ?? [];
     activation.queue = null;
     for (const queued of waiting) {
       if (queued.kind === CAST) this.events.castFailed(activation, error);
