@@ -14,7 +14,7 @@ import type { PeerInfo } from '../placement/membership.js';
 import type { CallFrame, CastFrame, ErrorFrame, ReplyFrame } from '../wire/frames.js';
 import { wireCopy } from '../wire/values.js';
 import type { MeshConfig } from './config.js';
-import { Deadlines } from './deadlines.js';
+import { type DeadlineItem, Deadlines } from './deadlines.js';
 import { unsendableResult, type Host } from './host.js';
 import type { PeerLinks } from './links.js';
 import type { MeshCounters } from './stats.js';
@@ -170,9 +170,12 @@ const asMeshError = (error: unknown): MeshError => (error instanceof MeshError ?
  * One call in flight: routes, retries after NOT_OWNER while its deadline allows, and settles exactly once.
  * The timer is armed only when the call does not complete synchronously, which keeps hot local calls cheap.
  */
-class CallOp {
+class CallOp implements DeadlineItem<CallOp> {
   peer = '';
   corr = 0;
+  /** Its links in the deadline list while armed (Deadlines owns them). */
+  duePrev: CallOp | null = null;
+  dueNext: CallOp | null = null;
   ticket: Ticket | null = null;
   /** When it times out, on the latency clock (counters.now: monotonic where the host has one). */
   readonly deadline: number;

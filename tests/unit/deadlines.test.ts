@@ -4,7 +4,10 @@ import { Deadlines } from '../../shared/mesh/deadlines.js';
 interface Item {
   readonly name: string;
   readonly deadline: number;
+  duePrev: Item | null;
+  dueNext: Item | null;
 }
+const item = (name: string, deadline: number): Item => ({ name, deadline, duePrev: null, dueNext: null });
 
 describe('Deadlines: one timer for many calls', () => {
   beforeEach(() => {
@@ -22,9 +25,9 @@ describe('Deadlines: one timer for many calls', () => {
 
   it('expires each item at its deadline, in one timer', () => {
     const { deadlines, expired } = make();
-    deadlines.add({ name: 'a', deadline: 1_100 });
-    deadlines.add({ name: 'b', deadline: 1_300 });
-    deadlines.add({ name: 'c', deadline: 1_300 });
+    deadlines.add(item('a', 1_100));
+    deadlines.add(item('b', 1_300));
+    deadlines.add(item('c', 1_300));
     expect(vi.getTimerCount()).toBe(1);
     vi.advanceTimersByTime(99);
     expect(expired).toEqual([]);
@@ -37,8 +40,8 @@ describe('Deadlines: one timer for many calls', () => {
 
   it('re-arms for an item added with an earlier deadline than the armed one', () => {
     const { deadlines, expired } = make();
-    deadlines.add({ name: 'late', deadline: 6_000 });
-    deadlines.add({ name: 'early', deadline: 1_050 });
+    deadlines.add(item('late', 6_000));
+    deadlines.add(item('early', 1_050));
     expect(vi.getTimerCount()).toBe(1);
     vi.advanceTimersByTime(50);
     expect(expired).toEqual(['early@1050']);
@@ -48,9 +51,9 @@ describe('Deadlines: one timer for many calls', () => {
 
   it('never expires an item deleted before its deadline', () => {
     const { deadlines, expired } = make();
-    const a = { name: 'a', deadline: 1_100 };
+    const a = item('a', 1_100);
     deadlines.add(a);
-    deadlines.add({ name: 'b', deadline: 1_200 });
+    deadlines.add(item('b', 1_200));
     deadlines.delete(a);
     vi.advanceTimersByTime(500);
     expect(expired).toEqual(['b@1200']);
@@ -59,12 +62,12 @@ describe('Deadlines: one timer for many calls', () => {
 
   it('holds no timer once nothing is left, and close() clears the armed one', () => {
     const { deadlines, expired } = make();
-    const a = { name: 'a', deadline: 1_100 };
+    const a = item('a', 1_100);
     deadlines.add(a);
     deadlines.delete(a);
     // An idle peer keeps no timer (a Node process with nothing in flight can exit).
     expect(vi.getTimerCount()).toBe(0);
-    deadlines.add({ name: 'b', deadline: 1_500 });
+    deadlines.add(item('b', 1_500));
     deadlines.close();
     deadlines.close();
     expect(vi.getTimerCount()).toBe(0);
@@ -75,10 +78,7 @@ describe('Deadlines: one timer for many calls', () => {
 
   it('an item an earlier expiry removed does not expire', () => {
     const expired: string[] = [];
-    const items: Item[] = [
-      { name: 'a', deadline: 1_100 },
-      { name: 'b', deadline: 1_100 },
-    ];
+    const items: Item[] = [item('a', 1_100), item('b', 1_100)];
     const deadlines: Deadlines<Item> = new Deadlines<Item>((item) => {
       expired.push(item.name);
       for (const other of items) deadlines.delete(other);
@@ -94,8 +94,8 @@ describe('Deadlines: one timer for many calls', () => {
       expired.push(item.name);
       if (item.name === 'a') throw new Error('boom');
     });
-    deadlines.add({ name: 'a', deadline: 1_100 });
-    deadlines.add({ name: 'c', deadline: 1_500 });
+    deadlines.add(item('a', 1_100));
+    deadlines.add(item('c', 1_500));
     expect(() => vi.advanceTimersByTime(100)).toThrow('boom');
     vi.advanceTimersByTime(400);
     expect(expired).toEqual(['a', 'c']);
@@ -103,7 +103,7 @@ describe('Deadlines: one timer for many calls', () => {
 
   it('a deadline beyond what setTimeout takes arms one timer, not a 1 ms loop', () => {
     const { deadlines, expired } = make();
-    deadlines.add({ name: 'far', deadline: 1_000 + 2 ** 31 + 10 });
+    deadlines.add(item('far', 1_000 + 2 ** 31 + 10));
     vi.advanceTimersByTime(100);
     expect(vi.getTimerCount()).toBe(1);
     expect(expired).toEqual([]);
