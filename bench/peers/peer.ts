@@ -42,8 +42,22 @@ function need(): MeshInstance {
   return mesh;
 }
 
-function spec(args: { capability?: string }): CallSpec {
-  return { ...GAME, capability: args.capability ?? GAME.capability, timeoutMs: 30_000 };
+/**
+ * The GameActor with its copies set by the type, whatever the mesh's default: calls to both in turns, on the
+ * same meshes and actors' owners, compare replicated with unreplicated calls under the same load.
+ */
+class UncopiedGameActor extends GameActor {
+  static readonly replicas = 0;
+}
+class SyncCopiedGameActor extends GameActor {
+  static readonly replicas = 1;
+  static readonly replication = 'sync';
+}
+const ACTORS = { GameActor, UncopiedGameActor, SyncCopiedGameActor };
+type ActorName = keyof typeof ACTORS;
+
+function spec(args: { capability?: string; actor?: ActorName }): CallSpec {
+  return { ...GAME, capability: args.capability ?? GAME.capability, actor: args.actor ?? GAME.actor, timeoutMs: 30_000 };
 }
 
 function limit(args: { total?: number; durationMs?: number }): DriveLimit {
@@ -149,7 +163,7 @@ serve({
       room: args.room,
       bindAddress: '127.0.0.1',
       capabilities: args.capabilities,
-      actors: { GameActor },
+      actors: ACTORS,
       ...(args.replicas !== undefined ? { replicas: args.replicas } : {}),
       ...(args.replication !== undefined ? { replication: args.replication } : {}),
       // Tuning experiments: BENCH_MAX_BATCH_FRAMES sets the links' maxBatchFrames (default 128).
@@ -204,14 +218,15 @@ serve({
     }
     return { count: ids.length, first: ids[0] ?? null, byOwner };
   },
-  'mesh-load': (args: { capability?: string; ids: string; inflight: number; total?: number; durationMs?: number }) => {
+  'mesh-load': (args: { capability?: string; actor?: ActorName; ids: string; inflight: number; total?: number; durationMs?: number }) => {
     const ids = idSets.get(args.ids);
     if (!ids) throw new Error(`no id set ${args.ids}`);
     return loadIds(need(), spec(args), ids, args.inflight, limit(args));
   },
   'mesh-fresh': (args: { capability?: string; prefix: string; inflight: number; total?: number; durationMs?: number }) =>
     loadFresh(need(), spec(args), args.prefix, args.inflight, limit(args)),
-  'mesh-seq': (args: { capability?: string; id: string; count: number }) => sequential(need(), spec(args), args.id, args.count),
+  'mesh-seq': (args: { capability?: string; actor?: ActorName; id: string; count: number }) =>
+    sequential(need(), spec(args), args.id, args.count),
   'mesh-stats': () => {
     const m = need();
     const s = m.stats();

@@ -60,6 +60,61 @@ function startMeshesWith(peers: readonly BenchChild[], signal: string, mode: Mod
   });
 }
 
+interface InTurns {
+  readonly rounds: number;
+  /** Per round: calls/s @256 and sequential p50 (us) of each type. */
+  readonly uncopied: { readonly rate: number[]; readonly p50: number[] };
+  readonly copied: { readonly rate: number[]; readonly p50: number[] };
+  /** Medians of the rounds' copied/uncopied ratios. */
+  readonly rateRatio: number;
+  readonly p50Ratio: number;
+  readonly heldOnBackup: number;
+}
+
+const medianOf = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+/**
+ * Replicated and unreplicated calls in turns, on the same three meshes: two actor types that differ only in
+ * their copies (UncopiedGameActor: none; SyncCopiedGameActor: one, synchronous), the same ids, so the same
+ * owner and backup. Measured phase after phase instead, the sync/none ratio of one build moved from 0.32x
+ * to 0.51x between runs on this shared machine, as its speed drifted between the phases.
+ */
+async function measureInTurns(ctx: BenchContext, peers: readonly BenchChild[], signal: string): Promise<InTurns> {
+  const [driver, , backup] = [peers[0]!, peers[1]!, peers[2]!];
+  const started = await startMeshes(peers, signal, nextRoom('replicas-turns'), ['game']);
+  const [ownerId, backupId] = [started[1]!.peerId, started[2]!.peerId];
+  const hot = await driver.call<{ first: string | null }>('mesh-ids', {
+    name: 'hot',
+    capability: 'game',
+    prefix: 'player_',
+    count: 1000,
+    owners: [ownerId],
+    backup: backupId,
+  });
+  const rounds = ctx.quick ? 3 : 7;
+  const blockMs = ctx.quick ? 300 : 700;
+  const seqCount = ctx.quick ? 300 : 700;
+  const kinds = ['UncopiedGameActor', 'SyncCopiedGameActor'] as const;
+  for (const actor of kinds)
+    await driver.call('mesh-load', { actor, ids: 'hot', inflight: 256, durationMs: ctx.quick ? 300 : 1000 }, 60_000);
+  const out = { uncopied: { rate: [] as number[], p50: [] as number[] }, copied: { rate: [] as number[], p50: [] as number[] } };
+  for (let r = 0; r < rounds; r++) {
+    for (const actor of r % 2 === 0 ? kinds : [...kinds].reverse()) {
+      const side = actor === 'UncopiedGameActor' ? out.uncopied : out.copied;
+      side.rate.push((await driver.call<DriveResult>('mesh-load', { actor, ids: 'hot', inflight: 256, durationMs: blockMs }, 60_000)).rate);
+      side.p50.push((await driver.call<LatencySummary>('mesh-seq', { actor, id: hot.first, count: seqCount }, 60_000)).p50);
+    }
+  }
+  const held = await backup.call<{ replicas: { held: number } }>('mesh-stats');
+  await stopMeshes(peers);
+  const rateRatio = medianOf(out.copied.rate.map((c, i) => c / out.uncopied.rate[i]!));
+  const p50Ratio = medianOf(out.copied.p50.map((c, i) => c / out.uncopied.p50[i]!));
+  ctx.log(
+    `replicas: in turns (${rounds} rounds): @256 none ${rate(medianOf(out.uncopied.rate))}, sync ${rate(medianOf(out.copied.rate))} (${rateRatio.toFixed(2)}x); sequential p50 none ${us(medianOf(out.uncopied.p50))}, sync ${us(medianOf(out.copied.p50))} (${p50Ratio.toFixed(2)}x)`,
+  );
+  return { rounds, ...out, rateRatio, p50Ratio, heldOnBackup: held.replicas.held };
+}
+
 interface RawRelay {
   readonly plain: { readonly at256: DriveResult; readonly seq: LatencySummary };
   readonly copied: { readonly at256: DriveResult; readonly seq: LatencySummary };
@@ -106,6 +161,7 @@ export async function runReplicas(ctx: BenchContext, pool: readonly BenchChild[]
   const results = new Map<Mode, Measured>();
   const rawRelay = await measureRawRelay(ctx, peers);
   for (const mode of MODES) results.set(mode, await measure(ctx, peers, signal, mode));
+  const turns = await measureInTurns(ctx, peers, signal);
   const base = results.get(MODES[0]!)!;
   const rows: Row[] = [];
   const { plain, copied: rawCopied } = rawRelay;
@@ -157,27 +213,52 @@ export async function runReplicas(ctx: BenchContext, pool: readonly BenchChild[]
       }),
     );
   }
+  const turnNote = `median of ${turns.rounds} rounds' ratios, the two types in turns on the same meshes`;
+  rows.push(
+    row({
+      section: S,
+      name: 'calls/s @256, 1 replica sync, in turns with none',
+      value: rate(medianOf(turns.copied.rate)),
+      raw: medianOf(turns.copied.rate),
+      unit: 'calls/s',
+      baseline: `no replica ${rate(medianOf(turns.uncopied.rate))}`,
+      ratio: turns.rateRatio,
+      note: turnNote,
+    }),
+    row({
+      section: S,
+      name: 'sequential p50, 1 replica sync, in turns with none',
+      value: us(medianOf(turns.copied.p50)),
+      raw: medianOf(turns.copied.p50),
+      unit: 'us',
+      baseline: `no replica ${us(medianOf(turns.uncopied.p50))}`,
+      ratio: turns.p50Ratio,
+      note: turnNote,
+    }),
+  );
   if (errors > 0) rows.push(row({ section: S, name: 'failed calls', value: String(errors), raw: errors, unit: 'calls' }));
   const sync = results.get(MODES[1]!)!;
-  const copied = sync.heldOnBackup > 0 && base.heldOnBackup === 0;
+  const copied = sync.heldOnBackup > 0 && base.heldOnBackup === 0 && turns.heldOnBackup > 0;
+  const phases = `phases apart ${(sync.at256.rate / base.at256.rate).toFixed(2)}x`;
   const targets: Target[] = [
     {
-      name: 'replicated (1, sync) calls @256 >= 0.5x unreplicated',
-      measured: `${rate(sync.at256.rate)} (${(sync.at256.rate / base.at256.rate).toFixed(2)}x ${rate(base.at256.rate)})`,
+      name: 'replicated (1, sync) calls @256 >= 0.5x unreplicated, in turns',
+      measured: `${rate(medianOf(turns.copied.rate))} (${turns.rateRatio.toFixed(2)}x ${rate(medianOf(turns.uncopied.rate))})`,
       goal: '>= 0.5x',
-      pass: copied && errors === 0 && sync.at256.rate >= 0.5 * base.at256.rate,
-      note: copied ? `raw, same hops: ${rawRateRatio.toFixed(2)}x` : 'the backup held no copies: replication did not run',
+      pass: copied && errors === 0 && turns.rateRatio >= 0.5,
+      note: copied ? `raw, same hops: ${rawRateRatio.toFixed(2)}x; ${phases}` : 'the backup held no copies: replication did not run',
     },
     {
-      name: 'replicated (1, sync) sequential p50 <= 2x unreplicated',
-      measured: `${us(sync.seq.p50)} (${(sync.seq.p50 / base.seq.p50).toFixed(2)}x ${us(base.seq.p50)})`,
+      name: 'replicated (1, sync) sequential p50 <= 2x unreplicated, in turns',
+      measured: `${us(medianOf(turns.copied.p50))} (${turns.p50Ratio.toFixed(2)}x ${us(medianOf(turns.uncopied.p50))})`,
       goal: '<= 2x',
-      pass: copied && sync.seq.p50 <= 2 * base.seq.p50,
-      note: `raw, same hops: ${rawSeqRatio.toFixed(2)}x`,
+      pass: copied && turns.p50Ratio <= 2,
+      note: `raw, same hops: ${rawSeqRatio.toFixed(2)}x; phases apart ${(sync.seq.p50 / base.seq.p50).toFixed(2)}x`,
     },
   ];
   const data: Record<string, unknown> = {};
   for (const [mode, m] of results) data[mode.name] = m;
+  data['in turns'] = turns;
   data['raw relay'] = rawRelay;
   return { rows, targets, data };
 }
