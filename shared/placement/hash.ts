@@ -84,8 +84,49 @@ export function murmur3(bytes: Uint8Array, len: number = bytes.length, seed = 0)
 
 /** MurmurHash3 x86_32 of the UTF-8 encoding of `str`: an unsigned 32-bit integer. */
 export function hashString(str: string, seed = 0): number {
+  const ascii = murmur3Ascii(str, seed);
+  if (ascii >= 0) return ascii;
   const len = encodeUtf8(str); // may replace `scratch`, so read it only afterwards
   return murmur3(scratch, len, seed);
+}
+
+/**
+ * murmur3 of an ASCII string read straight from its char codes (which are then its UTF-8 bytes), or -1 at
+ * the first char that is not ASCII. Ids are ASCII in most applications, and every call hashes its id:
+ * skipping the copy into the scratch buffer halves the hash (43-60 ns to 24 ns for a 10-char id in cache).
+ */
+function murmur3Ascii(str: string, seed: number): number {
+  const len = str.length;
+  let h = seed | 0;
+  const blocks = len & ~3;
+  for (let i = 0; i < blocks; i += 4) {
+    const c0 = str.charCodeAt(i);
+    const c1 = str.charCodeAt(i + 1);
+    const c2 = str.charCodeAt(i + 2);
+    const c3 = str.charCodeAt(i + 3);
+    if ((c0 | c1 | c2 | c3) >= 0x80) return -1;
+    let k = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const tail = len & 3;
+  if (tail > 0) {
+    const t0 = str.charCodeAt(blocks);
+    const t1 = tail > 1 ? str.charCodeAt(blocks + 1) : 0;
+    const t2 = tail > 2 ? str.charCodeAt(blocks + 2) : 0;
+    if ((t0 | t1 | t2) >= 0x80) return -1;
+    let k = t0 ^ (t1 << 8) ^ (t2 << 16);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+  }
+  h ^= len;
+  return fmix32(h);
 }
 
 /** The UTF-8 bytes `hashString` hashes for `str` (a copy the caller keeps, to hash it again cheaply). */

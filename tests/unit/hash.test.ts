@@ -119,6 +119,19 @@ describe('hashString agrees with the reference over Buffer.from(str, "utf8")', (
     for (const s of cases) expect(hashString(s), JSON.stringify(s)).toBe(referenceMurmur3(utf8(s)));
   });
 
+  it('ASCII but for one char, at every position of every block and tail (the ASCII path hands over)', () => {
+    for (let len = 1; len <= 13; len++) {
+      for (let at = 0; at < len; at++) {
+        for (const odd of ['\u0080', '\u00e9', '\u07ff', '\u0800', '\ud83d', '\uffff']) {
+          const s = 'player_12345'.padEnd(len, 'x').slice(0, len).split('');
+          s[at] = odd;
+          const str = s.join('');
+          expect(hashString(str, 7), JSON.stringify(str)).toBe(referenceMurmur3(utf8(str), 7));
+        }
+      }
+    }
+  });
+
   it('on thousands of random strings (ASCII, BMP, astral, emoji, graphemes, lone surrogates)', () => {
     fc.assert(
       fc.property(anyString, fc.integer({ min: 0, max: 0xffffffff }), (s, seed) => {
