@@ -74,9 +74,9 @@ export class RawEndpoint {
     const message = cbor.decode(data) as unknown[];
     switch (message[0]) {
       case REQUEST: {
-        // The "actor": decode, answer with a reply of the mesh's shape.
+        // The "actor": decode, answer with a reply of the mesh's shape (protocol 4: the activation's serial, not its name).
         this.served++;
-        const reply = encode([REPLY, message[1], 'rawpeer#1', this.served]);
+        const reply = encode([REPLY, message[1], 1, this.served]);
         if (this.relayTo === null) this.peer.send(reply);
         else void this.relayTo.copy(this.served).then(() => this.peer.send(reply));
         return;
