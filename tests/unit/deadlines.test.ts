@@ -60,12 +60,19 @@ describe('Deadlines: one timer for many calls', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('holds no timer once nothing is left, and close() clears the armed one', () => {
+  it('once nothing is left, its timer fires once with nothing to do; close() clears the armed one', () => {
     const { deadlines, expired } = make();
     const a = item('a', 1_100);
     deadlines.add(a);
     deadlines.delete(a);
-    // An idle peer keeps no timer (a Node process with nothing in flight can exit).
+    // Kept for the next item rather than cleared and set again per call (it no longer holds the process).
+    expect(vi.getTimerCount()).toBe(1);
+    const next = item('next', 1_050);
+    deadlines.add(next);
+    expect(vi.getTimerCount()).toBe(1);
+    deadlines.delete(next);
+    vi.advanceTimersByTime(200);
+    expect(expired).toEqual([]);
     expect(vi.getTimerCount()).toBe(0);
     deadlines.add(item('b', 1_500));
     deadlines.close();
@@ -109,5 +116,23 @@ describe('Deadlines: one timer for many calls', () => {
     expect(expired).toEqual([]);
     vi.advanceTimersByTime(2 ** 31 + 10);
     expect(expired).toEqual([`far@${1_000 + 2 ** 31 + 10}`]);
+  });
+});
+
+describe('Deadlines and the Node process', () => {
+  const timersHoldingTheProcess = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it('holds the process while something is in, and not once it is empty (an idle peer lets Node exit)', () => {
+    const deadlines = new Deadlines<Item>(() => undefined);
+    const before = timersHoldingTheProcess();
+    const a = item('a', Date.now() + 60_000);
+    deadlines.add(a);
+    expect(timersHoldingTheProcess()).toBe(before + 1);
+    deadlines.delete(a);
+    expect(timersHoldingTheProcess()).toBe(before);
+    deadlines.add(a);
+    expect(timersHoldingTheProcess()).toBe(before + 1);
+    deadlines.close();
+    expect(timersHoldingTheProcess()).toBe(before);
   });
 });
