@@ -30,18 +30,23 @@ interface Measured {
   readonly acked: number;
 }
 
-async function measure(ctx: BenchContext, peers: readonly BenchChild[], signal: string, mode: Mode): Promise<Measured> {
-  const [driver, owner, backup] = [peers[0]!, peers[1]!, peers[2]!];
-  const started: Started[] = await startMeshesWith(peers, signal, mode);
-  const [ownerId, backupId] = [started[1]!.peerId, started[2]!.peerId];
-  const hot = await driver.call<{ first: string | null }>('mesh-ids', {
+/** 1,000 ids the driver calls, all owned by `owner` with `backup` as their first backup. */
+function hotIds(driver: BenchChild, owner: string, backup: string): Promise<{ first: string | null }> {
+  return driver.call<{ first: string | null }>('mesh-ids', {
     name: 'hot',
     capability: 'game',
     prefix: 'player_',
     count: 1000,
-    owners: [ownerId],
-    backup: backupId,
+    owners: [owner],
+    backup,
   });
+}
+
+async function measure(ctx: BenchContext, peers: readonly BenchChild[], signal: string, mode: Mode): Promise<Measured> {
+  const [driver, owner, backup] = [peers[0]!, peers[1]!, peers[2]!];
+  const started: Started[] = await startMeshesWith(peers, signal, mode);
+  const [ownerId, backupId] = [started[1]!.peerId, started[2]!.peerId];
+  const hot = await hotIds(driver, ownerId, backupId);
   const durationMs = ctx.quick ? 1000 : 3000;
   await driver.call('mesh-load', { ids: 'hot', inflight: 256, durationMs: ctx.quick ? 300 : 1000 }, 60_000);
   const at256 = await driver.call<DriveResult>('mesh-load', { ids: 'hot', inflight: 256, durationMs }, 60_000);
@@ -83,14 +88,7 @@ async function measureInTurns(ctx: BenchContext, peers: readonly BenchChild[], s
   const [driver, , backup] = [peers[0]!, peers[1]!, peers[2]!];
   const started = await startMeshes(peers, signal, nextRoom('replicas-turns'), ['game']);
   const [ownerId, backupId] = [started[1]!.peerId, started[2]!.peerId];
-  const hot = await driver.call<{ first: string | null }>('mesh-ids', {
-    name: 'hot',
-    capability: 'game',
-    prefix: 'player_',
-    count: 1000,
-    owners: [ownerId],
-    backup: backupId,
-  });
+  const hot = await hotIds(driver, ownerId, backupId);
   const rounds = ctx.quick ? 3 : 7;
   const blockMs = ctx.quick ? 300 : 700;
   const seqCount = ctx.quick ? 300 : 700;

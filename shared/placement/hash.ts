@@ -55,28 +55,38 @@ export function fmix32(h: number): number {
   return h >>> 0;
 }
 
+/** Scrambles a block (or the tail) of MurmurHash3 x86_32: k's 32 bits, little-endian. */
+function scramble(k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  return Math.imul(k, 0x1b873593);
+}
+
+/** Mixes one 4-byte block into the running hash. */
+function mixBlock(h: number, k: number): number {
+  h ^= scramble(k);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** Mixes the last 1-3 bytes into the running hash. */
+function mixTail(h: number, k: number): number {
+  return h ^ scramble(k);
+}
+
 /** MurmurHash3 x86_32 of the first `len` bytes of `bytes`. */
 export function murmur3(bytes: Uint8Array, len: number = bytes.length, seed = 0): number {
   let h = seed | 0;
   const blocks = len & ~3;
   for (let i = 0; i < blocks; i += 4) {
-    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24) | 0;
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = mixBlock(h, bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
   }
   const tail = len & 3;
   if (tail > 0) {
     let k = bytes[blocks]!;
     if (tail > 1) k ^= bytes[blocks + 1]! << 8;
     if (tail > 2) k ^= bytes[blocks + 2]! << 16;
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
+    h = mixTail(h, k);
   }
   h ^= len;
   return fmix32(h);
@@ -105,13 +115,7 @@ function murmur3Ascii(str: string, seed: number): number {
     const c2 = str.charCodeAt(i + 2);
     const c3 = str.charCodeAt(i + 3);
     if ((c0 | c1 | c2 | c3) >= 0x80) return -1;
-    let k = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = mixBlock(h, c0 | (c1 << 8) | (c2 << 16) | (c3 << 24));
   }
   const tail = len & 3;
   if (tail > 0) {
@@ -119,11 +123,7 @@ function murmur3Ascii(str: string, seed: number): number {
     const t1 = tail > 1 ? str.charCodeAt(blocks + 1) : 0;
     const t2 = tail > 2 ? str.charCodeAt(blocks + 2) : 0;
     if ((t0 | t1 | t2) >= 0x80) return -1;
-    let k = t0 ^ (t1 << 8) ^ (t2 << 16);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
+    h = mixTail(h, t0 ^ (t1 << 8) ^ (t2 << 16));
   }
   h ^= len;
   return fmix32(h);
