@@ -11,6 +11,8 @@ export type {
   TopologyEvent,
   ActivationEvent,
   HandoffEvent,
+  HostedActivation,
+  ReplicaInfo,
 } from './mesh.js';
 export type { Actor, ActorClass, ActorContext, ActorRegistry, DeactivateReason, TimerOptions } from './actors/actor.js';
 export type { ActivationInfo } from './actors/runtime.js';

@@ -11,7 +11,7 @@ import { expect } from 'vitest';
 import { Mesh, type NodeMeshOptions, type SignalingState } from '../../client/node.js';
 import { actors as demoActors } from '../../demo/actors.js';
 import { createSignalingServer, type SignalingServer } from '../../server/signaling-server.js';
-import type { ActivationInfo, CallRequest, CallResult, MeshStats, PeerInfo } from '../../shared/index.js';
+import type { ActivationInfo, CallRequest, CallResult, MeshStats, PeerInfo, ReplicaInfo } from '../../shared/index.js';
 import { observeActors, testActors } from './fixtures/actors.js';
 import type { PeerCommand, PeerProcessConfig, WireError } from './fixtures/peer-process.js';
 import { until, withTimeout } from '../fixtures/wait.js';
@@ -298,6 +298,10 @@ export class PeerProcess {
 
   activations(): Promise<ActivationInfo[]> {
     return this.request({ cmd: 'activations' });
+  }
+
+  replicas(): Promise<ReplicaInfo[]> {
+    return this.request({ cmd: 'replicas' });
   }
 
   stats(): Promise<MeshStats> {

@@ -44,22 +44,33 @@ describe('replicas over WebRTC', () => {
 
     // Every peer drives the load; the victim's acknowledgements reach us as progress lines every 100 ms.
     const victimAcked = new Map<string, number>();
-    let progressLines = 0;
     const offProgress = victim.onEvent((event) => {
       if (event.event !== 'load-progress') return;
-      progressLines++;
       for (const [id, n] of Object.entries(event['acked'] as Record<string, number>)) victimAcked.set(id, (victimAcked.get(id) ?? 0) + n);
     });
     for (const peer of peers) await peer.request({ cmd: 'load', ids: players, inflight: 16, timeoutMs: CALL_TIMEOUT_MS });
     // Until most players have been called (and so have copies), ~4 increments each on average.
     await until(() => [...victimAcked.values()].reduce((a, b) => a + b, 0) > 1000, 'the load to get going', { timeoutMs: 30_000 });
-    const victimActive = (await victim.activations()).length;
+    const victimKeys = (await victim.activations()).map((a) => a.key);
+    const victimActive = victimKeys.length;
     expect(victimActive).toBeGreaterThan(victimPlayers.length / 2);
-    // An activation counted just now may still be running its first call, with no copy anywhere yet: let
-    // those calls finish (and their copies be acknowledged) before the kill, or it restarts empty, rightly,
-    // and the promoted count below falls one short of victimActive. Three progress lines: ~300 ms.
-    const linesAtCount = progressLines;
-    await until(() => progressLines >= linesAtCount + 3, 'the calls in progress at the count to settle', { timeoutMs: 10_000 });
+    // An activation counted just now may still be running its first call, with no copy anywhere yet; killed
+    // then, it rightly restarts empty, and the promoted count below would fall short. Kill once a survivor
+    // holds a copy of each.
+    const survivors = peers.slice(0, 3);
+    await until(
+      async () => {
+        const held = new Set(
+          (await Promise.all(survivors.map((p) => p.replicas())))
+            .flat()
+            .filter((r) => r.owner === victimId)
+            .map((r) => r.key),
+        );
+        return victimKeys.every((key) => held.has(key));
+      },
+      'a copy of every counted activation on a survivor',
+      { timeoutMs: 10_000 },
+    );
 
     const killedAt = Date.now();
     victim.kill('SIGKILL');
@@ -68,7 +79,6 @@ describe('replicas over WebRTC', () => {
     // Long enough for the survivors to notice (peerTimeoutMs) and for calls to resume, with margin.
     await until(() => Date.now() - killedAt > PEER_TIMEOUT_MS + 3000, 'the load to run on after the kill', { timeoutMs: 20_000 });
 
-    const survivors = peers.slice(0, 3);
     const reports = await Promise.all(survivors.map((p) => p.request<LoadReport>({ cmd: 'load-stop' }, 30_000)));
     const acked = new Map(victimAcked);
     for (const report of reports) {
