@@ -1,7 +1,7 @@
 /**
  * The raw baseline: two simple-peers on one data channel, no mesh. Same message shape and codec as a mesh
  * call (cbor-x, plain CBOR arrays: [2, corr, 'game', 'GameActor', 'player_123', {action}, null, 5000]), one
- * message per send (no batching), and a reply shaped like the mesh's ([4, corr, activation, result]).
+ * message per send (no batching), and a reply shaped like the mesh's ([4, corr, serial, result], protocol 4).
  * Isomorphic: used by Node bench peers and by the bench page.
  */
 import { Encoder } from 'cbor-x';

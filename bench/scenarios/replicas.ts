@@ -89,6 +89,7 @@ async function measureInTurns(ctx: BenchContext, peers: readonly BenchChild[], s
   const started = await startMeshes(peers, signal, nextRoom('replicas-turns'), ['game']);
   const [ownerId, backupId] = [started[1]!.peerId, started[2]!.peerId];
   const hot = await hotIds(driver, ownerId, backupId);
+  if (hot.first === null) throw new Error('no id owned by the owner with the backup as its first backup');
   const rounds = ctx.quick ? 3 : 7;
   const blockMs = ctx.quick ? 300 : 700;
   const seqCount = ctx.quick ? 300 : 700;

@@ -196,10 +196,16 @@ export class Activation implements ActivationInfo, ActorContext {
   }
 
   /**
-   * `${peerId}#${serial}`, built on first use: remote callers name it from the reply's serial and the peer it
-   * came from, so an actor only ever called remotely never holds the string (~70 B per idle actor).
+   * `${peerId}#${serial}`. Remote callers name it from the reply's serial and the peer it came from, so an
+   * actor only ever called remotely holds no name (~70 B per idle actor); listings, events and errors build
+   * it without keeping it.
    */
   get activation(): string {
+    return this.name ?? `${this.kind.peerId}#${this.serial}`;
+  }
+
+  /** The name, kept once built: a local caller gets it with every result. */
+  keptName(): string {
     if (this.name === null) this.name = flat(`${this.kind.peerId}#${this.serial}`);
     return this.name;
   }

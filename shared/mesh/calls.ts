@@ -210,7 +210,7 @@ class CallOp implements DeadlineItem<CallOp> {
     } catch (copyError) {
       return this.fail(unsendableResult(asMeshError(copyError)));
     }
-    this.succeed({ peer: this.peer, activation: activation?.activation ?? '', result: copy });
+    this.succeed({ peer: this.peer, activation: activation?.keptName() ?? '', result: copy });
   }
 
   /** Time left before the deadline, at least 1 ms; the first attempt follows construction at once. */

@@ -49,8 +49,9 @@ export class Deadlines<T extends DeadlineItem<T>> {
     return this.count;
   }
 
-  /** Adds `item` (not already in). */
+  /** Adds `item`; one already in stays where it is. */
   add(item: T): void {
+    if (item.duePrev !== null || this.first === item) return;
     item.duePrev = this.last;
     item.dueNext = null;
     if (this.last !== null) this.last.dueNext = item;
@@ -90,7 +91,6 @@ export class Deadlines<T extends DeadlineItem<T>> {
     if (this.timer !== null) clearTimeout(this.timer);
     this.armedFor = at;
     this.timer = setTimeout(this.sweep, Math.min(MAX_DELAY_MS, Math.max(0, at - this.now())));
-    if (this.count === 0) holdProcess(this.timer, false);
   }
 
   private readonly sweep = (): void => {

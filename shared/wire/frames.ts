@@ -59,8 +59,8 @@ export interface ReplyFrame {
   readonly corr: number;
   /**
    * The serial of the activation that answered, on the peer that sends the reply (0: none). The caller names
-   * it `${sender}#${serial}` itself: a reply is smaller without the owner's id, and no peer can name an
-   * activation of another.
+   * it `${sender}#${serial}` itself: a reply is smaller without the owner's id, and cannot name an activation
+   * of another peer.
    */
   readonly serial: number;
   readonly result: unknown;

@@ -83,6 +83,19 @@ describe('Deadlines: one timer for many calls', () => {
     expect(expired).toEqual([]);
   });
 
+  it('an item added twice is in once: it expires once and leaves with one delete', () => {
+    const { deadlines, expired } = make();
+    const a = item('a', 1_100);
+    deadlines.add(a);
+    deadlines.add(a);
+    deadlines.add(item('b', 1_200));
+    deadlines.add(a);
+    expect(deadlines.values().map((i) => i.name)).toEqual(['a', 'b']);
+    expect(deadlines.size).toBe(2);
+    vi.advanceTimersByTime(200);
+    expect(expired).toEqual(['a@1100', 'b@1200']);
+  });
+
   it('an item an earlier expiry removed does not expire', () => {
     const expired: string[] = [];
     const items: Item[] = [item('a', 1_100), item('b', 1_100)];
