@@ -146,30 +146,33 @@ export interface ActivationKind {
  * a handler that completes synchronously completes its caller synchronously (no promise, no timer).
  */
 export class Activation implements ActivationInfo, ActorContext {
+  // Fields in the order every message reads them: V8 lays an object out in declaration order, and with a
+  // million live actors each call misses the cache on the lines it touches (header and these: two lines,
+  // not three).
+  /** What it shares with every activation of its type here. */
+  readonly kind: ActivationKind;
+  instance: Actor;
+  busy = false;
+  /** 'stopping' finishes the message in progress, then deactivates with `stopReason`. */
+  state: 'active' | 'stopping' | 'stopped' = 'active';
+  queue: Fifo<Envelope> | null = null;
+  /** Where its changes are copied to backups; null for types without copies. */
+  log: ActivationLog | null = null;
+  /** Version of its state: the epoch it was activated in, and the changes since (see Version). */
+  seq = 0;
+  /** The name, once a local caller asked for it (see keptName). */
+  private name: string | null = null;
+  epoch = 1;
   readonly actor: string;
   readonly capability: string;
   readonly id: string;
   readonly shard: number;
   /** Its number among this peer's activations: its name is `${peerId}#${serial}`. */
   readonly serial: number;
-  /** The name, once asked for (see `activation`). */
-  private name: string | null = null;
-  /** What it shares with every activation of its type here. */
-  readonly kind: ActivationKind;
-  instance: Actor;
-  queue: Fifo<Envelope> | null = null;
-  busy = false;
-  /** 'stopping' finishes the message in progress, then deactivates with `stopReason`. */
-  state: 'active' | 'stopping' | 'stopped' = 'active';
   stopReason: DeactivateReason = 'stop';
   lastActive: number;
   /** Hears the activation stopped; `flushed`, when present, settles once its final state is written. */
   onStopped: ((activation: Activation, crashed: boolean, flushed: Promise<void> | undefined) => void) | null = null;
-  /** Version of its state: the epoch it was activated in, and the changes since (see Version). */
-  epoch = 1;
-  seq = 0;
-  /** Where its changes are copied to backups; null for types without copies. */
-  log: ActivationLog | null = null;
   /** Its timers, created on the first setTimer. */
   timers: ActivationTimers | null = null;
   /** False while a durable actor's state is loading: messages wait in the mailbox. */
