@@ -13,7 +13,7 @@ import { Mesh, type MeshEvents } from '../../shared/mesh.js';
 import type { Frame } from '../../shared/wire/frames.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { authority, claimsFor, TestIdentity, type Authority } from '../fixtures/identities.js';
-import { stopAll } from '../fixtures/mesh-helpers.js';
+import { refusals, stopAll } from '../fixtures/mesh-helpers.js';
 import { RawPeer } from '../fixtures/raw-peer.js';
 import { until } from '../fixtures/wait.js';
 
@@ -93,12 +93,6 @@ function slowCheckOf(identity: TestIdentity): () => void {
     return verify(algorithm, key, signature, data);
   });
   return open;
-}
-
-function refusals(mesh: Mesh): MeshEvents['peer-refused'][] {
-  const seen: MeshEvents['peer-refused'][] = [];
-  mesh.on('peer-refused', (e) => seen.push(e));
-  return seen;
 }
 
 function rejections(mesh: Mesh): MeshEvents['frame-rejected'][] {

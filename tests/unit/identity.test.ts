@@ -14,7 +14,7 @@ import { peekClaims, verifyToken } from '../../shared/identity/token.js';
 import { Mesh, type MeshEvents } from '../../shared/mesh.js';
 import { MemoryNetwork } from '../../shared/wire/memory-transport.js';
 import { authority, claimsFor, TestIdentity, type Authority, type ClaimOptions } from '../fixtures/identities.js';
-import { expectRejects, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
+import { expectRejects, refusals, stopAll, waitConverged } from '../fixtures/mesh-helpers.js';
 import { until } from '../fixtures/wait.js';
 import { RawPeer } from '../fixtures/raw-peer.js';
 
@@ -49,12 +49,6 @@ async function peer(
   const mesh = await Mesh.start({ peerId: id, capabilities, actors: { Echo }, heartbeatMs: 50, transport: net.transport({ identity }) });
   running.push(mesh);
   return { mesh, identity };
-}
-
-function refusals(mesh: Mesh): MeshEvents['peer-refused'][] {
-  const seen: MeshEvents['peer-refused'][] = [];
-  mesh.on('peer-refused', (e) => seen.push(e));
-  return seen;
 }
 
 describe('tokens', () => {
