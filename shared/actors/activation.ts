@@ -209,7 +209,7 @@ export class Activation implements ActivationInfo, ActorContext {
 
   /** The name, kept once built: a local caller gets it with every result. */
   keptName(): string {
-    if (this.name === null) this.name = flat(`${this.kind.peerId}#${this.serial}`);
+    if (this.name === null) this.name = flat(this.activation);
     return this.name;
   }
 

@@ -49,9 +49,14 @@ export class Deadlines<T extends DeadlineItem<T>> {
     return this.count;
   }
 
+  /** Whether `item` is in (an item is in at most one list, whose links it holds). */
+  private has(item: T): boolean {
+    return item.duePrev !== null || this.first === item;
+  }
+
   /** Adds `item`; one already in stays where it is. */
   add(item: T): void {
-    if (item.duePrev !== null || this.first === item) return;
+    if (this.has(item)) return;
     item.duePrev = this.last;
     item.dueNext = null;
     if (this.last !== null) this.last.dueNext = item;
@@ -63,7 +68,7 @@ export class Deadlines<T extends DeadlineItem<T>> {
 
   /** Removes `item`; true if it was in. */
   delete(item: T): boolean {
-    if (item.duePrev === null && this.first !== item) return false;
+    if (!this.has(item)) return false;
     if (item.duePrev !== null) item.duePrev.dueNext = item.dueNext;
     else this.first = item.dueNext;
     if (item.dueNext !== null) item.dueNext.duePrev = item.duePrev;
