@@ -49,6 +49,11 @@ export interface RawBaseline {
   readonly rttDirectP50Us: number;
 }
 
+/** The median of blocks measured in turns (the upper middle one for an even count). */
+export function medianOf(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? Number.NaN;
+}
+
 export function rate(n: number): string {
   if (!Number.isFinite(n)) return String(n);
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M/s`;

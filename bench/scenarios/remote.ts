@@ -6,7 +6,7 @@
 import { connectRaw } from './raw.js';
 import type { BenchChild } from '../lib/proc.js';
 import type { DriveResult, LatencySummary } from '../lib/workload.js';
-import { rate, row, us, type BenchContext, type Row, type ScenarioResult, type Target } from './common.js';
+import { medianOf, rate, row, us, type BenchContext, type Row, type ScenarioResult, type Target } from './common.js';
 
 export interface Started {
   readonly peerId: string;
@@ -75,8 +75,7 @@ async function pairedSeq(ctx: BenchContext, a: BenchChild, b: BenchChild, id: st
       await direct(true);
       rawDirect.push((await a.call<LatencySummary>('raw-seq', { name: 'paired', count }, 60_000)).p50);
     }
-    const median = (xs: number[]): number => xs.sort((x, y) => x - y)[xs.length >> 1]!;
-    return { mesh: median(mesh), raw: median(raw), rawDirect: median(rawDirect), blocks };
+    return { mesh: medianOf(mesh), raw: medianOf(raw), rawDirect: medianOf(rawDirect), blocks };
   } finally {
     await Promise.all([a.call('raw-close', { name: 'paired' }), b.call('raw-close', { name: 'paired' })]);
   }

@@ -6,7 +6,7 @@
  */
 import type { BenchChild } from '../lib/proc.js';
 import type { DriveResult, LatencySummary } from '../lib/workload.js';
-import { rate, row, us, type BenchContext, type Row, type ScenarioResult, type Target } from './common.js';
+import { medianOf, rate, row, us, type BenchContext, type Row, type ScenarioResult, type Target } from './common.js';
 import { connectRaw } from './raw.js';
 import { nextRoom, startMeshes, stopMeshes, type Started } from './remote.js';
 
@@ -75,8 +75,6 @@ interface InTurns {
   readonly p50Ratio: number;
   readonly heldOnBackup: number;
 }
-
-const medianOf = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 /**
  * Replicated and unreplicated calls in turns, on the same three meshes: two actor types that differ only in
