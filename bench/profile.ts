@@ -1,7 +1,7 @@
 /**
  * Profiles one workload with `node --cpu-prof` in every process involved, then prints the top self-time
  * functions and areas of each profile:
- *   npx tsx bench/profile.ts <mode> [--seconds N] [--bundle]
+ *   npx tsx bench/profile.ts <mode> [--seconds N] [--bundle] [--node-args="<node flags for every child>"]
  * Modes: local-activations, local-capabilities, local-hot, remote2, remote4, remote4-activations, replicas3
  * (a driver, an owner and its backup, one synchronous copy per call).
  * --bundle runs the children as esbuild bundles under plain node (no tsx: no loader thread, no keepNames
@@ -28,6 +28,7 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string', default: '5' },
     top: { type: 'string', default: '25' },
     bundle: { type: 'boolean', default: false },
+    'node-args': { type: 'string', default: '' },
   },
   allowPositionals: true,
 });
@@ -37,6 +38,8 @@ if (!mode || !MODES.includes(mode)) {
   process.exit(2);
 }
 const seconds = Number(values.seconds);
+/** More flags for every child, e.g. `--node-args=--trace-gc-nvp` (with "=": parseArgs takes no separate value that starts with --). */
+const extraArgs = values['node-args'].split(' ').filter((a) => a !== '');
 const tag = `${mode}${values.bundle ? '-bundle' : ''}`;
 const dir = join(BENCH_DIR, 'results', 'prof', `${tag}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 await mkdir(dir, { recursive: true });
@@ -62,7 +65,7 @@ if (values.bundle) {
 const script = (name: 'local' | 'peer'): string => childScript(name, values.bundle).script;
 // One dir per process: tsx's loader runs in a worker thread that writes its own profile, and a fixed
 // --cpu-prof-name would let it overwrite the main thread's. Default names end in .<pid>.<tid>.<seq>.
-const prof = (name: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`];
+const prof = (name: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`, ...extraArgs];
 const watchdog = setTimeout(
   () => {
     console.error('profile: watchdog');

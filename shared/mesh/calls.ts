@@ -14,6 +14,7 @@ import type { PeerInfo } from '../placement/membership.js';
 import type { CallFrame, CastFrame, ErrorFrame, ReplyFrame } from '../wire/frames.js';
 import { wireCopy } from '../wire/values.js';
 import type { MeshConfig } from './config.js';
+import { CorrTable } from './corr-table.js';
 import { type DeadlineItem, Deadlines } from './deadlines.js';
 import { unsendableResult, type Host } from './host.js';
 import type { PeerLinks } from './links.js';
@@ -41,7 +42,7 @@ export interface CallsParts {
  */
 export class Calls {
   /** Remote calls waiting for their answer, by correlation id. */
-  private readonly pending = new Map<number, CallOp>();
+  private readonly pending = new CorrTable<CallOp>();
   /** Calls that did not complete synchronously, under one timer for their deadlines; stop() answers every one. */
   private readonly inflight: Deadlines<CallOp>;
   private nextCorr = 1;
@@ -101,7 +102,7 @@ export class Calls {
 
   /** The peer left: its calls fail with PEER_GONE (they may or may not have run). */
   peerGone(peer: string): void {
-    for (const op of [...this.pending.values()]) if (op.peer === peer) op.fail(new PeerGoneError(peer));
+    for (const op of this.pending.list()) if (op.peer === peer) op.fail(new PeerGoneError(peer));
   }
 
   /** Fails every call still waiting (stop). */

@@ -3,6 +3,7 @@ import { type Activation, type ActivationLog, activationKey, type MessageTarget,
 import type { StateLog } from '../actors/runtime.js';
 import { encodeValue } from '../wire/codec.js';
 import type { ReplicaAckFrame, ReplicaDropFrame, ReplicaFrame } from '../wire/frames.js';
+import { CorrTable } from './corr-table.js';
 import type { HeldReplica, ReplicaStore } from './replica-store.js';
 
 export type ReplicationMode = 'sync' | 'async';
@@ -48,7 +49,7 @@ interface Unacked {
  */
 export class Replication implements StateLog {
   /** Copies sent and not yet acknowledged, per backup, by their number (`n`). */
-  private readonly unacked = new Map<string, Map<number, Unacked>>();
+  private readonly unacked = new Map<string, CorrTable<Unacked>>();
   private lastN = 0;
   private readonly policies = new Map<ActorClass, Policy | null>();
 
@@ -98,7 +99,7 @@ export class Replication implements StateLog {
     if (!this.parts.send(peer, frame)) return false;
     let byN = this.unacked.get(peer);
     if (byN === undefined) {
-      byN = new Map();
+      byN = new CorrTable();
       this.unacked.set(peer, byN);
     }
     byN.set(frame.n, { log, epoch: frame.epoch, seq: frame.seq });
