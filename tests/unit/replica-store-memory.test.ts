@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ReplicaStore } from '../../shared/mesh/replica-store.js';
-import { decodeBatch, encodeFrame, joinBatch } from '../../shared/wire/codec.js';
+import { decodeBatch, encodeFrame, encodeValue, joinBatch } from '../../shared/wire/codec.js';
 import type { Frame, ReplicaFrame } from '../../shared/wire/frames.js';
 
 /** A store on a peer ranked right after 'owner' for every shard. */
@@ -67,5 +67,39 @@ describe('ReplicaStore memory (a hostile or merely unlucky owner)', () => {
     store.onReplica('owner', copy('huge', 3, { blob: 'h'.repeat(100_000) }));
     expect(store.list().map((r) => r.id)).toEqual(['small', 'big']);
     expect(rejected).toEqual(['a copy larger than the replica store']);
+  });
+
+  it('evicts the least recently written copies first; a newer copy of an actor moves it to the back', () => {
+    const store = storeOf(1000);
+    const copy = (id: string, seq: number, size: number): ReplicaFrame => ({
+      t: 'replica',
+      capability: 'game',
+      actor: 'A',
+      id,
+      epoch: 1,
+      seq,
+      state: encodeValue('s'.repeat(size)),
+      initArg: null,
+      copies: 1,
+      n: seq,
+      timers: null,
+    });
+    for (const id of ['a', 'b', 'c']) store.onReplica('owner', copy(id, 1, 100));
+    const each = store.heldBytes / 3;
+    // A newer version of 'a' replaces its copy (its bytes, not both) and makes it the most recently written.
+    store.onReplica('owner', copy('a', 2, 100));
+    expect(store.heldBytes).toBe(3 * each);
+    expect(store.list().map((r) => `${r.id}@${r.version.seq}`)).toEqual(['b@1', 'c@1', 'a@2']);
+    // Room for about 5 copies: 'd', 'e' and 'f' push out the oldest writes, 'b' then 'c'.
+    for (const id of ['d', 'e', 'f']) store.onReplica('owner', copy(id, 1, 100));
+    expect(store.heldBytes).toBeLessThanOrEqual(1000);
+    expect(store.evicted).toBeGreaterThan(0);
+    const left = store.list().map((r) => r.id);
+    expect(left).toEqual(['b', 'c', 'a', 'd', 'e', 'f'].slice(store.evicted));
+    expect(store.heldBytes).toBe(left.length * each);
+    // Taking a copy out leaves the order and the byte count of the rest intact.
+    expect(store.take(store.list()[0]!.key)?.snapshot.state).toBe('s'.repeat(100));
+    expect(store.heldBytes).toBe((left.length - 1) * each);
+    expect(store.list().map((r) => r.id)).toEqual(left.slice(1));
   });
 });
