@@ -44,9 +44,9 @@ describe('CorrTable', () => {
     }
   });
 
-  it('finds every key after deletions inside a run that wraps past the end of the table', () => {
+  it('finds every key whose slot was taken, after deletions on both sides', () => {
     const table = new CorrTable<number>();
-    // 64 slots at first: keys 60..63 and 124..127 share the last slots and wrap to the first ones.
+    // 64 slots at first: 60, 124 and 188 share a slot, as do 61, 125 and 189, and so on.
     const keys = [60, 61, 62, 63, 124, 125, 126, 127, 188, 189];
     for (const k of keys) table.set(k, k);
     for (const gone of [61, 124, 63]) {
