@@ -1,37 +1,41 @@
 import { describe, expect, it } from 'vitest';
 import { CorrTable } from '../../shared/mesh/corr-table.js';
 
-/** A small deterministic generator, so a failing sequence can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
+/** A small deterministic generator (an LCG), so a failing sequence can be replayed. */
+function lcg(seed: number): () => number {
+  let state = seed;
   return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31;
   };
 }
 
 describe('CorrTable', () => {
-  it('agrees with a Map through calls that come and go out of order, across growth and wrap-around', () => {
+  it('agrees with a Map through calls that come and go out of order, some for very long, across growth', () => {
     for (const seed of [1, 2, 3]) {
-      const random = prng(seed);
+      const random = lcg(seed);
       const table = new CorrTable<string>();
       const model = new Map<number, string>();
+      // Calls that outlive thousands of later ones: their slots are taken when the numbers come round again.
+      const stuck = new Map<number, number>();
       let next = 1;
       for (let step = 0; step < 20_000; step++) {
         const r = random();
-        // Mostly new calls and answers to the oldest few, some answers far out of order, a few long-lived calls.
-        if (r < 0.5 || model.size === 0) {
+        if (r < 0.5 || model.size === stuck.size) {
           const corr = next++;
           table.set(corr, `v${corr}`);
           model.set(corr, `v${corr}`);
+          if (corr % 300 === 0) stuck.set(corr, step + 3_000);
+          // A call answered twice (a duplicate reply) replaces nothing and adds nothing.
+          if (corr % 7 === 0) table.set(corr, `v${corr}`);
         } else {
-          const keys = [...model.keys()];
+          // Mostly the oldest answered first, sometimes one far out of order; stuck ones when their time comes.
+          const keys = [...model.keys()].filter((k) => (stuck.get(k) ?? 0) <= step);
+          if (keys.length === 0) continue;
           const pick = r < 0.9 ? keys[0]! : keys[Math.floor(random() * keys.length)]!;
           expect(table.delete(pick)).toBe(true);
           model.delete(pick);
+          stuck.delete(pick);
           expect(table.delete(pick)).toBe(false);
         }
         if (step % 97 === 0) {
@@ -69,11 +73,22 @@ describe('CorrTable', () => {
     expect(() => table.set(0, 'zero')).toThrow(RangeError);
   });
 
-  it('replaces the value of a key already in', () => {
+  it('replaces the value of a key already in, in its slot or displaced', () => {
     const table = new CorrTable<string>();
     table.set(7, 'a');
     table.set(7, 'b');
+    // 71 has 7's slot in a table of 64: it is displaced, and replaced where it is.
+    table.set(71, 'c');
+    table.set(71, 'd');
+    expect(table.size).toBe(2);
+    expect([table.get(7), table.get(71)]).toEqual(['b', 'd']);
+    expect(table.list().sort()).toEqual(['b', 'd']);
+    // Its slot freed, a displaced key set again stays one key, and leaves entirely when deleted.
+    table.delete(7);
+    table.set(71, 'e');
     expect(table.size).toBe(1);
-    expect(table.get(7)).toBe('b');
+    expect(table.get(71)).toBe('e');
+    expect(table.delete(71)).toBe(true);
+    expect([table.size, table.get(71)]).toEqual([0, undefined]);
   });
 });
