@@ -39,7 +39,7 @@ export class CorrTable<T> {
   /** Adds or replaces the value for `corr` (> 0). */
   set(corr: number, value: T): void {
     if (!(corr > 0)) throw new RangeError(`not a correlation number: ${corr}`);
-    let i = corr & this.mask;
+    const i = corr & this.mask;
     if (this.keys[i] === corr) {
       this.values[i] = value;
       return;
@@ -48,10 +48,16 @@ export class CorrTable<T> {
       this.displaced.set(corr, value);
       return;
     }
-    if ((this.size + 1) * 2 > this.keys.length) {
-      this.grow();
-      i = corr & this.mask;
-    }
+    // Twice the keys' number, and more while many are displaced: keys taken in strides (an owner numbers
+    // its copies across all its backups, so each backup's table sees every second or third number) need a
+    // table as long as the stretch of numbers they span.
+    if ((this.size + 1) * 2 > this.keys.length || this.displaced.size * 8 > this.keys.length) this.grow();
+    this.place(corr, value);
+  }
+
+  /** Puts a key known not to be in into its slot, or among the displaced. */
+  private place(corr: number, value: T): void {
+    const i = corr & this.mask;
     if (this.keys[i] === 0) {
       this.keys[i] = corr;
       this.values[i] = value;
@@ -87,8 +93,9 @@ export class CorrTable<T> {
     this.mask = capacity - 1;
     this.inSlots = 0;
     this.displaced.clear();
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== 0) this.set(keys[i]!, values[i]!);
-    for (const [corr, value] of displaced) this.set(corr, value);
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== 0) this.place(keys[i]!, values[i]!);
+    for (const [corr, value] of displaced) this.place(corr, value);
+    // The old array may have been promoted: emptied, it keeps no young value alive until it is collected.
     values.fill(undefined);
   }
 }

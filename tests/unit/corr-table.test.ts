@@ -61,6 +61,22 @@ describe('CorrTable', () => {
     expect(table.size).toBe(keys.length);
   });
 
+  it("holds keys taken in strides, as each backup sees an owner's copy numbers", () => {
+    for (const stride of [2, 3, 5]) {
+      const table = new CorrTable<number>();
+      const live: number[] = [];
+      for (let k = 1; k <= 5_000; k++) {
+        const corr = k * stride;
+        table.set(corr, corr);
+        live.push(corr);
+        if (live.length > 200) expect(table.delete(live.shift()!)).toBe(true);
+      }
+      expect(table.size).toBe(200);
+      for (const corr of live) expect(table.get(corr)).toBe(corr);
+      expect(table.list().sort((x, y) => x - y)).toEqual(live);
+    }
+  });
+
   it('ignores keys that are not correlation numbers, as a hostile answer may carry', () => {
     const table = new CorrTable<string>();
     table.set(1, 'one');
