@@ -51,7 +51,7 @@ export class CorrTable<T> {
     // Twice the keys' number, and more while many are displaced: keys taken in strides (an owner numbers
     // its copies across all its backups, so each backup's table sees every second or third number) need a
     // table as long as the stretch of numbers they span.
-    if ((this.size + 1) * 2 > this.keys.length || this.displaced.size * 8 > this.keys.length) this.grow();
+    if ((this.size + 1) * 2 > this.keys.length || this.displaced.size * 8 > this.keys.length) this.resize(this.keys.length * 2);
     this.place(corr, value);
   }
 
@@ -69,10 +69,14 @@ export class CorrTable<T> {
   delete(corr: number): boolean {
     if (!(corr > 0)) return false;
     const i = corr & this.mask;
-    if (this.keys[i] !== corr) return this.displaced.size > 0 && this.displaced.delete(corr);
-    this.keys[i] = 0;
-    this.values[i] = undefined;
-    this.inSlots--;
+    if (this.keys[i] === corr) {
+      this.keys[i] = 0;
+      this.values[i] = undefined;
+      this.inSlots--;
+    } else if (this.displaced.size === 0 || !this.displaced.delete(corr)) return false;
+    // Give back what a burst took once it has passed (at an eighth full: halving leaves it a quarter full,
+    // so a size that hovers does not rebuild the table again and again).
+    if (this.keys.length > MIN_CAPACITY && this.size * 8 < this.keys.length) this.resize(this.keys.length / 2);
     return true;
   }
 
@@ -84,10 +88,9 @@ export class CorrTable<T> {
     return out;
   }
 
-  private grow(): void {
+  private resize(capacity: number): void {
     const { keys, values } = this;
     const displaced = [...this.displaced];
-    const capacity = keys.length * 2;
     this.keys = new Float64Array(capacity);
     this.values = new Array<T | undefined>(capacity).fill(undefined);
     this.mask = capacity - 1;

@@ -77,6 +77,25 @@ describe('CorrTable', () => {
     }
   });
 
+  it('keeps every key through a burst, the drain after it and the calls after that', () => {
+    const table = new CorrTable<number>();
+    // One call stuck through all of it, in a slot the burst's numbers come round to again and again.
+    table.set(5, 5);
+    for (let corr = 6; corr < 20_006; corr++) table.set(corr, corr);
+    expect(table.size).toBe(20_001);
+    // Drained from both ends, so the table halves while keys remain on either side of what left.
+    for (let k = 0; k < 10_000; k++) {
+      expect(table.delete(6 + k)).toBe(true);
+      expect(table.delete(20_005 - k)).toBe(true);
+      if (k % 997 === 0) for (const probe of [5, 7 + k, 20_004 - k]) expect(table.get(probe)).toBe(probe);
+    }
+    expect(table.list()).toEqual([5]);
+    for (let corr = 20_006; corr < 20_406; corr++) table.set(corr, corr);
+    expect(table.size).toBe(401);
+    expect(table.get(5)).toBe(5);
+    expect(table.get(20_405)).toBe(20_405);
+  });
+
   it('ignores keys that are not correlation numbers, as a hostile answer may carry', () => {
     const table = new CorrTable<string>();
     table.set(1, 'one');
