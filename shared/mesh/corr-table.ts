@@ -7,8 +7,8 @@ const MIN_CAPACITY = 64;
  * one. An old table promoted by one scavenge is not known to be dead until the next full collection, so
  * through it every young table, and every call in it with its promise and result, survived scavenges and
  * was promoted in turn: 46% of the young generation survived each scavenge, against 0.2% on the callee.
- * This table is never rebuilt while its size holds, keeps its keys outside the heap, and forgets a value
- * the moment it leaves.
+ * This table is never rebuilt while its size holds, keeps its keys in a typed array (nothing there for the
+ * collector to trace), and forgets a value the moment it leaves.
  *
  * Correlation numbers are handed out in order, so the calls in flight fall in distinct slots of a table
  * at least twice their number (slot = corr & mask), each found in one step. A key whose slot is still
