@@ -192,15 +192,18 @@ export class ReplicaStore {
 
   private forget(key: string): void {
     const slot = this.held.get(key);
-    if (slot === undefined) return;
-    this.held.delete(key);
+    if (slot !== undefined) this.remove(slot);
+  }
+
+  private remove(slot: Slot): void {
+    this.held.delete(slot.copy.key);
     this.unlink(slot);
     this.bytes -= slot.copy.bytes;
   }
 
   private evictPastBound(): void {
     while (this.bytes > this.parts.maxBytes && this.oldest !== null) {
-      this.forget(this.oldest.copy.key);
+      this.remove(this.oldest);
       this.evicted++;
     }
   }
